@@ -13,7 +13,10 @@ export class RaftError extends Error {
 export class NotLeaderError extends RaftError {
   readonly leaderHint: string | undefined;
   constructor(leaderHint: string | undefined) {
-    super('NOT_LEADER', leaderHint ? `not the leader; the leader is ${leaderHint}` : 'not the leader; no leader known');
+    super(
+      'NOT_LEADER',
+      leaderHint ? `not the leader; the leader is ${leaderHint}` : 'not the leader; no leader known',
+    );
     this.leaderHint = leaderHint;
   }
 }

@@ -144,6 +144,9 @@ export class MemoryStorage implements RaftStorage {
     if (index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
     const i = index - offset;
     const head = this.ents[i];
-    this.ents = [{ index: head.index, term: head.term, type: 'normal', data: new Uint8Array(0) }, ...this.ents.slice(i + 1)];
+    this.ents = [
+      { index: head.index, term: head.term, type: 'normal', data: new Uint8Array(0) },
+      ...this.ents.slice(i + 1),
+    ];
   }
 }

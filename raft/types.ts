@@ -63,6 +63,7 @@ export const MessageTypes = [
   'timeoutNow',
   'readIndex',
   'readIndexResp',
+  'transferLeader',
 ] as const;
 export type MessageType = (typeof MessageTypes)[number];
 
@@ -92,6 +93,10 @@ export interface RaftMessage {
   snapshot?: SnapshotChunk;
   /** snapResp: the number of bytes of the snapshot the follower has so far. */
   offset?: number;
+  /** vote/preVote: the campaign follows a leadership transfer and may break a leader's lease. */
+  transfer?: boolean;
+  /** transferLeader (forwarded by a follower): the node that should become leader. */
+  target?: NodeId;
 }
 
 /** One chunk of an InstallSnapshot transfer. `meta` repeats in every chunk. */
