@@ -785,7 +785,8 @@ export class RaftNode {
     }
     if (pr.maybeUpdate(index)) {
       if (pr.state === 'probe') pr.becomeReplicate();
-      else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+      else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) {
+        // The follower has the snapshot (or enough of the log): replicate from its match.
         pr.becomeProbe();
         pr.becomeReplicate();
       } else if (pr.state === 'replicate') pr.inflights.freeLE(index);
