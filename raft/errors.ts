@@ -57,3 +57,78 @@ export class RaftConfigError extends RaftError {
     super('CONFIG', message);
   }
 }
+
+/** The host was stopped (or failed) before the operation finished. */
+export class HostStoppedError extends RaftError {
+  constructor(options?: { cause?: unknown }) {
+    super('HOST_STOPPED', 'the raft host is stopped', options);
+  }
+}
+
+/**
+ * The entry a proposal created was replaced: the entry committed at its index has another
+ * term (leadership changed before it committed). The proposal did not take effect.
+ */
+export class ProposalLostError extends RaftError {
+  readonly index: number;
+  readonly term: number;
+  readonly committedTerm: number;
+  constructor(index: number, term: number, committedTerm: number) {
+    super(
+      'PROPOSAL_LOST',
+      `proposal at index ${index} (term ${term}) was lost: index ${index} committed with term ${committedTerm}`,
+    );
+    this.index = index;
+    this.term = term;
+    this.committedTerm = committedTerm;
+  }
+}
+
+/**
+ * The node installed a snapshot covering the proposal's index, so whether the proposal
+ * committed cannot be told locally; the caller must check the state itself.
+ */
+export class ProposalOutcomeUnknownError extends RaftError {
+  readonly index: number;
+  constructor(index: number, snapshotIndex: number) {
+    super(
+      'PROPOSAL_OUTCOME_UNKNOWN',
+      `proposal at index ${index}: outcome unknown, a snapshot at ${snapshotIndex} replaced the log`,
+    );
+    this.index = index;
+  }
+}
+
+/** A bounded queue of the host is full (proposals or reads awaiting completion). */
+export class ResourceExhaustedError extends RaftError {
+  readonly limit: number;
+  constructor(what: string, limit: number) {
+    super('RESOURCE_EXHAUSTED', `too many ${what} pending (limit ${limit})`);
+    this.limit = limit;
+  }
+}
+
+/** A linearizable read (ReadIndex) got no answer in time (no leader, or no quorum). */
+export class ReadIndexTimeoutError extends RaftError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super('READ_INDEX_TIMEOUT', `read index not confirmed within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** `waitForLeader` saw no leader in time. */
+export class LeaderWaitTimeoutError extends RaftError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super('LEADER_WAIT_TIMEOUT', `no leader known within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A transport could not start (bad listen address, address in use) or was used after close. */
+export class RaftTransportError extends RaftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TRANSPORT', message, options);
+  }
+}
