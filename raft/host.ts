@@ -1,0 +1,695 @@
+import {
+  HostStoppedError,
+  LeaderWaitTimeoutError,
+  ProposalDroppedError,
+  ProposalLostError,
+  ProposalOutcomeUnknownError,
+  ReadIndexTimeoutError,
+  ResourceExhaustedError,
+} from './errors.js';
+import { RaftNode } from './node.js';
+import type { DurableStorage, StateMachine, Transport } from './ports.js';
+import type {
+  ConfChange,
+  Entry,
+  NodeId,
+  RaftMessage,
+  RaftStatus,
+  ReadState,
+  Ready,
+  Snapshot,
+} from './types.js';
+
+/** Where the host reports what happens to it. */
+export interface RaftHostLogger {
+  info(msg: string, o?: object): void;
+  warn(msg: string, o?: object): void;
+  error(msg: string, o?: object): void;
+}
+
+/** Options of a {@link RaftHost}. Tick counts are in ticks of `tickMs` milliseconds. */
+export interface RaftHostOptions {
+  id: NodeId;
+  /** Voters at bootstrap; ignored when the storage holds a snapshot with a configuration. */
+  voters: NodeId[];
+  learners?: NodeId[];
+  storage: DurableStorage;
+  transport: Transport;
+  stateMachine: StateMachine;
+  /** Length of one tick. Default 100. */
+  tickMs?: number;
+  /** Election timeout base in ticks; the timeout is randomized in [e, 2e). Default 5 (500–1000 ms). */
+  electionTicks?: number;
+  /** Heartbeat interval in ticks. Default 1. */
+  heartbeatTicks?: number;
+  /** Default true. */
+  preVote?: boolean;
+  /** Default true. */
+  checkQuorum?: boolean;
+  /** Passed to the core: append messages in flight per follower. */
+  maxInflight?: number;
+  /** Passed to the core: byte budget of one append message (and snapshot chunk size). */
+  maxSizePerMsg?: number;
+  /** Passed to the core: uncommitted proposal bytes a leader accepts. */
+  maxUncommittedBytes?: number;
+  /** Snapshot the state machine and compact once `applied - lastSnapshotIndex >= this`. Default 10,000. */
+  snapshotEveryEntries?: number;
+  /** Entries kept before the snapshot index for slow followers. Default 1,000. */
+  compactionMarginEntries?: number;
+  /** How long `readIndex()` waits for its read point and the apply. Default 5,000. */
+  readTimeoutMs?: number;
+  /** Proposals awaiting their apply; beyond it `propose()` rejects with ResourceExhaustedError. Default 10,000. */
+  pendingProposalsMax?: number;
+  /** Reads awaiting their read point or apply; beyond it `readIndex()` rejects with ResourceExhaustedError. Default 10,000. */
+  pendingReadsMax?: number;
+  /** Randomness for election timeouts and read contexts, in [0, 1). Default Math.random. */
+  random?: () => number;
+  logger?: RaftHostLogger;
+  /** Called when the known leader or the term changes (leader undefined: none known). */
+  onLeaderChange?: (leader: NodeId | undefined, term: number) => void;
+}
+
+/** Counters of the host's work since it was created. */
+export interface RaftHostStats {
+  /** Readies handled. */
+  readies: number;
+  /** `storage.sync()` calls. */
+  fsyncs: number;
+  /** Entries written to the storage. */
+  entriesPersisted: number;
+  /** entriesPersisted / fsyncs: how well group commit batches. */
+  entriesPerFsync: number;
+  /** The index applied to the state machine. */
+  applied: number;
+  /** Proposals (and configuration changes) awaiting their apply. */
+  proposalsPending: number;
+}
+
+interface ProposalWaiter {
+  term: number;
+  resolve: (r: { index: number; term: number }) => void;
+  reject: (err: Error) => void;
+}
+
+interface ReadWaiter {
+  deadlineMs: number;
+  resolve: (index: number) => void;
+  reject: (err: Error) => void;
+}
+
+/** Reads requested in one event-loop turn share one ReadIndex request (one context). */
+interface ReadBatch {
+  seq: number;
+  ctx: Uint8Array;
+  waiters: ReadWaiter[];
+  /** The read point, once the leader answered. */
+  index: number | undefined;
+  /** Host tick at which the request last went to the core (for retries). */
+  sentAtTick: number;
+}
+
+interface LeaderWaiter {
+  resolve: (leader: NodeId) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const DEFAULT_TICK_MS = 100;
+const DEFAULT_ELECTION_TICKS = 5;
+const DEFAULT_HEARTBEAT_TICKS = 1;
+const DEFAULT_SNAPSHOT_EVERY_ENTRIES = 10_000;
+const DEFAULT_COMPACTION_MARGIN_ENTRIES = 1_000;
+const DEFAULT_READ_TIMEOUT_MS = 5_000;
+const DEFAULT_PENDING_PROPOSALS_MAX = 10_000;
+const DEFAULT_PENDING_READS_MAX = 10_000;
+const READ_CTX_BYTES = 8;
+const UINT32_RANGE = 2 ** 32;
+
+const consoleLogger: RaftHostLogger = {
+  info: () => {},
+  warn: (msg, o) => console.warn(msg, o ?? ''),
+  error: (msg, o) => console.error(msg, o ?? ''),
+};
+
+/**
+ * Drives a {@link RaftNode} with a real timer, a {@link DurableStorage}, a {@link Transport}
+ * and a {@link StateMachine}.
+ *
+ * One Ready is handled at a time, in the contract's order: persist (snapshot, entries, hard
+ * state), one `sync()` when the Ready must be durable, send, restore/apply, advance. Ticks,
+ * incoming messages and proposals keep stepping into the core while a Ready is being synced,
+ * so everything proposed during one event-loop turn or one fsync lands in the next Ready and
+ * shares its fsync (group commit). The leader never waits for acknowledgements before sending
+ * more appends: the core's inflight window pipelines them.
+ *
+ * Failures of the storage, the state machine or the core are invariant violations: the host
+ * logs them, rejects everything pending and rethrows at the process level.
+ */
+export class RaftHost {
+  private readonly opts: RaftHostOptions;
+  private readonly node: RaftNode;
+  private readonly storage: DurableStorage;
+  private readonly transport: Transport;
+  private readonly sm: StateMachine;
+  private readonly log: RaftHostLogger;
+  private readonly tickMs: number;
+  private readonly electionTicks: number;
+  private readonly snapshotEveryEntries: number;
+  private readonly compactionMarginEntries: number;
+  private readonly readTimeoutMs: number;
+  private readonly pendingProposalsMax: number;
+  private readonly pendingReadsMax: number;
+
+  private started = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private ticks = 0;
+  private stopping: Promise<void> | undefined;
+  private loopScheduled = false;
+  /** The Ready loop while it runs. */
+  private loop: Promise<void> | undefined;
+  /** Something stepped into the core while the loop ran: check for a Ready again before it ends. */
+  private loopDirty = false;
+
+  private appliedIndex: number;
+  private lastSnapshotIndex: number;
+  private lastLeader: NodeId | undefined;
+  private lastTerm: number;
+
+  private readonly proposals = new Map<number, ProposalWaiter[]>();
+  private proposalsPending = 0;
+
+  /** High 32 bits of every read context: tells this incarnation's answers from a predecessor's. */
+  private readonly readIncarnation: number;
+  private readSeq = 0;
+  private openReadBatch: ReadBatch | undefined;
+  private readonly readBatches = new Map<number, ReadBatch>();
+  private readsPending = 0;
+
+  private readonly leaderWaiters = new Set<LeaderWaiter>();
+
+  private readonly counters = { readies: 0, fsyncs: 0, entriesPersisted: 0 };
+
+  constructor(opts: RaftHostOptions) {
+    this.opts = opts;
+    this.storage = opts.storage;
+    this.transport = opts.transport;
+    this.sm = opts.stateMachine;
+    this.log = opts.logger ?? consoleLogger;
+    this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
+    this.electionTicks = opts.electionTicks ?? DEFAULT_ELECTION_TICKS;
+    this.snapshotEveryEntries = opts.snapshotEveryEntries ?? DEFAULT_SNAPSHOT_EVERY_ENTRIES;
+    this.compactionMarginEntries = opts.compactionMarginEntries ?? DEFAULT_COMPACTION_MARGIN_ENTRIES;
+    this.readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    this.pendingProposalsMax = opts.pendingProposalsMax ?? DEFAULT_PENDING_PROPOSALS_MAX;
+    this.pendingReadsMax = opts.pendingReadsMax ?? DEFAULT_PENDING_READS_MAX;
+    if (!(this.tickMs > 0)) throw new RangeError('tickMs must be positive');
+    if (!(this.snapshotEveryEntries > 0)) throw new RangeError('snapshotEveryEntries must be positive');
+    if (!(this.compactionMarginEntries >= 0)) throw new RangeError('compactionMarginEntries must be >= 0');
+    const random = opts.random ?? Math.random;
+    this.node = new RaftNode({
+      id: opts.id,
+      voters: opts.voters,
+      learners: opts.learners,
+      electionTicks: this.electionTicks,
+      heartbeatTicks: opts.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS,
+      preVote: opts.preVote ?? true,
+      checkQuorum: opts.checkQuorum ?? true,
+      random,
+      storage: this.storage,
+      maxInflight: opts.maxInflight,
+      maxSizePerMsg: opts.maxSizePerMsg,
+      maxUncommittedBytes: opts.maxUncommittedBytes,
+    });
+    this.readIncarnation = Math.floor(random() * UINT32_RANGE) >>> 0;
+    this.lastSnapshotIndex = this.storage.snapshot().index;
+    this.appliedIndex = this.lastSnapshotIndex;
+    const st = this.node.status();
+    this.lastLeader = st.leader;
+    this.lastTerm = st.term;
+  }
+
+  /** Restores the state machine from the stored snapshot, starts the transport and the tick timer. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('RaftHost.start called twice');
+    this.started = true;
+    const snap = this.storage.snapshot();
+    if (snap.index > 0) await this.sm.restore(snap.data);
+    await this.transport.start((msg) => this.onMessage(msg));
+    if (this.stopped) return;
+    // One tick per interval: setInterval does not replay intervals missed during a pause.
+    this.timer = setInterval(() => this.onTick(), this.tickMs);
+    this.timer.unref();
+    this.log.info('raft host started', { id: this.opts.id, applied: this.appliedIndex });
+    this.schedule();
+  }
+
+  /**
+   * Stops ticking, rejects everything pending with HostStoppedError, waits for the Ready in
+   * progress (which is neither sent nor applied once its sync finishes), then closes the
+   * transport and the storage.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (!this.stopped) this.halt(new HostStoppedError());
+    await this.loop; // never rejects: the loop reports its own failure
+    await this.transport.close();
+    await this.storage.close();
+    this.log.info('raft host stopped', { id: this.opts.id });
+  }
+
+  /**
+   * Proposes `data` as one log entry. Resolves with its place once the entry is committed and
+   * applied to the local state machine.
+   * Rejects with NotLeaderError (with `leaderHint`), ProposalDroppedError, ResourceExhaustedError
+   * (too many proposals pending), ProposalLostError (another entry committed at its index),
+   * ProposalOutcomeUnknownError (a snapshot replaced the log here) or HostStoppedError.
+   */
+  propose(data: Uint8Array): Promise<{ index: number; term: number }> {
+    if (this.stopped || !this.started) return Promise.reject(new HostStoppedError());
+    if (this.proposalsPending >= this.pendingProposalsMax) {
+      return Promise.reject(new ResourceExhaustedError('proposals', this.pendingProposalsMax));
+    }
+    let placed: { index: number; term: number };
+    try {
+      placed = this.node.propose(data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.schedule();
+    return new Promise((resolve, reject) => this.addProposalWaiter(placed, resolve, reject));
+  }
+
+  /**
+   * Proposes a single-server configuration change; resolves once its entry is applied (the
+   * change is then in force). Rejects with ProposalDroppedError while another change is
+   * pending, and otherwise like {@link propose}. Give the transport a new member's address
+   * (`transport.setPeer`) before adding it.
+   */
+  proposeConfChange(cc: ConfChange): Promise<{ index: number }> {
+    if (this.stopped || !this.started) return Promise.reject(new HostStoppedError());
+    if (this.proposalsPending >= this.pendingProposalsMax) {
+      return Promise.reject(new ResourceExhaustedError('proposals', this.pendingProposalsMax));
+    }
+    let placed: { index: number; term: number; dropped?: boolean };
+    try {
+      placed = this.node.proposeConfChange(cc);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.schedule();
+    if (placed.dropped) {
+      return Promise.reject(new ProposalDroppedError('another configuration change is pending'));
+    }
+    return new Promise((resolve, reject) =>
+      this.addProposalWaiter(placed, (r) => resolve({ index: r.index }), reject),
+    );
+  }
+
+  /**
+   * A linearizable read barrier: resolves with a read index once the local state machine has
+   * applied it, so a read of local state then sees every write completed before this call.
+   * Works on followers (the request goes to the leader). Rejects with ReadIndexTimeoutError
+   * after `readTimeoutMs`, ResourceExhaustedError, or HostStoppedError.
+   */
+  readIndex(): Promise<number> {
+    if (this.stopped || !this.started) return Promise.reject(new HostStoppedError());
+    if (this.readsPending >= this.pendingReadsMax) {
+      return Promise.reject(new ResourceExhaustedError('reads', this.pendingReadsMax));
+    }
+    return new Promise((resolve, reject) => {
+      let batch = this.openReadBatch;
+      if (!batch) {
+        batch = this.newReadBatch();
+        this.openReadBatch = batch;
+      }
+      batch.waiters.push({ deadlineMs: Date.now() + this.readTimeoutMs, resolve, reject });
+      this.readsPending++;
+      this.schedule();
+    });
+  }
+
+  /** Asks the leader to hand leadership to `to` (forwarded when called on a follower). */
+  transferLeadership(to: NodeId): void {
+    this.guardStep(() => this.node.transferLeadership(to));
+  }
+
+  /** Starts an election now (through PreVote when enabled). */
+  campaign(): void {
+    this.guardStep(() => this.node.campaign());
+  }
+
+  /** The core's status. */
+  status(): RaftStatus {
+    return this.node.status();
+  }
+
+  /** Resolves with the leader's id once one is known; rejects with LeaderWaitTimeoutError. */
+  waitForLeader(timeoutMs: number): Promise<NodeId> {
+    const leader = this.node.status().leader;
+    if (leader !== undefined) return Promise.resolve(leader);
+    if (this.stopped) return Promise.reject(new HostStoppedError());
+    return new Promise((resolve, reject) => {
+      const w: LeaderWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.leaderWaiters.delete(w);
+          reject(new LeaderWaitTimeoutError(timeoutMs));
+        }, timeoutMs),
+      };
+      this.leaderWaiters.add(w);
+    });
+  }
+
+  stats(): RaftHostStats {
+    const { readies, fsyncs, entriesPersisted } = this.counters;
+    return {
+      readies,
+      fsyncs,
+      entriesPersisted,
+      entriesPerFsync: fsyncs === 0 ? 0 : entriesPersisted / fsyncs,
+      applied: this.appliedIndex,
+      proposalsPending: this.proposalsPending,
+    };
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  private onTick(): void {
+    if (this.stopped) return;
+    this.ticks++;
+    this.guardStep(() => this.node.tick());
+    this.checkLeaderChange();
+    this.retryAndExpireReads();
+  }
+
+  private onMessage(msg: RaftMessage): void {
+    if (this.stopped || msg.to !== this.opts.id) return;
+    this.guardStep(() => this.node.step(msg));
+  }
+
+  /** Runs a step into the core and schedules Ready processing; a throw is a broken invariant. */
+  private guardStep(step: () => void): void {
+    if (this.stopped) return;
+    try {
+      step();
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.schedule();
+  }
+
+  // ---------------------------------------------------------------- the Ready loop
+
+  /** Processing starts on the next turn of the event loop, so one turn's inputs share a Ready. */
+  private schedule(): void {
+    if (this.stopped || !this.started) return;
+    if (this.loop !== undefined) {
+      this.loopDirty = true;
+      return;
+    }
+    if (this.loopScheduled) return;
+    this.loopScheduled = true;
+    setImmediate(() => {
+      this.loopScheduled = false;
+      if (this.loop !== undefined || this.stopped) return;
+      this.loopDirty = false;
+      this.loop = this.processReadies()
+        .catch((err) => this.fail(err))
+        .finally(() => {
+          this.loop = undefined;
+          if (this.loopDirty) {
+            this.loopDirty = false;
+            this.schedule();
+          }
+        });
+    });
+  }
+
+  private async processReadies(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      this.loopDirty = false;
+      this.submitOpenReadBatch();
+      if (!this.node.hasReady()) return;
+      const rd = this.node.ready();
+      if (!(await this.handleReady(rd))) return;
+      this.node.advance(rd);
+      this.settleWaiters(rd);
+      this.checkLeaderChange();
+      if (!this.stopped && this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries) {
+        await this.snapshotAndCompact();
+      }
+    }
+  }
+
+  /**
+   * Handles one Ready up to (not including) `advance`. False when the host stopped meanwhile.
+   * Waiters are settled only after `advance`, so a caller that sees its proposal applied also
+   * sees it in `status()` (and a configuration change in force).
+   */
+  private async handleReady(rd: Ready): Promise<boolean> {
+    this.counters.readies++;
+    if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
+    if (rd.entries.length > 0) this.storage.append(rd.entries);
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
+    // A commit-only hard-state change need not be durable (etcd's MustSync): the commit
+    // index is recovered from the quorum; the storage makes it durable with the next sync.
+    if (rd.mustSync) {
+      await this.storage.sync();
+      this.counters.fsyncs++;
+      this.counters.entriesPersisted += rd.entries.length;
+      if (this.stopped) return false;
+    }
+    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (rd.snapshot) await this.restoreSnapshot(rd.snapshot);
+    await this.applyEntries(rd.committedEntries);
+    return true;
+  }
+
+  private settleWaiters(rd: Ready): void {
+    if (rd.snapshot) this.settleProposalsCoveredBy(rd.snapshot);
+    for (const e of rd.committedEntries) this.settleProposals(e.index, e.term);
+    if (rd.readStates.length > 0) this.onReadStates(rd.readStates);
+    if (rd.snapshot || rd.committedEntries.length > 0) this.releaseAppliedReads();
+  }
+
+  private async restoreSnapshot(snap: Snapshot): Promise<void> {
+    await this.sm.restore(snap.data);
+    this.appliedIndex = snap.index;
+    this.lastSnapshotIndex = snap.index;
+    this.log.info('installed snapshot', { id: this.opts.id, index: snap.index, term: snap.term });
+  }
+
+  private async applyEntries(ents: Entry[]): Promise<void> {
+    for (const e of ents) {
+      if (e.type === 'normal' && e.data.byteLength > 0) {
+        const r = this.sm.apply(e);
+        if (r !== undefined) await r;
+      }
+      this.appliedIndex = e.index;
+    }
+  }
+
+  /** Snapshots the state machine at the applied index, then compacts all but a margin before it. */
+  private async snapshotAndCompact(): Promise<void> {
+    const index = this.appliedIndex;
+    const data = await this.sm.snapshot();
+    if (this.stopped) return;
+    const { voters, learners } = this.node.status();
+    this.storage.createSnapshot(index, data, { voters, learners });
+    const compactTo = index - this.compactionMarginEntries;
+    if (compactTo >= this.storage.firstIndex()) this.storage.compact(compactTo);
+    await this.storage.sync();
+    this.counters.fsyncs++;
+    this.lastSnapshotIndex = index;
+    this.log.info('created snapshot', { id: this.opts.id, index, bytes: data.byteLength, compactTo });
+  }
+
+  // ---------------------------------------------------------------- proposals
+
+  private addProposalWaiter(
+    placed: { index: number; term: number },
+    resolve: (r: { index: number; term: number }) => void,
+    reject: (err: Error) => void,
+  ): void {
+    const w: ProposalWaiter = { term: placed.term, resolve, reject };
+    const ws = this.proposals.get(placed.index);
+    // A second waiter at one index: an earlier proposal there from an older term that may still commit.
+    if (ws) ws.push(w);
+    else this.proposals.set(placed.index, [w]);
+    this.proposalsPending++;
+  }
+
+  private settleProposals(index: number, term: number): void {
+    const ws = this.proposals.get(index);
+    if (!ws) return;
+    this.proposals.delete(index);
+    this.proposalsPending -= ws.length;
+    for (const w of ws) {
+      if (w.term === term) w.resolve({ index, term });
+      else w.reject(new ProposalLostError(index, w.term, term));
+    }
+  }
+
+  /** A snapshot replaced the log: below its index the terms are gone. */
+  private settleProposalsCoveredBy(snap: Snapshot): void {
+    for (const index of [...this.proposals.keys()]) {
+      if (index > snap.index) continue;
+      if (index === snap.index) {
+        this.settleProposals(index, snap.term);
+        continue;
+      }
+      const ws = this.proposals.get(index)!;
+      this.proposals.delete(index);
+      this.proposalsPending -= ws.length;
+      for (const w of ws) w.reject(new ProposalOutcomeUnknownError(index, snap.index));
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private newReadBatch(): ReadBatch {
+    this.readSeq = (this.readSeq + 1) >>> 0;
+    const ctx = new Uint8Array(READ_CTX_BYTES);
+    const view = new DataView(ctx.buffer);
+    view.setUint32(0, this.readIncarnation);
+    view.setUint32(4, this.readSeq);
+    return { seq: this.readSeq, ctx, waiters: [], index: undefined, sentAtTick: this.ticks };
+  }
+
+  private submitOpenReadBatch(): void {
+    const batch = this.openReadBatch;
+    if (!batch) return;
+    this.openReadBatch = undefined;
+    this.readBatches.set(batch.seq, batch);
+    batch.sentAtTick = this.ticks;
+    this.node.readIndex(batch.ctx);
+  }
+
+  private onReadStates(states: ReadState[]): void {
+    for (const rs of states) {
+      if (rs.ctx.byteLength !== READ_CTX_BYTES) continue;
+      const view = new DataView(rs.ctx.buffer, rs.ctx.byteOffset, READ_CTX_BYTES);
+      if (view.getUint32(0) !== this.readIncarnation) continue;
+      const batch = this.readBatches.get(view.getUint32(4));
+      if (!batch || batch.index !== undefined) continue; // unknown, or a duplicate answer
+      batch.index = rs.index;
+      if (rs.index <= this.appliedIndex) this.resolveReadBatch(batch);
+    }
+  }
+
+  private releaseAppliedReads(): void {
+    for (const batch of this.readBatches.values()) {
+      if (batch.index !== undefined && batch.index <= this.appliedIndex) this.resolveReadBatch(batch);
+    }
+  }
+
+  private resolveReadBatch(batch: ReadBatch): void {
+    this.readBatches.delete(batch.seq);
+    this.readsPending -= batch.waiters.length;
+    const index = batch.index!;
+    for (const w of batch.waiters) w.resolve(index);
+  }
+
+  /**
+   * The core drops a read it cannot route (no leader) and a lost message is never resent, so
+   * unanswered reads are asked again every election timeout and whenever the leader changes.
+   * Any answer to a request made after the read began is a valid read point.
+   */
+  private retryAndExpireReads(): void {
+    if (this.readBatches.size === 0) return;
+    const now = Date.now();
+    let resent = false;
+    for (const batch of this.readBatches.values()) {
+      const live = batch.waiters.filter((w) => w.deadlineMs > now);
+      if (live.length < batch.waiters.length) {
+        for (const w of batch.waiters)
+          if (w.deadlineMs <= now) w.reject(new ReadIndexTimeoutError(this.readTimeoutMs));
+        this.readsPending -= batch.waiters.length - live.length;
+        batch.waiters = live;
+      }
+      if (batch.waiters.length === 0) {
+        this.readBatches.delete(batch.seq);
+      } else if (batch.index === undefined && this.ticks - batch.sentAtTick >= this.electionTicks) {
+        batch.sentAtTick = this.ticks;
+        this.node.readIndex(batch.ctx);
+        resent = true;
+      }
+    }
+    if (resent) this.schedule();
+  }
+
+  private resendUnansweredReads(): void {
+    for (const batch of this.readBatches.values()) {
+      if (batch.index !== undefined) continue;
+      batch.sentAtTick = this.ticks;
+      this.node.readIndex(batch.ctx);
+    }
+    this.schedule();
+  }
+
+  // ---------------------------------------------------------------- leadership
+
+  private checkLeaderChange(): void {
+    const { leader, term } = this.node.status();
+    if (leader === this.lastLeader && term === this.lastTerm) return;
+    const leaderChanged = leader !== this.lastLeader;
+    this.lastLeader = leader;
+    this.lastTerm = term;
+    if (leaderChanged) {
+      this.log.info('leader changed', { id: this.opts.id, leader, term });
+      if (leader !== undefined) {
+        for (const w of this.leaderWaiters) {
+          clearTimeout(w.timer);
+          w.resolve(leader);
+        }
+        this.leaderWaiters.clear();
+        this.resendUnansweredReads();
+      }
+    }
+    try {
+      this.opts.onLeaderChange?.(leader, term);
+    } catch (err) {
+      this.log.error('onLeaderChange threw', { id: this.opts.id, err });
+    }
+  }
+
+  // ---------------------------------------------------------------- stopping
+
+  /** Stops the timer and rejects everything pending with `err`. */
+  private halt(err: Error): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const ws of this.proposals.values()) for (const w of ws) w.reject(err);
+    this.proposals.clear();
+    this.proposalsPending = 0;
+    const batches = [...this.readBatches.values()];
+    if (this.openReadBatch) batches.push(this.openReadBatch);
+    for (const b of batches) for (const w of b.waiters) w.reject(err);
+    this.readBatches.clear();
+    this.openReadBatch = undefined;
+    this.readsPending = 0;
+    for (const w of this.leaderWaiters) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.leaderWaiters.clear();
+  }
+
+  /** A broken invariant (storage, state machine or core failure): crash loudly. */
+  private fail(err: unknown): void {
+    this.log.error('raft host failed: invariant violation, crashing', { id: this.opts.id, err });
+    if (!this.stopped) this.halt(new HostStoppedError({ cause: err }));
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
