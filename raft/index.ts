@@ -1,5 +1,11 @@
+export * from './codec.js';
 export * from './errors.js';
+export { DataDirLockedError, FileStorage, type FileStorageOptions } from './file-storage.js';
+export * from './grpc-transport.js';
+export * from './host.js';
+export * from './memory-transport.js';
 export * from './node.js';
 export * from './ports.js';
 export * from './storage.js';
 export * from './types.js';
+export { StorageFailedError, WalCorruptionError } from './wal.js';
