@@ -433,8 +433,12 @@ export class RaftNode {
     this.appendEntry({ index: this.log.lastIndex() + 1, term: this.term, type: 'normal', data: EMPTY });
   }
 
+  /**
+   * A voter may campaign, except while a received snapshot is not yet persisted and applied
+   * (as etcd's `promotable`): its log below the snapshot is gone but `applied` still lags.
+   */
   private promotable(): boolean {
-    return this.tracker.voters.has(this.id);
+    return this.tracker.voters.has(this.id) && this.log.unstable.snapshot === undefined;
   }
 
   // ---------------------------------------------------------------- ticks
@@ -625,8 +629,9 @@ export class RaftNode {
         this.hup(true);
         return;
       case 'readIndex':
-        if (this.lead !== undefined)
-          this.send({ type: 'readIndex', to: this.lead, term: 0, context: m.context });
+        // A request that reached a former leader: forward it on the requester's behalf (as
+        // etcd does, `from` stays the requester) so the leader answers the requester itself.
+        if (this.lead !== undefined) this.msgs.push({ ...m, to: this.lead, term: 0 });
         return;
       case 'readIndexResp':
         this.readStates.push({ index: m.index ?? 0, ctx: m.context ?? EMPTY });
@@ -971,12 +976,14 @@ export class RaftNode {
   }
 
   private leaderReadIndex(ctx: Uint8Array, from: NodeId): void {
-    if (this.tracker.isSingleton(this.id)) {
-      this.answerRead(this.log.committed, ctx, from);
-      return;
-    }
+    // Even a single voter waits for an entry of its term: after a restart its commit index
+    // (persisted without fsync) may lag entries that were committed and acknowledged.
     if (!this.committedEntryInCurrentTerm()) {
       this.readsAwaitingTermCommit.push({ ctx, from });
+      return;
+    }
+    if (this.tracker.isSingleton(this.id)) {
+      this.answerRead(this.log.committed, ctx, from);
       return;
     }
     if (this.readOnly === 'lease') {
