@@ -12,6 +12,7 @@ import type { DurableStorage, StateMachine, Transport } from './ports.js';
 import type {
   ConfChange,
   Entry,
+  HardState,
   NodeId,
   RaftMessage,
   RaftStatus,
@@ -189,6 +190,8 @@ export class RaftHost {
   private readonly leaderWaiters = new Set<LeaderWaiter>();
 
   private readonly counters = { readies: 0, fsyncs: 0, entriesPersisted: 0 };
+  /** Term and vote as last made durable: messages may not go out before a change of them is. */
+  private durableTermVote: { term: number; vote: NodeId | undefined };
 
   constructor(opts: RaftHostOptions) {
     this.opts = opts;
@@ -221,6 +224,8 @@ export class RaftHost {
       maxSizePerMsg: opts.maxSizePerMsg,
       maxUncommittedBytes: opts.maxUncommittedBytes,
     });
+    const hs = this.storage.initialState().hardState;
+    this.durableTermVote = { term: hs.term, vote: hs.vote };
     this.readIncarnation = Math.floor(random() * UINT32_RANGE) >>> 0;
     this.lastSnapshotIndex = this.storage.snapshot().index;
     this.appliedIndex = this.lastSnapshotIndex;
@@ -459,18 +464,31 @@ export class RaftHost {
     if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
     if (rd.entries.length > 0) this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
+    // A leader whose term and vote are already durable sends its appends while its own
+    // entries are being written (Raft thesis 10.2.1; etcd does the same): the core counts the
+    // leader's own entries toward commit only once they are persisted (advance). Any other
+    // node's messages (votes, append acknowledgements) wait for the fsync.
+    const sendEarly = this.node.status().role === 'leader' && !this.changesTermOrVote(rd.hardState);
+    if (sendEarly && rd.messages.length > 0) this.transport.send(rd.messages);
     // A commit-only hard-state change need not be durable (etcd's MustSync): the commit
     // index is recovered from the quorum; the storage makes it durable with the next sync.
     if (rd.mustSync) {
       await this.storage.sync();
       this.counters.fsyncs++;
       this.counters.entriesPersisted += rd.entries.length;
+      if (rd.hardState) this.durableTermVote = { term: rd.hardState.term, vote: rd.hardState.vote };
       if (this.stopped) return false;
     }
-    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (!sendEarly && rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.snapshot) await this.restoreSnapshot(rd.snapshot);
     await this.applyEntries(rd.committedEntries);
     return true;
+  }
+
+  private changesTermOrVote(hs: HardState | undefined): boolean {
+    return (
+      hs !== undefined && (hs.term !== this.durableTermVote.term || hs.vote !== this.durableTermVote.vote)
+    );
   }
 
   private settleWaiters(rd: Ready): void {
