@@ -120,6 +120,8 @@ export class RaftNode {
   private readStates: ReadState[] = [];
   private leadTransferee: NodeId | undefined;
   private pendingConfIndex = 0;
+  /** Leader: a transfer was started this term, so lease reads are no longer safe. */
+  private leaseRevoked = false;
   private uncommittedBytes = 0;
 
   /** Leader: entries or commit changed since the last broadcast. */
@@ -394,6 +396,7 @@ export class RaftNode {
     const self = this.tracker.progress.get(this.id);
     if (self) self.match = this.log.persistedIndex();
     this.pendingConfIndex = 0;
+    this.leaseRevoked = false;
     this.uncommittedBytes = 0;
     this.appendBroadcastPending = false;
     this.commitBroadcastPending = false;
@@ -798,7 +801,7 @@ export class RaftNode {
       this.maybeCommitAndBroadcast();
       this.sendAppendsWhileOpen(m.from, pr);
       if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-        this.send({ type: 'timeoutNow', to: m.from });
+        this.sendTimeoutNow(m.from);
       }
     } else if (pr.state === 'snapshot' && index >= pr.pendingSnapshot) {
       pr.becomeProbe();
@@ -851,8 +854,17 @@ export class RaftNode {
     if (target === this.id) return;
     this.electionElapsed = 0; // the transfer must finish within one election timeout
     this.leadTransferee = target;
-    if (pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: target });
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
     else this.sendAppend(target, pr, true);
+  }
+
+  /**
+   * Tells `to` to campaign now. Its votes break the followers' leases, so this leader stops
+   * serving lease reads for the rest of its term (they fall back to a heartbeat round).
+   */
+  private sendTimeoutNow(to: NodeId): void {
+    this.leaseRevoked = true;
+    this.send({ type: 'timeoutNow', to });
   }
 
   // ---------------------------------------------------------------- replication
@@ -986,7 +998,7 @@ export class RaftNode {
       this.answerRead(this.log.committed, ctx, from);
       return;
     }
-    if (this.readOnly === 'lease') {
+    if (this.readOnly === 'lease' && !this.leaseRevoked) {
       this.answerRead(this.log.committed, ctx, from);
       return;
     }

@@ -182,6 +182,21 @@ describe('Reads', () => {
       }
     });
 
+    it('after a transfer starts, the old leader serves lease reads only through a heartbeat round', () => {
+      const net = new Network(V3, { readOnly: 'lease', checkQuorum: true });
+      net.campaign('1');
+      // Hold back the TimeoutNow so '1' is still leader while the transfer is under way.
+      net.ignore('timeoutNow');
+      net.node('1').transferLeadership('2');
+      net.stabilize();
+      expect(net.status('1').role).toBe('leader');
+      const sentBefore = net.sent.length;
+      net.node('1').readIndex(enc('after-transfer'));
+      net.stabilize();
+      expect(net.sent.slice(sentBefore).filter((m) => m.type === 'heartbeat')).toHaveLength(2);
+      expect(readsOf(net.host('1'))).toEqual([{ index: 1, ctx: 'after-transfer' }]);
+    });
+
     it('by default (safe) every read costs a heartbeat round', () => {
       const net = new Network(V3, { checkQuorum: true });
       net.campaign('1');
