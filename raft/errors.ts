@@ -90,11 +90,9 @@ export class ProposalLostError extends RaftError {
  */
 export class ProposalOutcomeUnknownError extends RaftError {
   readonly index: number;
-  constructor(index: number, snapshotIndex: number) {
-    super(
-      'PROPOSAL_OUTCOME_UNKNOWN',
-      `proposal at index ${index}: outcome unknown, a snapshot at ${snapshotIndex} replaced the log`,
-    );
+  /** `why`: what made the outcome unknowable (a snapshot replaced the log, the wait timed out). */
+  constructor(index: number, why: string) {
+    super('PROPOSAL_OUTCOME_UNKNOWN', `proposal at index ${index}: outcome unknown, ${why}`);
     this.index = index;
   }
 }

@@ -7,6 +7,7 @@ import {
   LeaderWaitTimeoutError,
   NotLeaderError,
   ProposalDroppedError,
+  ProposalOutcomeUnknownError,
   ReadIndexTimeoutError,
   ResourceExhaustedError,
 } from './errors.js';
@@ -313,6 +314,18 @@ describe('RaftHost', () => {
     // Reads resume once the follower hears from the leader again.
     await waitFor(() => follower.host.status().leader === leader.id, 'follower rejoins');
     await expect(follower.host.readIndex()).resolves.toBeGreaterThan(0);
+  });
+
+  it("reports a deposed leader's never-applied proposal as outcome unknown after proposalTimeoutMs", async () => {
+    const { net, members } = await startCluster({ proposalTimeoutMs: 200 });
+    const leader = await leaderOf(members);
+    for (const f of followers(members, leader)) net.isolate(f.id);
+    const t0 = Date.now();
+    const err = await leader.host.propose(enc.encode('stranded')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProposalOutcomeUnknownError);
+    expect((err as ProposalOutcomeUnknownError).code).toBe('PROPOSAL_OUTCOME_UNKNOWN');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    expect(leader.host.stats().proposalsPending).toBe(0);
   });
 
   it('bounds pending proposals with ResourceExhaustedError', async () => {

@@ -61,6 +61,8 @@ export interface RaftHostOptions {
   readTimeoutMs?: number;
   /** Proposals awaiting their apply; beyond it `propose()` rejects with ResourceExhaustedError. Default 10,000. */
   pendingProposalsMax?: number;
+  /** How long a proposal may wait for its apply before it rejects with ProposalOutcomeUnknownError. Default 30,000. */
+  proposalTimeoutMs?: number;
   /** Reads awaiting their read point or apply; beyond it `readIndex()` rejects with ResourceExhaustedError. Default 10,000. */
   pendingReadsMax?: number;
   /** Randomness for election timeouts and read contexts, in [0, 1). Default Math.random. */
@@ -88,6 +90,7 @@ export interface RaftHostStats {
 
 interface ProposalWaiter {
   term: number;
+  deadlineMs: number;
   resolve: (r: { index: number; term: number }) => void;
   reject: (err: Error) => void;
 }
@@ -122,6 +125,7 @@ const DEFAULT_SNAPSHOT_EVERY_ENTRIES = 10_000;
 const DEFAULT_COMPACTION_MARGIN_ENTRIES = 1_000;
 const DEFAULT_READ_TIMEOUT_MS = 5_000;
 const DEFAULT_PENDING_PROPOSALS_MAX = 10_000;
+const DEFAULT_PROPOSAL_TIMEOUT_MS = 30_000;
 const DEFAULT_PENDING_READS_MAX = 10_000;
 const READ_CTX_BYTES = 8;
 const UINT32_RANGE = 2 ** 32;
@@ -159,6 +163,7 @@ export class RaftHost {
   private readonly compactionMarginEntries: number;
   private readonly readTimeoutMs: number;
   private readonly pendingProposalsMax: number;
+  private readonly proposalTimeoutMs: number;
   private readonly pendingReadsMax: number;
 
   private started = false;
@@ -205,6 +210,7 @@ export class RaftHost {
     this.compactionMarginEntries = opts.compactionMarginEntries ?? DEFAULT_COMPACTION_MARGIN_ENTRIES;
     this.readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     this.pendingProposalsMax = opts.pendingProposalsMax ?? DEFAULT_PENDING_PROPOSALS_MAX;
+    this.proposalTimeoutMs = opts.proposalTimeoutMs ?? DEFAULT_PROPOSAL_TIMEOUT_MS;
     this.pendingReadsMax = opts.pendingReadsMax ?? DEFAULT_PENDING_READS_MAX;
     if (!(this.tickMs > 0)) throw new RangeError('tickMs must be positive');
     if (!(this.snapshotEveryEntries > 0)) throw new RangeError('snapshotEveryEntries must be positive');
@@ -391,6 +397,24 @@ export class RaftHost {
     this.guardStep(() => this.node.tick());
     this.checkLeaderChange();
     this.retryAndExpireReads();
+    this.expireProposals();
+  }
+
+  /**
+   * A proposal from a deposed leader whose index the cluster has not reached again (a quiet
+   * cluster after a failover) would wait forever: past `proposalTimeoutMs` its outcome is
+   * reported unknown. Waiters are in insertion (so deadline) order: stop at the first live one.
+   */
+  private expireProposals(): void {
+    if (this.proposalsPending === 0) return;
+    const now = Date.now();
+    for (const [index, ws] of this.proposals) {
+      if (ws[0].deadlineMs > now) return;
+      this.proposals.delete(index);
+      this.proposalsPending -= ws.length;
+      const why = `not applied within ${this.proposalTimeoutMs} ms`;
+      for (const w of ws) w.reject(new ProposalOutcomeUnknownError(index, why));
+    }
   }
 
   private onMessage(msg: RaftMessage): void {
@@ -537,7 +561,12 @@ export class RaftHost {
     resolve: (r: { index: number; term: number }) => void,
     reject: (err: Error) => void,
   ): void {
-    const w: ProposalWaiter = { term: placed.term, resolve, reject };
+    const w: ProposalWaiter = {
+      term: placed.term,
+      deadlineMs: Date.now() + this.proposalTimeoutMs,
+      resolve,
+      reject,
+    };
     const ws = this.proposals.get(placed.index);
     // A second waiter at one index: an earlier proposal there from an older term that may still commit.
     if (ws) ws.push(w);
@@ -567,7 +596,8 @@ export class RaftHost {
       const ws = this.proposals.get(index)!;
       this.proposals.delete(index);
       this.proposalsPending -= ws.length;
-      for (const w of ws) w.reject(new ProposalOutcomeUnknownError(index, snap.index));
+      const why = `a snapshot at ${snap.index} replaced the log`;
+      for (const w of ws) w.reject(new ProposalOutcomeUnknownError(index, why));
     }
   }
 
