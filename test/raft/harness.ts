@@ -5,6 +5,7 @@
  * through one FIFO queue; links can be cut, nodes isolated and message types ignored.
  * Nothing here reads a clock or Math.random: time is `tick()`, randomness is seeded.
  */
+import { expect } from 'vitest';
 import {
   type Entry,
   MemoryStorage,
@@ -316,4 +317,17 @@ export class Network {
   leaders(): string[] {
     return [...this.hosts.values()].filter((h) => h.node.status().role === 'leader').map((h) => h.id);
   }
+}
+
+/** Node '1' of `voters`, elected by stepping grants (term = the storage's term + 1). */
+export function leaderHost(voters: string[], opts: Parameters<typeof newHost>[2] = {}): Host {
+  const h = newHost('1', voters, opts);
+  h.node.campaign();
+  h.drain();
+  for (const id of voters.slice(1)) {
+    if (h.status().role !== 'candidate') break;
+    h.stepAndDrain(msg('voteResp', id, '1', h.status().term, { reject: false }));
+  }
+  expect(h.status().role).toBe('leader');
+  return h;
 }

@@ -1,23 +1,10 @@
 /** Checklist "Membership and snapshots", items 39–43 (etcd-io/raft raft_test.go, raft_snap_test.go, confchange/, quorum/). */
 import { describe, expect, it } from 'vitest';
 import { decodeConfChange, type RaftMessage } from '../../raft/index.js';
-import { dec, enc, ents, type Host, logOf, msg, Network, newHost, storageWith } from './harness.js';
+import { dec, enc, ents, leaderHost, logOf, msg, Network, newHost, storageWith } from './harness.js';
 
 const V3 = ['1', '2', '3'];
 const ET = 10;
-
-/** Node '1' of `voters`, elected by stepping grants. */
-function leaderHost(voters: string[], opts: Parameters<typeof newHost>[2] = {}): Host {
-  const h = newHost('1', voters, opts);
-  h.node.campaign();
-  h.drain();
-  for (const id of voters.slice(1)) {
-    if (h.status().role !== 'candidate') break;
-    h.stepAndDrain(msg('voteResp', id, '1', h.status().term, { reject: false }));
-  }
-  expect(h.status().role).toBe('leader');
-  return h;
-}
 
 describe('Membership and snapshots', () => {
   describe('39 OnePendingConfChange', () => {

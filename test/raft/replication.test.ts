@@ -1,23 +1,21 @@
 /** Checklist "Replication", items 15–28 (etcd-io/raft raft_paper_test.go, raft_test.go, raft_flow_control_test.go). */
 import { describe, expect, it } from 'vitest';
 import { type Entry, ProposalDroppedError, type RaftMessage } from '../../raft/index.js';
-import { dec, enc, ents, type Host, logOf, msg, Network, newHost, storageWith } from './harness.js';
+import {
+  dec,
+  enc,
+  ents,
+  type Host,
+  leaderHost,
+  logOf,
+  msg,
+  Network,
+  newHost,
+  storageWith,
+} from './harness.js';
 
 const V3 = ['1', '2', '3'];
 const V5 = ['1', '2', '3', '4', '5'];
-
-/** Node '1' of `voters`, elected by stepping grants (term = the storage's term + 1). */
-function leaderHost(voters: string[], opts: Parameters<typeof newHost>[2] = {}): Host {
-  const h = newHost('1', voters, opts);
-  h.node.campaign();
-  h.drain();
-  for (const id of voters.slice(1)) {
-    if (h.status().role !== 'candidate') break;
-    h.stepAndDrain(msg('voteResp', id, '1', h.status().term, { reject: false }));
-  }
-  expect(h.status().role).toBe('leader');
-  return h;
-}
 
 /** The answer of an accepting follower to an append. */
 function acceptAndReply(m: RaftMessage): RaftMessage {
