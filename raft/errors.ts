@@ -130,3 +130,17 @@ export class RaftTransportError extends RaftError {
     super('TRANSPORT', message, options);
   }
 }
+
+/**
+ * `RaftHost.addMember` gave up: the new learner did not catch up with the leader's log in
+ * time, so it was left a learner (not promoted to voter). Retrying `addMember` resumes.
+ */
+export class MemberCatchUpTimeoutError extends RaftError {
+  readonly member: string;
+  readonly timeoutMs: number;
+  constructor(member: string, timeoutMs: number) {
+    super('MEMBER_CATCH_UP_TIMEOUT', `learner ${member} did not catch up within ${timeoutMs} ms`);
+    this.member = member;
+    this.timeoutMs = timeoutMs;
+  }
+}

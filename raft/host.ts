@@ -1,13 +1,16 @@
 import {
   HostStoppedError,
   LeaderWaitTimeoutError,
+  MemberCatchUpTimeoutError,
+  NotLeaderError,
   ProposalDroppedError,
   ProposalLostError,
   ProposalOutcomeUnknownError,
+  RaftConfigError,
   ReadIndexTimeoutError,
   ResourceExhaustedError,
 } from './errors.js';
-import { RaftNode } from './node.js';
+import { encodeConfChange, RaftNode } from './node.js';
 import type { DurableStorage, StateMachine, Transport } from './ports.js';
 import type {
   ConfChange,
@@ -31,9 +34,34 @@ export interface RaftHostLogger {
 /** Options of a {@link RaftHost}. Tick counts are in ticks of `tickMs` milliseconds. */
 export interface RaftHostOptions {
   id: NodeId;
-  /** Voters at bootstrap; ignored when the storage holds a snapshot with a configuration. */
+  /**
+   * Voters at bootstrap; ignored when the storage holds a snapshot with a configuration.
+   * With `bootstrap: 'initial'`, the founding voters (written to the log); with 'join', must be empty.
+   */
   voters: NodeId[];
+  /** Learners at bootstrap, like `voters`. */
   learners?: NodeId[];
+  /**
+   * How the cluster's first configuration reaches this member (as etcd's bootstrap entries).
+   *
+   * - absent: the configuration is `voters`/`learners`, held in memory only and never written
+   *   to the log, so a node that joins later cannot learn it. Fine for a fixed membership.
+   * - `'initial'`: this node is a founding member; every founding member is started with the
+   *   same `voters` (and `learners`) in the same order, and `id` must be among them. On an empty
+   *   storage the host writes, before the node starts, one `conf` entry per voter (addVoter,
+   *   then addLearner per learner) at indexes 1..n with term 1, and the hard state
+   *   `{ term: 1, commit: n }`, made durable in `start()` before anything is sent. The node
+   *   applies them in its first Ready; the configuration is then in the log and reaches every
+   *   member added later. On a storage that is not empty (a restart) nothing is written.
+   * - `'join'`: this node joins a running cluster; `voters` and `learners` must be empty. It
+   *   starts with no configuration, never campaigns, and waits for the leader to add it
+   *   (`addMember` on the leader); it learns the configuration from the leader's log, or
+   *   from a snapshot when the leader compacted it.
+   *
+   * Either mode throws RaftConfigError for a storage that was initialized without bootstrap
+   * entries (it holds a log whose first entry is not a configuration change and no snapshot).
+   */
+  bootstrap?: 'initial' | 'join';
   storage: DurableStorage;
   transport: Transport;
   stateMachine: StateMachine;
@@ -88,6 +116,16 @@ export interface RaftHostStats {
   proposalsPending: number;
 }
 
+/** Options of {@link RaftHost.addMember}. */
+export interface AddMemberOptions {
+  /** The member's transport address, given to `transport.setPeer` before it is added. */
+  address?: string;
+  /** How long the new learner may take to catch up before it is promoted. Default 30,000. */
+  catchUpTimeoutMs?: number;
+  /** The learner counts as caught up once its match is within this many entries of the leader's last index. Default 100. */
+  catchUpMarginEntries?: number;
+}
+
 interface ProposalWaiter {
   term: number;
   deadlineMs: number;
@@ -127,6 +165,8 @@ const DEFAULT_READ_TIMEOUT_MS = 5_000;
 const DEFAULT_PENDING_PROPOSALS_MAX = 10_000;
 const DEFAULT_PROPOSAL_TIMEOUT_MS = 30_000;
 const DEFAULT_PENDING_READS_MAX = 10_000;
+const DEFAULT_CATCH_UP_TIMEOUT_MS = 30_000;
+const DEFAULT_CATCH_UP_MARGIN_ENTRIES = 100;
 const READ_CTX_BYTES = 8;
 const UINT32_RANGE = 2 ** 32;
 
@@ -197,6 +237,8 @@ export class RaftHost {
   private readonly counters = { readies: 0, fsyncs: 0, entriesPersisted: 0 };
   /** Term and vote as last made durable: messages may not go out before a change of them is. */
   private durableTermVote: { term: number; vote: NodeId | undefined };
+  /** Bootstrap entries were written in the constructor: `start()` makes them durable first. */
+  private bootstrapSyncPending = false;
 
   constructor(opts: RaftHostOptions) {
     this.opts = opts;
@@ -216,10 +258,12 @@ export class RaftHost {
     if (!(this.snapshotEveryEntries > 0)) throw new RangeError('snapshotEveryEntries must be positive');
     if (!(this.compactionMarginEntries >= 0)) throw new RangeError('compactionMarginEntries must be >= 0');
     const random = opts.random ?? Math.random;
+    if (opts.bootstrap !== undefined) this.bootstrapSyncPending = prepareBootstrap(opts);
     this.node = new RaftNode({
       id: opts.id,
-      voters: opts.voters,
-      learners: opts.learners,
+      // In a bootstrap mode the configuration is in the log (or the snapshot), never in memory only.
+      voters: opts.bootstrap === undefined ? opts.voters : [],
+      learners: opts.bootstrap === undefined ? opts.learners : [],
       electionTicks: this.electionTicks,
       heartbeatTicks: opts.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS,
       preVote: opts.preVote ?? true,
@@ -244,6 +288,12 @@ export class RaftHost {
   async start(): Promise<void> {
     if (this.started) throw new Error('RaftHost.start called twice');
     this.started = true;
+    if (this.bootstrapSyncPending) {
+      await this.storage.sync();
+      this.counters.fsyncs++;
+      this.bootstrapSyncPending = false;
+      if (this.stopped) return;
+    }
     const snap = this.storage.snapshot();
     if (snap.index > 0) await this.sm.restore(snap.data);
     await this.transport.start((msg) => this.onMessage(msg));
@@ -319,6 +369,53 @@ export class RaftHost {
     return new Promise((resolve, reject) =>
       this.addProposalWaiter(placed, (r) => resolve({ index: r.index }), reject),
     );
+  }
+
+  /**
+   * On the leader: adds `id` as a learner, waits until its log is within
+   * `catchUpMarginEntries` of the leader's, then promotes it to voter; resolves once the
+   * promotion is applied. A member that is already a learner is only promoted; a voter is left
+   * as is. The new node should be started with `bootstrap: 'join'` (before or after this call).
+   * Rejects with MemberCatchUpTimeoutError (it stays a learner), NotLeaderError (also when
+   * leadership moves meanwhile), ProposalDroppedError (another change is pending), or
+   * HostStoppedError.
+   */
+  async addMember(id: NodeId, options: AddMemberOptions = {}): Promise<void> {
+    if (options.address !== undefined) this.transport.setPeer(id, options.address);
+    const before = this.node.status();
+    if (before.voters.includes(id)) return;
+    if (!before.learners.includes(id)) await this.proposeConfChange({ type: 'addLearner', node: id });
+    await this.waitForCatchUp(
+      id,
+      options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_TIMEOUT_MS,
+      options.catchUpMarginEntries ?? DEFAULT_CATCH_UP_MARGIN_ENTRIES,
+    );
+    await this.proposeConfChange({ type: 'addVoter', node: id });
+  }
+
+  /**
+   * On the leader: removes `id` (voter or learner) from the configuration; resolves once the
+   * removal is applied here, then stops sending to it (`transport.removePeer`). Removing the
+   * leader itself makes it step down. Rejects like {@link proposeConfChange}.
+   */
+  async removeMember(id: NodeId): Promise<void> {
+    await this.proposeConfChange({ type: 'removeNode', node: id });
+    if (id !== this.opts.id) this.transport.removePeer(id);
+  }
+
+  /** Polls the leader's progress of learner `id` every tick until its match is close to the last index. */
+  private async waitForCatchUp(id: NodeId, timeoutMs: number, marginEntries: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.stopped) throw new HostStoppedError();
+      const progress = this.node.progress();
+      if (progress === undefined) throw new NotLeaderError(this.node.status().leader);
+      const pr = progress[id];
+      if (pr === undefined) throw new RaftConfigError(`${id} was removed while it was catching up`);
+      if (pr.match + marginEntries >= this.node.status().lastIndex) return;
+      if (Date.now() >= deadline) throw new MemberCatchUpTimeoutError(id, timeoutMs);
+      await new Promise((resolve) => setTimeout(resolve, this.tickMs));
+    }
   }
 
   /**
@@ -740,4 +837,43 @@ export class RaftHost {
       throw err;
     });
   }
+}
+
+/**
+ * Checks the storage against the bootstrap mode and, for a founding member on an empty
+ * storage, writes the bootstrap entries and hard state (not yet synced). Returns whether it
+ * wrote them.
+ */
+function prepareBootstrap(opts: RaftHostOptions): boolean {
+  const storage = opts.storage;
+  const learners = opts.learners ?? [];
+  const members = [...opts.voters, ...learners];
+  if (new Set(members).size !== members.length) {
+    throw new RaftConfigError('bootstrap voters and learners must be distinct');
+  }
+  if (opts.bootstrap === 'join' && members.length > 0) {
+    throw new RaftConfigError("bootstrap 'join' takes no voters or learners: they come from the leader");
+  }
+  if (opts.bootstrap === 'initial' && (opts.voters.length === 0 || !members.includes(opts.id))) {
+    throw new RaftConfigError("bootstrap 'initial' needs voters, and this node among the voters or learners");
+  }
+  const { hardState } = storage.initialState();
+  const hasSnapshot = storage.snapshot().index > 0;
+  // Nothing is sent before the bootstrap sync, so a term-0 storage without a snapshot never took
+  // part in the cluster: entries in it can only be a bootstrap torn by a crash, rewritten here.
+  if (opts.bootstrap === 'initial' && hardState.term === 0 && !hasSnapshot) {
+    const entries: Entry[] = [
+      ...opts.voters.map((node): ConfChange => ({ type: 'addVoter', node })),
+      ...learners.map((node): ConfChange => ({ type: 'addLearner', node })),
+    ].map((cc, i) => ({ index: i + 1, term: 1, type: 'conf', data: encodeConfChange(cc) }));
+    storage.append(entries);
+    storage.setHardState({ term: 1, commit: entries.length });
+    return true;
+  }
+  if (!hasSnapshot && storage.lastIndex() > 0 && storage.entries(1, 2)[0].type !== 'conf') {
+    throw new RaftConfigError(
+      'the storage was initialized without bootstrap entries: start it without the bootstrap option',
+    );
+  }
+  return false;
 }

@@ -1,6 +1,6 @@
 import { CompactedError, NotLeaderError, ProposalDroppedError, RaftConfigError } from './errors.js';
 import { RaftLog } from './log.js';
-import { type Progress, ProgressTracker } from './progress.js';
+import { type Progress, type ProgressState, ProgressTracker } from './progress.js';
 import type { RaftStorage } from './storage.js';
 import type {
   ConfChange,
@@ -51,6 +51,16 @@ export interface ProposalResult {
   index: number;
   term: number;
   dropped?: boolean;
+}
+
+/** A leader's view of one member's replication; see {@link RaftNode.progress}. */
+export interface FollowerProgress {
+  /** Highest index known to be in the member's log. */
+  match: number;
+  /** Next index the leader sends it. */
+  next: number;
+  state: ProgressState;
+  isLearner: boolean;
 }
 
 interface PendingRead {
@@ -377,6 +387,19 @@ export class RaftNode {
   /** The configuration in force (for the host's snapshots). */
   confState(): ConfState {
     return { voters: [...this.tracker.voters].sort(), learners: [...this.tracker.learners].sort() };
+  }
+
+  /**
+   * The leader's view of each member's replication (itself included), for deciding when a
+   * learner has caught up. Undefined on a non-leader, whose view would be stale.
+   */
+  progress(): Record<NodeId, FollowerProgress> | undefined {
+    if (this.role !== 'leader') return undefined;
+    const out: Record<NodeId, FollowerProgress> = {};
+    for (const [id, pr] of this.tracker.progress) {
+      out[id] = { match: pr.match, next: pr.next, state: pr.state, isLearner: pr.isLearner };
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- roles
