@@ -1,0 +1,52 @@
+/** Public surface of `core/`: pure API object-model code (no I/O, no clock, no randomness). */
+
+export { CoreError } from './errors.js';
+export {
+  checkFieldSelector,
+  commonSelectableFields,
+  escapeFieldValue,
+  everythingFieldSelector,
+  type FieldRequirement,
+  type FieldSelector,
+  FieldSelectorError,
+  FieldSelectorErrorCode,
+  fieldSelectorMatches,
+  fieldSelectorRequirementsMax,
+  fieldSelectorTextLengthMax,
+  fieldSelectorToString,
+  parseFieldSelector,
+  readField,
+  selectableFieldsByKind,
+} from './fields.js';
+export {
+  checkLabels,
+  everythingLabelSelector,
+  InvalidLabelError,
+  isEverythingLabelSelector,
+  LabelErrorCode,
+  type LabelRequirement,
+  type LabelSelector,
+  LabelSelectorError,
+  LabelSelectorOperator,
+  type LabelSelectorRequirement,
+  labelKeyProblems,
+  labelNameLengthMax,
+  labelPrefixLengthMax,
+  labelSelectorFromApi,
+  labelSelectorMatches,
+  labelSelectorRequirementsMax,
+  labelSelectorTextLengthMax,
+  labelSelectorToString,
+  labelValueProblems,
+  type ParsedLabelSelector,
+  parseLabelSelector,
+} from './labels.js';
+export {
+  formatQuantity,
+  parseQuantity,
+  Quantity,
+  QuantityError,
+  QuantityFormat,
+  quantityExponentAbsMax,
+  quantityTextLengthMax,
+} from './quantity.js';
