@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RecordingStateMachine, SyncedMemoryStorage } from '../test/fixtures/raft-host.js';
 import {
   HostStoppedError,
   LeaderWaitTimeoutError,
@@ -14,39 +15,12 @@ import {
 import { FileStorage } from './file-storage.js';
 import { RaftHost, type RaftHostOptions } from './host.js';
 import { MemoryNetwork } from './memory-transport.js';
-import type { DurableStorage, StateMachine } from './ports.js';
-import { MemoryStorage } from './storage.js';
-import type { Entry, NodeId } from './types.js';
+import type { DurableStorage } from './ports.js';
+import type { MemoryStorage } from './storage.js';
+import type { NodeId } from './types.js';
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-/** MemoryStorage with a `sync()` that takes a turn of the event loop, like an fsync would. */
-class SyncedMemoryStorage extends MemoryStorage implements DurableStorage {
-  syncs = 0;
-  async sync(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    this.syncs++;
-  }
-  async close(): Promise<void> {}
-}
-
-/** Records the applied sequence of writes; snapshots carry the whole sequence. */
-class RecordingStateMachine implements StateMachine {
-  writes: string[] = [];
-  restores = 0;
-  apply(entry: Entry): void {
-    if (entry.data.byteLength === 0) throw new Error('the host must not apply empty entries');
-    this.writes.push(dec.decode(entry.data));
-  }
-  snapshot(): Uint8Array {
-    return enc.encode(JSON.stringify(this.writes));
-  }
-  restore(data: Uint8Array): void {
-    this.restores++;
-    this.writes = data.byteLength === 0 ? [] : (JSON.parse(dec.decode(data)) as string[]);
-  }
-}
+const _dec = new TextDecoder();
 
 interface Member {
   id: NodeId;
