@@ -1,0 +1,383 @@
+/**
+ * API object types with Kubernetes field names and semantics.
+ *
+ * Covered kinds: Namespace, Pod, ConfigMap, Secret, Service (v1) and ReplicaSet, Deployment
+ * (apps/v1). Other kinds of the design (Node, Endpoints, Job, ...) come later.
+ * These types describe well-formed objects; input from the wire is `unknown` until
+ * `validateObject` accepts it. Timestamps are RFC 3339 strings chosen by the proposer.
+ */
+
+import type { LabelSelector } from './labels.js';
+
+/** Kubernetes `OwnerReference`. */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** Kubernetes `ObjectMeta`. */
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  generateName?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  finalizers?: string[];
+}
+
+/** A number, or a string naming a port or giving a percentage (`25%`). */
+export type IntOrString = number | string;
+
+export const Protocol = { TCP: 'TCP', UDP: 'UDP', SCTP: 'SCTP' } as const;
+export type Protocol = (typeof Protocol)[keyof typeof Protocol];
+
+// ---------------------------------------------------------------- Namespace
+
+export interface NamespaceSpec {
+  finalizers?: string[];
+}
+export interface NamespaceStatus {
+  phase?: 'Active' | 'Terminating';
+}
+export interface Namespace {
+  apiVersion: 'v1';
+  kind: 'Namespace';
+  metadata: ObjectMeta;
+  spec?: NamespaceSpec;
+  status?: NamespaceStatus;
+}
+
+// ---------------------------------------------------------------- Pod
+
+export interface ContainerPort {
+  name?: string;
+  containerPort: number;
+  hostPort?: number;
+  protocol?: Protocol;
+}
+
+export interface KeySelector {
+  name: string;
+  key: string;
+  optional?: boolean;
+}
+export interface EnvVarSource {
+  configMapKeyRef?: KeySelector;
+  secretKeyRef?: KeySelector;
+}
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: EnvVarSource;
+}
+
+export interface ResourceRequirements {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+}
+
+export interface VolumeMount {
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+  subPath?: string;
+}
+
+export interface KeyToPath {
+  key: string;
+  path: string;
+}
+export interface Volume {
+  name: string;
+  emptyDir?: { medium?: '' | 'Memory'; sizeLimit?: string };
+  hostPath?: { path: string; type?: string };
+  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
+  secret?: { secretName: string; items?: KeyToPath[]; optional?: boolean };
+}
+
+export interface HttpGetAction {
+  path?: string;
+  port: IntOrString;
+  host?: string;
+  scheme?: 'HTTP' | 'HTTPS';
+}
+export interface TcpSocketAction {
+  port: IntOrString;
+  host?: string;
+}
+export interface ExecAction {
+  command: string[];
+}
+/** Exactly one of `exec`, `httpGet`, `tcpSocket`. */
+export interface Handler {
+  exec?: ExecAction;
+  httpGet?: HttpGetAction;
+  tcpSocket?: TcpSocketAction;
+}
+export interface Probe extends Handler {
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  successThreshold?: number;
+  failureThreshold?: number;
+}
+export interface Lifecycle {
+  postStart?: Handler;
+  preStop?: Handler;
+}
+
+export const PullPolicy = { Always: 'Always', IfNotPresent: 'IfNotPresent', Never: 'Never' } as const;
+export type PullPolicy = (typeof PullPolicy)[keyof typeof PullPolicy];
+
+export interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  ports?: ContainerPort[];
+  env?: EnvVar[];
+  resources?: ResourceRequirements;
+  volumeMounts?: VolumeMount[];
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
+  lifecycle?: Lifecycle;
+  imagePullPolicy?: PullPolicy;
+  terminationMessagePath?: string;
+}
+
+export const RestartPolicy = { Always: 'Always', OnFailure: 'OnFailure', Never: 'Never' } as const;
+export type RestartPolicy = (typeof RestartPolicy)[keyof typeof RestartPolicy];
+
+export interface Toleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: '' | 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+}
+
+export interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: Volume[];
+  restartPolicy?: RestartPolicy;
+  terminationGracePeriodSeconds?: number;
+  dnsPolicy?: 'ClusterFirst' | 'Default' | 'None';
+  nodeName?: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+}
+
+export const PodPhase = {
+  Pending: 'Pending',
+  Running: 'Running',
+  Succeeded: 'Succeeded',
+  Failed: 'Failed',
+  Unknown: 'Unknown',
+} as const;
+export type PodPhase = (typeof PodPhase)[keyof typeof PodPhase];
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  lastTransitionTime?: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface ContainerState {
+  waiting?: { reason?: string; message?: string };
+  running?: { startedAt?: string };
+  terminated?: {
+    exitCode: number;
+    reason?: string;
+    message?: string;
+    startedAt?: string;
+    finishedAt?: string;
+  };
+}
+export interface ContainerStatus {
+  name: string;
+  image: string;
+  imageID?: string;
+  containerID?: string;
+  ready: boolean;
+  started?: boolean;
+  restartCount: number;
+  state?: ContainerState;
+  lastState?: ContainerState;
+}
+
+export interface PodStatus {
+  phase?: PodPhase;
+  conditions?: Condition[];
+  containerStatuses?: ContainerStatus[];
+  initContainerStatuses?: ContainerStatus[];
+  podIP?: string;
+  hostIP?: string;
+  startTime?: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface Pod {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  metadata: ObjectMeta;
+  spec: PodSpec;
+  status?: PodStatus;
+}
+
+export interface PodTemplateSpec {
+  metadata?: ObjectMeta;
+  spec: PodSpec;
+}
+
+// ---------------------------------------------------------------- ConfigMap, Secret
+
+export interface ConfigMap {
+  apiVersion: 'v1';
+  kind: 'ConfigMap';
+  metadata: ObjectMeta;
+  data?: Record<string, string>;
+  /** Values are base64. */
+  binaryData?: Record<string, string>;
+  immutable?: boolean;
+}
+
+export interface Secret {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: ObjectMeta;
+  type?: string;
+  /** Values are base64. */
+  data?: Record<string, string>;
+  /** Write-only convenience: plain values merged into `data`. */
+  stringData?: Record<string, string>;
+  immutable?: boolean;
+}
+
+// ---------------------------------------------------------------- Service
+
+export const ServiceType = { ClusterIP: 'ClusterIP', NodePort: 'NodePort' } as const;
+export type ServiceType = (typeof ServiceType)[keyof typeof ServiceType];
+
+export interface ServicePort {
+  name?: string;
+  protocol?: Protocol;
+  port: number;
+  targetPort?: IntOrString;
+  nodePort?: number;
+}
+
+export interface ServiceSpec {
+  type?: ServiceType;
+  /** An IP, `None` for a headless service, or absent to have one allocated. */
+  clusterIP?: string;
+  ports?: ServicePort[];
+  selector?: Record<string, string>;
+  sessionAffinity?: 'None' | 'ClientIP';
+}
+
+export interface Service {
+  apiVersion: 'v1';
+  kind: 'Service';
+  metadata: ObjectMeta;
+  spec: ServiceSpec;
+  status?: Record<string, never>;
+}
+
+// ---------------------------------------------------------------- ReplicaSet, Deployment
+
+export interface ReplicaSetSpec {
+  replicas?: number;
+  minReadySeconds?: number;
+  selector: LabelSelector;
+  template: PodTemplateSpec;
+}
+export interface ReplicaSetStatus {
+  replicas: number;
+  fullyLabeledReplicas?: number;
+  readyReplicas?: number;
+  availableReplicas?: number;
+  observedGeneration?: number;
+  conditions?: Condition[];
+}
+export interface ReplicaSet {
+  apiVersion: 'apps/v1';
+  kind: 'ReplicaSet';
+  metadata: ObjectMeta;
+  spec: ReplicaSetSpec;
+  status?: ReplicaSetStatus;
+}
+
+export interface RollingUpdateDeployment {
+  maxSurge?: IntOrString;
+  maxUnavailable?: IntOrString;
+}
+export type DeploymentStrategy =
+  | { type: 'RollingUpdate'; rollingUpdate?: RollingUpdateDeployment }
+  | { type: 'Recreate' };
+
+export interface DeploymentSpec {
+  replicas?: number;
+  selector: LabelSelector;
+  template: PodTemplateSpec;
+  strategy?: DeploymentStrategy;
+  minReadySeconds?: number;
+  revisionHistoryLimit?: number;
+  progressDeadlineSeconds?: number;
+  paused?: boolean;
+}
+export interface DeploymentStatus {
+  observedGeneration?: number;
+  replicas?: number;
+  updatedReplicas?: number;
+  readyReplicas?: number;
+  availableReplicas?: number;
+  unavailableReplicas?: number;
+  conditions?: Condition[];
+  collisionCount?: number;
+}
+export interface Deployment {
+  apiVersion: 'apps/v1';
+  kind: 'Deployment';
+  metadata: ObjectMeta;
+  spec: DeploymentSpec;
+  status?: DeploymentStatus;
+}
+
+// ---------------------------------------------------------------- registry
+
+/** Every kind this module knows. */
+export type ApiObject = Namespace | Pod | ConfigMap | Secret | Service | ReplicaSet | Deployment;
+export type Kind = ApiObject['kind'];
+
+/** The `apiVersion` of each known kind, and whether it lives in a namespace. */
+export const kindInfo: Readonly<Record<Kind, { readonly apiVersion: string; readonly namespaced: boolean }>> =
+  {
+    Namespace: { apiVersion: 'v1', namespaced: false },
+    Pod: { apiVersion: 'v1', namespaced: true },
+    ConfigMap: { apiVersion: 'v1', namespaced: true },
+    Secret: { apiVersion: 'v1', namespaced: true },
+    Service: { apiVersion: 'v1', namespaced: true },
+    ReplicaSet: { apiVersion: 'apps/v1', namespaced: true },
+    Deployment: { apiVersion: 'apps/v1', namespaced: true },
+  };
+
+export function isKnownKind(kind: unknown): kind is Kind {
+  return typeof kind === 'string' && Object.hasOwn(kindInfo, kind);
+}

@@ -1,0 +1,889 @@
+/**
+ * Validation of API objects with Kubernetes rules and field paths.
+ *
+ * `validateObject` takes `unknown` (anything decoded from the wire) and never throws on
+ * malformed input: every problem becomes a `FieldError` naming its field path, e.g.
+ * `spec.template.spec.containers[0].image: required`. Validation runs on objects as
+ * submitted (before or after `applyDefaults`); absent optional fields are not errors.
+ */
+
+import { CoreError } from './errors.js';
+import {
+  type LabelSelector,
+  LabelSelectorError,
+  labelKeyProblems,
+  labelSelectorFromApi,
+  labelSelectorMatches,
+  labelValueProblems,
+} from './labels.js';
+import { isKnownKind, type Kind, kindInfo } from './objects.js';
+import { parseQuantity, QuantityError } from './quantity.js';
+
+export const FieldErrorType = {
+  Required: 'required',
+  Invalid: 'invalid',
+  NotSupported: 'notSupported',
+  Duplicate: 'duplicate',
+  TooLong: 'tooLong',
+  Forbidden: 'forbidden',
+} as const;
+export type FieldErrorType = (typeof FieldErrorType)[keyof typeof FieldErrorType];
+
+/** One problem at one field. `message` is complete (`required`, `must be >= 0`, ...). */
+export interface FieldError {
+  path: string;
+  type: FieldErrorType;
+  message: string;
+}
+
+/** `path: message`, or just the message for the object itself (empty path). */
+export function formatFieldError(error: FieldError): string {
+  return error.path === '' ? error.message : `${error.path}: ${error.message}`;
+}
+
+/** An object that failed validation; `errors` holds every problem found. */
+export class InvalidObjectError extends CoreError {
+  readonly kind: string;
+  readonly objectName: string;
+  readonly errors: readonly FieldError[];
+  constructor(kind: string, objectName: string, errors: readonly FieldError[]) {
+    const first = errors.length > 0 ? formatFieldError(errors[0]) : 'invalid';
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+    super('INVALID', `${kind} ${JSON.stringify(objectName)} is invalid: ${first}${more}`);
+    this.kind = kind;
+    this.objectName = objectName;
+    this.errors = errors;
+  }
+}
+
+/** Longest DNS-1123 subdomain (most object names). */
+export const dnsSubdomainLengthMax = 253;
+/** Longest DNS-1123 label (Namespace and Service names, container and volume names). */
+export const dnsLabelLengthMax = 63;
+/** Largest total size of a map of annotations, in UTF-8 bytes (key + value). */
+export const annotationsSizeBytesMax = 256 * 1024;
+/** Largest total size of a ConfigMap's or Secret's data, in bytes. */
+export const dataSizeBytesMax = 1024 * 1024;
+/** Longest ConfigMap or Secret key. */
+export const configKeyLengthMax = 253;
+/** Longest IANA service name (named ports). */
+export const portNameLengthMax = 15;
+
+const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const dnsSubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const configKeyPattern = /^[-._a-zA-Z0-9]+$/;
+const envNamePattern = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+const portNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const percentPattern = /^[0-9]+%$/;
+const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const utf8 = new TextEncoder();
+
+type Json = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Own property only: input keys such as `__proto__` or `constructor` must not reach the prototype. */
+function get(obj: Json, key: string): unknown {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+function child(path: string, field: string): string {
+  return path === '' ? field : `${path}.${field}`;
+}
+
+function quote(values: readonly string[]): string {
+  return values.map((v) => JSON.stringify(v)).join(', ');
+}
+
+/** Accumulates errors; each check reports and returns whether the value is usable further. */
+class Checker {
+  readonly errors: FieldError[] = [];
+
+  add(path: string, type: FieldErrorType, message: string): false {
+    this.errors.push({ path, type, message });
+    return false;
+  }
+  required(path: string): false {
+    return this.add(path, FieldErrorType.Required, 'required');
+  }
+  invalid(path: string, message: string): false {
+    return this.add(path, FieldErrorType.Invalid, message);
+  }
+
+  /** A present value must be a record; absent is fine unless `required`. */
+  record(value: unknown, path: string, required = false): value is Json {
+    if (value === undefined || value === null) return required ? this.required(path) : false;
+    return isRecord(value) || this.invalid(path, 'must be an object');
+  }
+  array(value: unknown, path: string, required = false): value is unknown[] {
+    if (value === undefined || value === null) return required ? this.required(path) : false;
+    return Array.isArray(value) || this.invalid(path, 'must be an array');
+  }
+  string(value: unknown, path: string, required = false): value is string {
+    if (value === undefined || value === null || value === '') {
+      return required ? this.required(path) : false;
+    }
+    return typeof value === 'string' || this.invalid(path, 'must be a string');
+  }
+  boolean(value: unknown, path: string): void {
+    if (value !== undefined && value !== null && typeof value !== 'boolean') {
+      this.invalid(path, 'must be a boolean');
+    }
+  }
+  /** A present value must be an integer >= `min` (and <= `max`). */
+  integer(value: unknown, path: string, min: number, max = Number.MAX_SAFE_INTEGER, required = false): void {
+    if (value === undefined || value === null) {
+      if (required) this.required(path);
+      return;
+    }
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+      this.invalid(path, 'must be an integer');
+    } else if (value < min) {
+      this.invalid(path, `must be >= ${min}`);
+    } else if (value > max) {
+      this.invalid(path, `must be <= ${max}`);
+    }
+  }
+  oneOf(value: unknown, path: string, supported: readonly string[]): void {
+    if (value === undefined || value === null) return;
+    if (typeof value !== 'string' || !supported.includes(value)) {
+      this.add(
+        path,
+        FieldErrorType.NotSupported,
+        `unsupported value ${JSON.stringify(value)}: supported values: ${quote(supported)}`,
+      );
+    }
+  }
+  dnsLabel(value: string, path: string): void {
+    if (value.length > dnsLabelLengthMax) {
+      this.add(path, FieldErrorType.TooLong, `must be no more than ${dnsLabelLengthMax} characters`);
+    } else if (!dnsLabelPattern.test(value)) {
+      this.invalid(
+        path,
+        "must be a DNS-1123 label: lowercase alphanumerics or '-', starting and ending with an alphanumeric",
+      );
+    }
+  }
+  dnsSubdomain(value: string, path: string): void {
+    if (value.length > dnsSubdomainLengthMax) {
+      this.add(path, FieldErrorType.TooLong, `must be no more than ${dnsSubdomainLengthMax} characters`);
+    } else if (!dnsSubdomainPattern.test(value)) {
+      this.invalid(
+        path,
+        "must be a DNS-1123 subdomain: lowercase alphanumerics, '-' or '.', starting and ending with an alphanumeric",
+      );
+    }
+  }
+  /** A map of strings; returns its entries (only string-valued ones). */
+  stringMap(value: unknown, path: string): [string, string][] {
+    if (!this.record(value, path)) return [];
+    const entries: [string, string][] = [];
+    for (const [key, v] of Object.entries(value)) {
+      if (typeof v === 'string') entries.push([key, v]);
+      else this.invalid(`${path}[${key}]`, 'must be a string');
+    }
+    return entries;
+  }
+  labels(value: unknown, path: string): void {
+    for (const [key, v] of this.stringMap(value, path)) {
+      for (const problem of [...labelKeyProblems(key), ...labelValueProblems(v)]) this.invalid(path, problem);
+    }
+  }
+  /** A port number 1-65535 or an IANA service name. */
+  intOrPortName(value: unknown, path: string, required: boolean): void {
+    if (value === undefined || value === null || value === '') {
+      if (required) this.required(path);
+    } else if (typeof value === 'number') {
+      this.integer(value, path, 1, 65535);
+    } else if (typeof value === 'string') {
+      this.portName(value, path);
+    } else {
+      this.invalid(path, 'must be a port number or name');
+    }
+  }
+  portName(value: string, path: string): void {
+    if (value.length > portNameLengthMax) {
+      this.add(path, FieldErrorType.TooLong, `must be no more than ${portNameLengthMax} characters`);
+    } else if (!portNamePattern.test(value) || !/[a-z]/.test(value) || value.includes('--')) {
+      this.invalid(
+        path,
+        "must be an IANA service name: lowercase alphanumerics or '-', with at least one letter",
+      );
+    }
+  }
+  /** Reports `duplicate` when `key` was seen before under `seen`. */
+  unique(seen: Set<string>, key: string, path: string, shown: string = key): void {
+    if (seen.has(key)) this.add(path, FieldErrorType.Duplicate, `duplicate value ${JSON.stringify(shown)}`);
+    seen.add(key);
+  }
+  /** Items of a present array that are records; reports the others. */
+  records(value: unknown, path: string, required = false): [Json, string][] {
+    if (!this.array(value, path, required)) return [];
+    if (required && value.length === 0) {
+      this.required(path);
+      return [];
+    }
+    const items: [Json, string][] = [];
+    value.forEach((item, index) => {
+      if (this.record(item, `${path}[${index}]`, true)) items.push([item, `${path}[${index}]`]);
+    });
+    return items;
+  }
+}
+
+// ---------------------------------------------------------------- entry points
+
+/** Every problem with `obj`; empty when valid. Never throws. */
+export function validateObject(obj: unknown): FieldError[] {
+  const c = new Checker();
+  if (!isRecord(obj)) {
+    c.invalid('', 'must be an object');
+    return c.errors;
+  }
+  const kind = get(obj, 'kind');
+  if (!c.string(kind, 'kind', true)) return c.errors;
+  if (!isKnownKind(kind)) {
+    c.oneOf(kind, 'kind', Object.keys(kindInfo));
+    return c.errors;
+  }
+  const apiVersion = get(obj, 'apiVersion');
+  if (c.string(apiVersion, 'apiVersion', true) && apiVersion !== kindInfo[kind].apiVersion) {
+    c.oneOf(apiVersion, 'apiVersion', [kindInfo[kind].apiVersion]);
+  }
+  const metadata = get(obj, 'metadata');
+  if (c.record(metadata, 'metadata', true)) checkObjectMeta(c, metadata, kind);
+  checkKind(c, obj, kind);
+  return c.errors;
+}
+
+/** Throws `InvalidObjectError` unless `obj` is valid. */
+export function assertValidObject(obj: unknown): void {
+  const errors = validateObject(obj);
+  if (errors.length === 0) return;
+  const kind =
+    isRecord(obj) && typeof get(obj, 'kind') === 'string' ? (get(obj, 'kind') as string) : 'object';
+  const metadata = isRecord(obj) ? get(obj, 'metadata') : undefined;
+  const name = isRecord(metadata) ? get(metadata, 'name') : undefined;
+  throw new InvalidObjectError(kind, typeof name === 'string' ? name : '', errors);
+}
+
+function checkKind(c: Checker, obj: Json, kind: Kind): void {
+  switch (kind) {
+    case 'Namespace':
+      checkNamespace(c, obj);
+      return;
+    case 'Pod':
+      if (c.record(get(obj, 'spec'), 'spec', true)) checkPodSpec(c, get(obj, 'spec') as Json, 'spec', false);
+      checkPodStatus(c, get(obj, 'status'));
+      return;
+    case 'ConfigMap':
+      checkConfigMap(c, obj);
+      return;
+    case 'Secret':
+      checkSecret(c, obj);
+      return;
+    case 'Service':
+      if (c.record(get(obj, 'spec'), 'spec', true)) checkServiceSpec(c, get(obj, 'spec') as Json);
+      return;
+    case 'ReplicaSet':
+    case 'Deployment':
+      if (c.record(get(obj, 'spec'), 'spec', true)) checkWorkloadSpec(c, get(obj, 'spec') as Json, kind);
+      return;
+    default: {
+      const unknown: never = kind;
+      throw new Error(`unhandled kind ${unknown}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- metadata
+
+function checkObjectMeta(c: Checker, meta: Json, kind: Kind): void {
+  const nameIsLabel = kind === 'Namespace' || kind === 'Service';
+  const checkName = (value: string, path: string) =>
+    nameIsLabel ? c.dnsLabel(value, path) : c.dnsSubdomain(value, path);
+  const name = get(meta, 'name');
+  const generateName = get(meta, 'generateName');
+  const hasGenerateName = c.string(generateName, 'metadata.generateName');
+  if (c.string(name, 'metadata.name', !hasGenerateName)) checkName(name, 'metadata.name');
+  else if (hasGenerateName) checkName(`${generateName}a`, 'metadata.generateName');
+
+  const namespace = get(meta, 'namespace');
+  if (!kindInfo[kind].namespaced) {
+    if (namespace !== undefined && namespace !== null && namespace !== '') {
+      c.add('metadata.namespace', FieldErrorType.Forbidden, 'not allowed on this type');
+    }
+  } else if (c.string(namespace, 'metadata.namespace', true)) {
+    c.dnsLabel(namespace, 'metadata.namespace');
+  }
+
+  c.labels(get(meta, 'labels'), 'metadata.labels');
+  checkAnnotations(c, get(meta, 'annotations'), 'metadata.annotations');
+  for (const field of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp']) {
+    c.string(get(meta, field), `metadata.${field}`);
+  }
+  c.integer(get(meta, 'generation'), 'metadata.generation', 0);
+  c.integer(get(meta, 'deletionGracePeriodSeconds'), 'metadata.deletionGracePeriodSeconds', 0);
+  for (const [ref, path] of c.records(get(meta, 'ownerReferences'), 'metadata.ownerReferences')) {
+    for (const field of ['apiVersion', 'kind', 'name', 'uid'])
+      c.string(get(ref, field), child(path, field), true);
+    c.boolean(get(ref, 'controller'), child(path, 'controller'));
+    c.boolean(get(ref, 'blockOwnerDeletion'), child(path, 'blockOwnerDeletion'));
+  }
+  checkFinalizers(c, get(meta, 'finalizers'), 'metadata.finalizers');
+}
+
+function checkAnnotations(c: Checker, value: unknown, path: string): void {
+  let sizeBytes = 0;
+  for (const [key, v] of c.stringMap(value, path)) {
+    for (const problem of labelKeyProblems(key)) c.invalid(path, problem);
+    sizeBytes += utf8.encode(key).length + utf8.encode(v).length;
+  }
+  if (sizeBytes > annotationsSizeBytesMax) {
+    c.add(path, FieldErrorType.TooLong, `must have at most ${annotationsSizeBytesMax} bytes`);
+  }
+}
+
+function checkFinalizers(c: Checker, value: unknown, path: string): void {
+  if (!c.array(value, path)) return;
+  const seen = new Set<string>();
+  value.forEach((finalizer, index) => {
+    const at = `${path}[${index}]`;
+    if (!c.string(finalizer, at, true)) return;
+    for (const problem of labelKeyProblems(finalizer)) c.invalid(at, problem);
+    c.unique(seen, finalizer, at);
+  });
+}
+
+// ---------------------------------------------------------------- Namespace
+
+function checkNamespace(c: Checker, obj: Json): void {
+  const spec = get(obj, 'spec');
+  if (c.record(spec, 'spec')) checkFinalizers(c, get(spec, 'finalizers'), 'spec.finalizers');
+  const status = get(obj, 'status');
+  if (c.record(status, 'status')) c.oneOf(get(status, 'phase'), 'status.phase', ['Active', 'Terminating']);
+}
+
+// ---------------------------------------------------------------- Pod
+
+/** Validates a pod spec at `path`; `templated` pods (ReplicaSet/Deployment) must restart Always. */
+function checkPodSpec(c: Checker, spec: Json, path: string, templated: boolean): void {
+  const volumeNames = checkVolumes(c, get(spec, 'volumes'), child(path, 'volumes'));
+  const containerNames = new Set<string>();
+  const groups: [string, boolean][] = [
+    ['containers', true],
+    ['initContainers', false],
+  ];
+  for (const [field, required] of groups) {
+    for (const [container, at] of c.records(get(spec, field), child(path, field), required)) {
+      checkContainer(c, container, at, volumeNames, containerNames, field === 'initContainers');
+    }
+  }
+  const restartPolicies = templated ? ['Always'] : ['Always', 'OnFailure', 'Never'];
+  c.oneOf(get(spec, 'restartPolicy'), child(path, 'restartPolicy'), restartPolicies);
+  c.integer(get(spec, 'terminationGracePeriodSeconds'), child(path, 'terminationGracePeriodSeconds'), 0);
+  c.oneOf(get(spec, 'dnsPolicy'), child(path, 'dnsPolicy'), ['ClusterFirst', 'Default', 'None']);
+  const nodeName = get(spec, 'nodeName');
+  if (c.string(nodeName, child(path, 'nodeName'))) c.dnsSubdomain(nodeName, child(path, 'nodeName'));
+  c.labels(get(spec, 'nodeSelector'), child(path, 'nodeSelector'));
+  for (const [toleration, at] of c.records(get(spec, 'tolerations'), child(path, 'tolerations'))) {
+    checkToleration(c, toleration, at);
+  }
+}
+
+function checkVolumes(c: Checker, value: unknown, path: string): Set<string> {
+  const names = new Set<string>();
+  for (const [volume, at] of c.records(value, path)) {
+    const name = get(volume, 'name');
+    if (c.string(name, child(at, 'name'), true)) {
+      c.dnsLabel(name, child(at, 'name'));
+      c.unique(names, name, child(at, 'name'));
+    }
+    const sources = ['emptyDir', 'hostPath', 'configMap', 'secret'].filter((s) => get(volume, s) != null);
+    if (sources.length === 0) c.required(`${at}.volumeSource`);
+    if (sources.length > 1) {
+      c.add(child(at, sources[1]), FieldErrorType.Forbidden, 'may not specify more than 1 volume type');
+    }
+    const emptyDir = get(volume, 'emptyDir');
+    if (c.record(emptyDir, child(at, 'emptyDir'))) {
+      c.oneOf(get(emptyDir, 'medium'), child(at, 'emptyDir.medium'), ['', 'Memory']);
+      checkQuantity(c, get(emptyDir, 'sizeLimit'), child(at, 'emptyDir.sizeLimit'));
+    }
+    const hostPath = get(volume, 'hostPath');
+    if (c.record(hostPath, child(at, 'hostPath')))
+      c.string(get(hostPath, 'path'), child(at, 'hostPath.path'), true);
+    const configMap = get(volume, 'configMap');
+    if (c.record(configMap, child(at, 'configMap'))) {
+      c.string(get(configMap, 'name'), child(at, 'configMap.name'), true);
+      checkKeyToPaths(c, get(configMap, 'items'), child(at, 'configMap.items'));
+    }
+    const secret = get(volume, 'secret');
+    if (c.record(secret, child(at, 'secret'))) {
+      c.string(get(secret, 'secretName'), child(at, 'secret.secretName'), true);
+      checkKeyToPaths(c, get(secret, 'items'), child(at, 'secret.items'));
+    }
+  }
+  return names;
+}
+
+function checkKeyToPaths(c: Checker, value: unknown, path: string): void {
+  for (const [item, at] of c.records(value, path)) {
+    const key = get(item, 'key');
+    if (c.string(key, child(at, 'key'), true)) checkConfigKey(c, key, child(at, 'key'));
+    c.string(get(item, 'path'), child(at, 'path'), true);
+  }
+}
+
+function checkContainer(
+  c: Checker,
+  container: Json,
+  path: string,
+  volumeNames: ReadonlySet<string>,
+  containerNames: Set<string>,
+  isInit: boolean,
+): void {
+  const name = get(container, 'name');
+  if (c.string(name, child(path, 'name'), true)) {
+    c.dnsLabel(name, child(path, 'name'));
+    c.unique(containerNames, name, child(path, 'name'));
+  }
+  c.string(get(container, 'image'), child(path, 'image'), true);
+  for (const field of ['command', 'args']) checkStrings(c, get(container, field), child(path, field));
+  c.string(get(container, 'workingDir'), child(path, 'workingDir'));
+  checkContainerPorts(c, get(container, 'ports'), child(path, 'ports'));
+  checkEnv(c, get(container, 'env'), child(path, 'env'));
+  checkResources(c, get(container, 'resources'), child(path, 'resources'));
+  for (const [mount, at] of c.records(get(container, 'volumeMounts'), child(path, 'volumeMounts'))) {
+    const volume = get(mount, 'name');
+    if (c.string(volume, child(at, 'name'), true) && !volumeNames.has(volume)) {
+      c.invalid(child(at, 'name'), `volume ${JSON.stringify(volume)} not found`);
+    }
+    c.string(get(mount, 'mountPath'), child(at, 'mountPath'), true);
+    c.string(get(mount, 'subPath'), child(at, 'subPath'));
+    c.boolean(get(mount, 'readOnly'), child(at, 'readOnly'));
+  }
+  for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+    const value = get(container, probe);
+    if (value == null) continue;
+    if (isInit) c.add(child(path, probe), FieldErrorType.Forbidden, 'may not be set for init containers');
+    else if (c.record(value, child(path, probe))) checkProbe(c, value, child(path, probe), probe);
+  }
+  const lifecycle = get(container, 'lifecycle');
+  if (c.record(lifecycle, child(path, 'lifecycle'))) {
+    for (const hook of ['postStart', 'preStop']) {
+      const handler = get(lifecycle, hook);
+      if (c.record(handler, child(path, `lifecycle.${hook}`))) {
+        checkHandler(c, handler, child(path, `lifecycle.${hook}`));
+      }
+    }
+  }
+  c.oneOf(get(container, 'imagePullPolicy'), child(path, 'imagePullPolicy'), [
+    'Always',
+    'IfNotPresent',
+    'Never',
+  ]);
+  c.string(get(container, 'terminationMessagePath'), child(path, 'terminationMessagePath'));
+}
+
+function checkStrings(c: Checker, value: unknown, path: string): void {
+  if (!c.array(value, path)) return;
+  value.forEach((item, index) => {
+    if (typeof item !== 'string') c.invalid(`${path}[${index}]`, 'must be a string');
+  });
+}
+
+function checkContainerPorts(c: Checker, value: unknown, path: string): void {
+  const names = new Set<string>();
+  for (const [port, at] of c.records(value, path)) {
+    c.integer(get(port, 'containerPort'), child(at, 'containerPort'), 1, 65535, true);
+    c.integer(get(port, 'hostPort'), child(at, 'hostPort'), 1, 65535);
+    c.oneOf(get(port, 'protocol'), child(at, 'protocol'), ['TCP', 'UDP', 'SCTP']);
+    const name = get(port, 'name');
+    if (c.string(name, child(at, 'name'))) {
+      c.portName(name, child(at, 'name'));
+      c.unique(names, name, child(at, 'name'));
+    }
+  }
+}
+
+function checkEnv(c: Checker, value: unknown, path: string): void {
+  for (const [env, at] of c.records(value, path)) {
+    const name = get(env, 'name');
+    if (c.string(name, child(at, 'name'), true) && !envNamePattern.test(name)) {
+      c.invalid(
+        child(at, 'name'),
+        "must consist of alphabetic characters, digits, '_', '-' or '.', and must not start with a digit",
+      );
+    }
+    const envValue = get(env, 'value');
+    c.string(envValue, child(at, 'value'));
+    const valueFrom = get(env, 'valueFrom');
+    if (!c.record(valueFrom, child(at, 'valueFrom'))) continue;
+    if (typeof envValue === 'string' && envValue !== '') {
+      c.invalid(child(at, 'valueFrom'), 'may not be specified when `value` is not empty');
+    }
+    const sources = ['configMapKeyRef', 'secretKeyRef'].filter((s) => get(valueFrom, s) != null);
+    if (sources.length === 0) c.required(child(at, 'valueFrom'));
+    if (sources.length > 1) {
+      c.add(child(at, 'valueFrom'), FieldErrorType.Forbidden, 'may not have more than one field specified');
+    }
+    for (const source of sources) {
+      const ref = get(valueFrom, source);
+      const refPath = child(at, `valueFrom.${source}`);
+      if (!c.record(ref, refPath)) continue;
+      c.string(get(ref, 'name'), child(refPath, 'name'), true);
+      const key = get(ref, 'key');
+      if (c.string(key, child(refPath, 'key'), true)) checkConfigKey(c, key, child(refPath, 'key'));
+      c.boolean(get(ref, 'optional'), child(refPath, 'optional'));
+    }
+  }
+}
+
+function checkQuantity(c: Checker, value: unknown, path: string): bigint | undefined {
+  if (value === undefined || value === null) return undefined;
+  const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+  if (typeof text !== 'string') {
+    c.invalid(path, 'must be a quantity');
+    return undefined;
+  }
+  try {
+    const nanos = parseQuantity(text).nanos;
+    if (nanos < 0n) c.invalid(path, 'must be >= 0');
+    return nanos;
+  } catch (e) {
+    if (!(e instanceof QuantityError)) throw e;
+    c.invalid(path, e.message);
+    return undefined;
+  }
+}
+
+function checkResources(c: Checker, value: unknown, path: string): void {
+  if (!c.record(value, path)) return;
+  const parsed = (field: string): Map<string, bigint> => {
+    const quantities = new Map<string, bigint>();
+    const map = get(value, field);
+    if (!c.record(map, child(path, field))) return quantities;
+    for (const [name, q] of Object.entries(map)) {
+      const nanos = checkQuantity(c, q, `${path}.${field}[${name}]`);
+      if (nanos !== undefined) quantities.set(name, nanos);
+    }
+    return quantities;
+  };
+  const requests = parsed('requests');
+  const limits = parsed('limits');
+  for (const [name, request] of requests) {
+    const limit = limits.get(name);
+    if (limit !== undefined && request > limit) {
+      c.invalid(`${path}.requests[${name}]`, `must be less than or equal to ${name} limit`);
+    }
+  }
+}
+
+function checkProbe(c: Checker, probe: Json, path: string, kind: string): void {
+  checkHandler(c, probe, path);
+  c.integer(get(probe, 'initialDelaySeconds'), child(path, 'initialDelaySeconds'), 0);
+  for (const field of ['periodSeconds', 'timeoutSeconds', 'successThreshold', 'failureThreshold']) {
+    c.integer(get(probe, field), child(path, field), 1);
+  }
+  const success = get(probe, 'successThreshold');
+  if (kind !== 'readinessProbe' && typeof success === 'number' && success > 1) {
+    c.invalid(child(path, 'successThreshold'), 'must be 1');
+  }
+}
+
+/** Exactly one of `exec`, `httpGet`, `tcpSocket`. */
+function checkHandler(c: Checker, handler: Json, path: string): void {
+  const kinds = ['exec', 'httpGet', 'tcpSocket'].filter((k) => get(handler, k) != null);
+  if (kinds.length === 0) c.add(path, FieldErrorType.Required, 'must specify a handler type');
+  if (kinds.length > 1) {
+    c.add(child(path, kinds[1]), FieldErrorType.Forbidden, 'may not specify more than 1 handler type');
+  }
+  const exec = get(handler, 'exec');
+  if (c.record(exec, child(path, 'exec'))) {
+    const command = get(exec, 'command');
+    if (Array.isArray(command) && command.length === 0) c.required(child(path, 'exec.command'));
+    else if (c.array(command, child(path, 'exec.command'), true))
+      checkStrings(c, command, child(path, 'exec.command'));
+  }
+  const httpGet = get(handler, 'httpGet');
+  if (c.record(httpGet, child(path, 'httpGet'))) {
+    c.intOrPortName(get(httpGet, 'port'), child(path, 'httpGet.port'), true);
+    c.string(get(httpGet, 'path'), child(path, 'httpGet.path'));
+    c.string(get(httpGet, 'host'), child(path, 'httpGet.host'));
+    c.oneOf(get(httpGet, 'scheme'), child(path, 'httpGet.scheme'), ['HTTP', 'HTTPS']);
+  }
+  const tcpSocket = get(handler, 'tcpSocket');
+  if (c.record(tcpSocket, child(path, 'tcpSocket'))) {
+    c.intOrPortName(get(tcpSocket, 'port'), child(path, 'tcpSocket.port'), true);
+    c.string(get(tcpSocket, 'host'), child(path, 'tcpSocket.host'));
+  }
+}
+
+function checkToleration(c: Checker, toleration: Json, path: string): void {
+  const key = get(toleration, 'key');
+  if (c.string(key, child(path, 'key'))) {
+    for (const problem of labelKeyProblems(key)) c.invalid(child(path, 'key'), problem);
+  }
+  const operator = get(toleration, 'operator');
+  c.oneOf(operator, child(path, 'operator'), ['Exists', 'Equal']);
+  const value = get(toleration, 'value');
+  if (c.string(value, child(path, 'value')) && operator === 'Exists') {
+    c.invalid(child(path, 'value'), "must be empty when `operator` is 'Exists'");
+  }
+  if (operator !== 'Exists' && (key === undefined || key === '')) {
+    c.invalid(child(path, 'operator'), 'must be Exists when `key` is empty');
+  }
+  c.oneOf(get(toleration, 'effect'), child(path, 'effect'), [
+    '',
+    'NoSchedule',
+    'PreferNoSchedule',
+    'NoExecute',
+  ]);
+  const seconds = get(toleration, 'tolerationSeconds');
+  c.integer(seconds, child(path, 'tolerationSeconds'), Number.MIN_SAFE_INTEGER);
+  if (seconds != null && get(toleration, 'effect') !== 'NoExecute') {
+    c.invalid(child(path, 'effect'), 'must be NoExecute when `tolerationSeconds` is set');
+  }
+}
+
+function checkPodStatus(c: Checker, status: unknown): void {
+  if (!c.record(status, 'status')) return;
+  c.oneOf(get(status, 'phase'), 'status.phase', ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']);
+  for (const field of ['podIP', 'hostIP', 'startTime', 'reason', 'message']) {
+    c.string(get(status, field), `status.${field}`);
+  }
+  for (const [condition, at] of c.records(get(status, 'conditions'), 'status.conditions')) {
+    c.string(get(condition, 'type'), child(at, 'type'), true);
+    c.oneOf(get(condition, 'status'), child(at, 'status'), ['True', 'False', 'Unknown']);
+  }
+  for (const field of ['containerStatuses', 'initContainerStatuses']) {
+    for (const [status_, at] of c.records(get(status, field), `status.${field}`)) {
+      c.string(get(status_, 'name'), child(at, 'name'), true);
+      c.integer(get(status_, 'restartCount'), child(at, 'restartCount'), 0);
+      c.boolean(get(status_, 'ready'), child(at, 'ready'));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- ConfigMap, Secret
+
+function checkConfigKey(c: Checker, key: string, path: string): void {
+  if (key.length > configKeyLengthMax) {
+    c.add(path, FieldErrorType.TooLong, `must be no more than ${configKeyLengthMax} characters`);
+  } else if (!configKeyPattern.test(key)) {
+    c.invalid(path, "must consist of alphanumeric characters, '-', '_' or '.'");
+  } else if (key === '.' || key === '..') {
+    c.invalid(path, `must not be ${JSON.stringify(key)}`);
+  }
+}
+
+/** Checks keys (recording them in `seen`) and values (base64 when asked); returns the data size in bytes. */
+function checkDataMap(c: Checker, value: unknown, path: string, base64: boolean, seen: Set<string>): number {
+  let sizeBytes = 0;
+  for (const [key, v] of c.stringMap(value, path)) {
+    const at = `${path}[${key}]`;
+    checkConfigKey(c, key, at);
+    c.unique(seen, key, at);
+    if (base64 && !base64Pattern.test(v)) c.invalid(at, 'must be base64-encoded');
+    sizeBytes += base64 ? Math.floor((v.length * 3) / 4) : utf8.encode(v).length;
+  }
+  return sizeBytes;
+}
+
+function checkDataSize(c: Checker, sizeBytes: number, path: string): void {
+  if (sizeBytes > dataSizeBytesMax) {
+    c.add(path, FieldErrorType.TooLong, `must have at most ${dataSizeBytesMax} bytes`);
+  }
+}
+
+function checkConfigMap(c: Checker, obj: Json): void {
+  const seen = new Set<string>();
+  const size =
+    checkDataMap(c, get(obj, 'data'), 'data', false, seen) +
+    checkDataMap(c, get(obj, 'binaryData'), 'binaryData', true, seen);
+  checkDataSize(c, size, 'data');
+  c.boolean(get(obj, 'immutable'), 'immutable');
+}
+
+function checkSecret(c: Checker, obj: Json): void {
+  const size = checkDataMap(c, get(obj, 'data'), 'data', true, new Set());
+  checkDataMap(c, get(obj, 'stringData'), 'stringData', false, new Set());
+  checkDataSize(c, size, 'data');
+  c.string(get(obj, 'type'), 'type');
+  c.boolean(get(obj, 'immutable'), 'immutable');
+}
+
+// ---------------------------------------------------------------- Service
+
+function checkServiceSpec(c: Checker, spec: Json): void {
+  const type = get(spec, 'type') ?? 'ClusterIP';
+  c.oneOf(get(spec, 'type'), 'spec.type', ['ClusterIP', 'NodePort']);
+  const clusterIP = get(spec, 'clusterIP');
+  const headless = clusterIP === 'None';
+  if (c.string(clusterIP, 'spec.clusterIP') && !headless && !ipv4Pattern.test(clusterIP)) {
+    c.invalid('spec.clusterIP', 'must be a valid IPv4 address or "None"');
+  }
+  if (headless && type === 'NodePort') {
+    c.invalid('spec.clusterIP', "may not be set to 'None' for NodePort services");
+  }
+  const ports = c.records(get(spec, 'ports'), 'spec.ports', !headless);
+  const names = new Set<string>();
+  const portKeys = new Set<string>();
+  for (const [port, at] of ports) {
+    const name = get(port, 'name');
+    if (c.string(name, child(at, 'name'), ports.length > 1)) {
+      c.dnsLabel(name, child(at, 'name'));
+      c.unique(names, name, child(at, 'name'));
+    }
+    const protocol = get(port, 'protocol') ?? 'TCP';
+    c.oneOf(get(port, 'protocol'), child(at, 'protocol'), ['TCP', 'UDP', 'SCTP']);
+    const number = get(port, 'port');
+    c.integer(number, child(at, 'port'), 1, 65535, true);
+    if (typeof number === 'number')
+      c.unique(portKeys, `${number}/${String(protocol)}`, child(at, 'port'), `${number}`);
+    c.intOrPortName(get(port, 'targetPort'), child(at, 'targetPort'), false);
+    const nodePort = get(port, 'nodePort');
+    if (nodePort == null || nodePort === 0) continue;
+    if (type !== 'NodePort') {
+      c.add(
+        child(at, 'nodePort'),
+        FieldErrorType.Forbidden,
+        `may not be used when \`type\` is '${String(type)}'`,
+      );
+    } else {
+      c.integer(nodePort, child(at, 'nodePort'), 1, 65535);
+    }
+  }
+  c.labels(get(spec, 'selector'), 'spec.selector');
+  c.oneOf(get(spec, 'sessionAffinity'), 'spec.sessionAffinity', ['None', 'ClientIP']);
+}
+
+// ---------------------------------------------------------------- ReplicaSet, Deployment
+
+function checkWorkloadSpec(c: Checker, spec: Json, kind: 'ReplicaSet' | 'Deployment'): void {
+  c.integer(get(spec, 'replicas'), 'spec.replicas', 0);
+  c.integer(get(spec, 'minReadySeconds'), 'spec.minReadySeconds', 0);
+  const selector = checkSelector(c, get(spec, 'selector'), 'spec.selector');
+  const template = get(spec, 'template');
+  if (c.record(template, 'spec.template', true)) {
+    const metadata = get(template, 'metadata');
+    let labels: Record<string, string> = {};
+    if (c.record(metadata, 'spec.template.metadata')) {
+      c.labels(get(metadata, 'labels'), 'spec.template.metadata.labels');
+      checkAnnotations(c, get(metadata, 'annotations'), 'spec.template.metadata.annotations');
+      const raw = get(metadata, 'labels');
+      if (isRecord(raw))
+        labels = Object.fromEntries(
+          Object.entries(raw).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+        );
+    }
+    if (selector !== undefined && !labelSelectorMatches(selector, labels)) {
+      c.invalid('spec.template.metadata.labels', 'does not match spec.selector');
+    }
+    const podSpec = get(template, 'spec');
+    if (c.record(podSpec, 'spec.template.spec', true)) checkPodSpec(c, podSpec, 'spec.template.spec', true);
+  }
+  if (kind === 'Deployment') checkDeploymentFields(c, spec);
+}
+
+/** A required, non-empty API label selector; returns it parsed when valid. */
+function checkSelector(
+  c: Checker,
+  value: unknown,
+  path: string,
+): ReturnType<typeof labelSelectorFromApi> | undefined {
+  if (!c.record(value, path, true)) return undefined;
+  const matchLabels = get(value, 'matchLabels');
+  const matchExpressions = get(value, 'matchExpressions');
+  let wellFormed = true;
+  if (matchLabels != null) {
+    const entries = c.stringMap(matchLabels, child(path, 'matchLabels'));
+    wellFormed = isRecord(matchLabels) && entries.length === Object.keys(matchLabels).length;
+  }
+  const expressions = c.records(matchExpressions, child(path, 'matchExpressions'));
+  if (
+    matchExpressions != null &&
+    (!Array.isArray(matchExpressions) || expressions.length !== matchExpressions.length)
+  ) {
+    wellFormed = false;
+  }
+  for (const [expression, at] of expressions) {
+    if (!c.string(get(expression, 'key'), child(at, 'key'), true)) wellFormed = false;
+    if (!c.string(get(expression, 'operator'), child(at, 'operator'), true)) wellFormed = false;
+    const values = get(expression, 'values');
+    if (values != null && (!Array.isArray(values) || values.some((v) => typeof v !== 'string'))) {
+      wellFormed = c.invalid(child(at, 'values'), 'must be an array of strings');
+    }
+  }
+  if (!wellFormed) return undefined;
+  try {
+    const parsed = labelSelectorFromApi(value as LabelSelector);
+    if (parsed.requirements.length === 0) {
+      c.invalid(path, 'empty selector is invalid');
+      return undefined;
+    }
+    return parsed;
+  } catch (e) {
+    if (!(e instanceof LabelSelectorError)) throw e;
+    c.invalid(e.source === 'LabelSelector' ? path : `${path}.${e.source}`, e.reason);
+    return undefined;
+  }
+}
+
+function checkDeploymentFields(c: Checker, spec: Json): void {
+  c.integer(get(spec, 'revisionHistoryLimit'), 'spec.revisionHistoryLimit', 0);
+  const deadline = get(spec, 'progressDeadlineSeconds');
+  c.integer(deadline, 'spec.progressDeadlineSeconds', 1);
+  const minReady = get(spec, 'minReadySeconds');
+  if (typeof deadline === 'number' && typeof minReady === 'number' && deadline <= minReady) {
+    c.invalid('spec.progressDeadlineSeconds', 'must be greater than minReadySeconds');
+  }
+  c.boolean(get(spec, 'paused'), 'spec.paused');
+  const strategy = get(spec, 'strategy');
+  if (!c.record(strategy, 'spec.strategy')) return;
+  const type = get(strategy, 'type');
+  c.oneOf(type, 'spec.strategy.type', ['RollingUpdate', 'Recreate']);
+  const rolling = get(strategy, 'rollingUpdate');
+  if (type === 'Recreate' && rolling != null) {
+    c.add(
+      'spec.strategy.rollingUpdate',
+      FieldErrorType.Forbidden,
+      "may not be specified when strategy `type` is 'Recreate'",
+    );
+    return;
+  }
+  if (!c.record(rolling, 'spec.strategy.rollingUpdate')) return;
+  const surge = checkIntOrPercent(c, get(rolling, 'maxSurge'), 'spec.strategy.rollingUpdate.maxSurge');
+  const unavailable = checkIntOrPercent(
+    c,
+    get(rolling, 'maxUnavailable'),
+    'spec.strategy.rollingUpdate.maxUnavailable',
+  );
+  if (unavailable?.percent && unavailable.value > 100) {
+    c.invalid('spec.strategy.rollingUpdate.maxUnavailable', 'must not be greater than 100%');
+  }
+  if (surge?.value === 0 && unavailable?.value === 0) {
+    c.invalid('spec.strategy.rollingUpdate.maxUnavailable', 'may not be 0 when maxSurge is 0');
+  }
+}
+
+/** An integer >= 0 or a percentage `N%`; returns it when valid. */
+function checkIntOrPercent(
+  c: Checker,
+  value: unknown,
+  path: string,
+): { value: number; percent: boolean } | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number') {
+    c.integer(value, path, 0);
+    return Number.isSafeInteger(value) && value >= 0 ? { value, percent: false } : undefined;
+  }
+  if (typeof value === 'string' && percentPattern.test(value)) {
+    return { value: Number(value.slice(0, -1)), percent: true };
+  }
+  c.invalid(path, "must be an integer or percentage (e.g. '5%')");
+  return undefined;
+}
