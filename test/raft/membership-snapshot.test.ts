@@ -6,6 +6,13 @@ import { dec, enc, ents, leaderHost, logOf, msg, Network, newHost, storageWith }
 const V3 = ['1', '2', '3'];
 const ET = 10;
 
+/** Ticks leader '1' once and returns what was then delivered to '3'. */
+function deliveredTo3AfterLeaderTick(net: Network): RaftMessage[] {
+  const before = net.delivered.length;
+  net.tick(1, ['1']);
+  return net.delivered.slice(before).filter((m) => m.to === '3');
+}
+
 describe('Membership and snapshots', () => {
   describe('39 OnePendingConfChange', () => {
     it('a second change before the first is applied becomes an empty entry (TestStepIgnoreConfig)', () => {
@@ -198,9 +205,7 @@ describe('Membership and snapshots', () => {
       const { net, snapIndex } = laggingFollower(100);
       expect(snapIndex).toBe(101);
       net.recover();
-      const before = net.delivered.length;
-      net.tick(1, ['1']);
-      const to3 = net.delivered.slice(before).filter((m) => m.to === '3');
+      const to3 = deliveredTo3AfterLeaderTick(net);
       // the leader learns from a rejected probe that 3 needs entries it no longer has
       const snapAt = to3.findIndex((m) => m.type === 'snap');
       expect(snapAt).toBeGreaterThanOrEqual(0);
@@ -277,9 +282,7 @@ describe('Membership and snapshots', () => {
     it('success resumes replication at snapIndex + 1 (TestSnapshotSucceed)', () => {
       const { net, snapIndex } = laggingFollower(3, { tail: 2 });
       net.recover();
-      const before = net.delivered.length;
-      net.tick(1, ['1']);
-      const to3 = net.delivered.slice(before).filter((m) => m.to === '3');
+      const to3 = deliveredTo3AfterLeaderTick(net);
       const snapAt = to3.findIndex((m) => m.type === 'snap');
       expect(snapAt).toBeGreaterThanOrEqual(0);
       const afterSnap = to3.slice(snapAt).filter((m) => m.type === 'app');

@@ -17,6 +17,21 @@ import {
 const V3 = ['1', '2', '3'];
 const V5 = ['1', '2', '3', '4', '5'];
 
+/**
+ * Five nodes; leader '1' (term 1) replicated two entries to '2' only, so they are not
+ * committed (commit 1); the network is then whole again.
+ */
+function fiveNodesWithUncommittedTailOnTwo(): Network {
+  const net = new Network(V5);
+  net.campaign('1');
+  for (const id of ['3', '4', '5']) net.cut('1', id);
+  net.propose('1', enc('some data'));
+  net.propose('1', enc('some data'));
+  expect(net.status('1').commit).toBe(1);
+  net.recover();
+  return net;
+}
+
 /** The answer of an accepting follower to an append. */
 function acceptAndReply(m: RaftMessage): RaftMessage {
   expect(m.type).toBe('app');
@@ -349,13 +364,7 @@ describe('Replication', () => {
     }
 
     it('a new leader cannot commit old entries while its own entry cannot replicate (TestCannotCommitWithoutNewTermEntry)', () => {
-      const net = new Network(V5);
-      net.campaign('1');
-      for (const id of ['3', '4', '5']) net.cut('1', id);
-      net.propose('1', enc('some data'));
-      net.propose('1', enc('some data'));
-      expect(net.status('1').commit).toBe(1);
-      net.recover();
+      const net = fiveNodesWithUncommittedTailOnTwo();
       net.ignore('app'); // the new leader's entry cannot replicate
       net.campaign('2');
       expect(net.status('2')).toMatchObject({ role: 'leader', term: 2, lastIndex: 4, commit: 1 });
@@ -367,13 +376,7 @@ describe('Replication', () => {
   });
 
   it('23 NoopOnElection: the new leader’s empty entry commits the older tail, commit 1 -> 4 (TestCommitWithoutNewTermEntry)', () => {
-    const net = new Network(V5);
-    net.campaign('1');
-    for (const id of ['3', '4', '5']) net.cut('1', id);
-    net.propose('1', enc('some data'));
-    net.propose('1', enc('some data'));
-    expect(net.status('1').commit).toBe(1);
-    net.recover();
+    const net = fiveNodesWithUncommittedTailOnTwo();
     net.campaign('2');
     expect(net.status('2')).toMatchObject({ role: 'leader', term: 2, commit: 4 });
     const noop = net.storage('2').entries(4, 5)[0];
