@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordingStateMachine, SyncedMemoryStorage } from '../test/fixtures/raft-host.js';
+import { RecordingStateMachine, SyncedMemoryStorage, seededRandom } from '../test/fixtures/raft-host.js';
 import { RaftConfigError } from './errors.js';
 import { FileStorage } from './file-storage.js';
 import { RaftHost, type RaftHostOptions } from './host.js';
@@ -31,11 +31,7 @@ afterEach(async () => {
   running = [];
 });
 
-let seed = 7;
-function random(): number {
-  seed = (seed * 1103515245 + 12345) % 2147483648;
-  return seed / 2147483648;
-}
+const random = seededRandom(7);
 
 function newMember(
   id: NodeId,

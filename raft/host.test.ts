@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordingStateMachine, SyncedMemoryStorage } from '../test/fixtures/raft-host.js';
+import { RecordingStateMachine, SyncedMemoryStorage, seededRandom } from '../test/fixtures/raft-host.js';
 import {
   HostStoppedError,
   LeaderWaitTimeoutError,
@@ -37,11 +37,7 @@ afterEach(async () => {
   running = [];
 });
 
-let seed = 42;
-function random(): number {
-  seed = (seed * 1103515245 + 12345) % 2147483648;
-  return seed / 2147483648;
-}
+const random = seededRandom(42);
 
 function newMember(
   id: NodeId,
