@@ -65,6 +65,8 @@ export interface GrpcTransportOptions {
   channelCredentials?: grpc.ChannelCredentials;
   /** Default: `console.warn`. */
   onWarning?: (warning: TransportWarning) => void;
+  /** More services served on the same port (e.g. the master's internal peer service). */
+  services?: { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
 }
 
 /** Counters since construction. "Sent" means handed to a gRPC stream, not acknowledged. */
@@ -163,6 +165,7 @@ export class GrpcTransport implements Transport {
   private readonly inbound = new Set<InboundCall>();
   private flushScheduled: NodeJS.Immediate | undefined;
   private server: grpc.Server | undefined;
+  private readonly extraServices: NonNullable<GrpcTransportOptions['services']>;
   private boundAddress: string | undefined;
   private handler: MessageHandler | undefined;
   private closed = false;
@@ -216,6 +219,7 @@ export class GrpcTransport implements Transport {
     };
     this.serverOptions = common;
     this.service = loadRaftService();
+    this.extraServices = opts.services ?? [];
     for (const [id, address] of Object.entries(opts.peers ?? {})) this.setPeer(id, address);
   }
 
@@ -226,6 +230,7 @@ export class GrpcTransport implements Transport {
     this.handler = handler;
     const server = new grpc.Server(this.serverOptions);
     server.addService(this.service, { Stream: (call: InboundCall) => this.accept(call) });
+    for (const extra of this.extraServices) server.addService(extra.definition, extra.implementation);
     this.server = server;
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(this.listen, this.serverCredentials, (err, boundPort) =>

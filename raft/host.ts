@@ -456,6 +456,11 @@ export class RaftHost {
     return this.node.status();
   }
 
+  /** On the leader: each member's replication progress; undefined elsewhere. */
+  progress(): ReturnType<RaftNode['progress']> {
+    return this.node.progress();
+  }
+
   /** Resolves with the leader's id once one is known; rejects with LeaderWaitTimeoutError. */
   waitForLeader(timeoutMs: number): Promise<NodeId> {
     const leader = this.node.status().leader;
@@ -627,6 +632,14 @@ export class RaftHost {
   }
 
   private async applyEntries(ents: Entry[]): Promise<void> {
+    if (this.sm.applyBatch !== undefined) {
+      if (ents.length === 0) return;
+      const data = ents.filter((e) => e.type === 'normal' && e.data.byteLength > 0);
+      const last = ents[ents.length - 1].index;
+      await this.sm.applyBatch(data, last);
+      this.appliedIndex = last;
+      return;
+    }
     for (const e of ents) {
       if (e.type === 'normal' && e.data.byteLength > 0) {
         const r = this.sm.apply(e);

@@ -34,6 +34,13 @@ export interface Transport {
 export interface StateMachine {
   /** Applies one committed entry (normal entries only; empty data is the leader's no-op). */
   apply(entry: Entry): void | Promise<void>;
+  /**
+   * Optional: applies the normal entries with data of one Ready at once (in log order; the
+   * state machine may apply independent entries in parallel), then counts everything up to
+   * `lastIndex` (which may be a no-op or configuration entry) as applied. Used instead of
+   * `apply` when present.
+   */
+  applyBatch?(entries: Entry[], lastIndex: number): Promise<void>;
   /** A consistent cut of the state at the last applied entry. */
   snapshot(): Uint8Array | Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot's data. */
