@@ -19,6 +19,9 @@ export const defaultMaxSurge = '25%';
 export const defaultMaxUnavailable = '25%';
 export const defaultRevisionHistoryLimit = 10;
 export const defaultProgressDeadlineSeconds = 600;
+export const defaultDaemonSetMaxUnavailable = 1;
+export const defaultDaemonSetMaxSurge = 0;
+export const defaultJobBackoffLimit = 6;
 
 type Json = Record<string, unknown>;
 
@@ -61,11 +64,33 @@ export function applyDefaults<T extends ApiObject>(obj: T): T {
     case 'Deployment':
       if (spec) defaultDeploymentSpec(spec);
       break;
+    case 'DaemonSet':
+      if (spec) defaultDaemonSetSpec(spec);
+      break;
+    case 'StatefulSet':
+      if (spec) defaultStatefulSetSpec(spec);
+      break;
+    case 'Job':
+      if (spec) defaultJobSpec(spec);
+      defaultJobLabels(json, spec);
+      break;
+    case 'Node': {
+      const status = ownRecord(json, 'status');
+      if (status) defaultNodeStatus(status);
+      break;
+    }
+    case 'Endpoints':
+      for (const subset of ownRecords(json, 'subsets')) {
+        for (const port of ownRecords(subset, 'ports')) setDefault(port, 'protocol', 'TCP');
+      }
+      break;
     case 'Secret':
       setDefault(json, 'type', 'Opaque');
       break;
     case 'Namespace':
     case 'ConfigMap':
+    case 'Event':
+    case 'Lease':
       break;
     default: {
       const unknown: never = kind;
@@ -154,4 +179,76 @@ function defaultDeploymentSpec(spec: Json): void {
     }
   }
   defaultTemplate(spec);
+}
+
+function defaultDaemonSetSpec(spec: Json): void {
+  setDefault(spec, 'revisionHistoryLimit', defaultRevisionHistoryLimit);
+  setDefault(spec, 'minReadySeconds', 0);
+  setDefault(spec, 'updateStrategy', {});
+  const strategy = ownRecord(spec, 'updateStrategy');
+  if (strategy) {
+    setDefault(strategy, 'type', 'RollingUpdate');
+    if (strategy.type === 'RollingUpdate') {
+      setDefault(strategy, 'rollingUpdate', {});
+      const rolling = ownRecord(strategy, 'rollingUpdate');
+      if (rolling) {
+        setDefault(rolling, 'maxUnavailable', defaultDaemonSetMaxUnavailable);
+        setDefault(rolling, 'maxSurge', defaultDaemonSetMaxSurge);
+      }
+    }
+  }
+  defaultTemplate(spec);
+}
+
+/** Kubernetes without feature gates: no `maxUnavailable` default (it needs MaxUnavailableStatefulSet). */
+function defaultStatefulSetSpec(spec: Json): void {
+  setDefault(spec, 'replicas', 1);
+  setDefault(spec, 'podManagementPolicy', 'OrderedReady');
+  setDefault(spec, 'revisionHistoryLimit', defaultRevisionHistoryLimit);
+  setDefault(spec, 'minReadySeconds', 0);
+  setDefault(spec, 'updateStrategy', {});
+  const strategy = ownRecord(spec, 'updateStrategy');
+  if (strategy) {
+    setDefault(strategy, 'type', 'RollingUpdate');
+    if (strategy.type === 'RollingUpdate') {
+      setDefault(strategy, 'rollingUpdate', {});
+      const rolling = ownRecord(strategy, 'rollingUpdate');
+      if (rolling) setDefault(rolling, 'partition', 0);
+    }
+  }
+  defaultTemplate(spec);
+}
+
+/**
+ * As Kubernetes: `completions` and `parallelism` both become 1 only when both are absent;
+ * a Job with `parallelism` but no `completions` is a work queue and keeps `completions` unset.
+ * The selector and the controller-uid labels are not generated here: they need the uid, which
+ * the proposer chooses.
+ */
+function defaultJobSpec(spec: Json): void {
+  if (spec.completions == null && spec.parallelism == null) setDefault(spec, 'completions', 1);
+  setDefault(spec, 'parallelism', 1);
+  setDefault(spec, 'backoffLimit', defaultJobBackoffLimit);
+  setDefault(spec, 'completionMode', 'NonIndexed');
+  setDefault(spec, 'suspend', false);
+  defaultTemplate(spec);
+}
+
+/** As Kubernetes (batch/v1): a Job without labels takes its pod template's labels. */
+function defaultJobLabels(job: Json, spec: Json | undefined): void {
+  const template = spec ? ownRecord(spec, 'template') : undefined;
+  const templateMeta = template ? ownRecord(template, 'metadata') : undefined;
+  const templateLabels = templateMeta ? ownRecord(templateMeta, 'labels') : undefined;
+  const metadata = ownRecord(job, 'metadata');
+  if (!templateLabels || !metadata) return;
+  const labels = ownRecord(metadata, 'labels');
+  if (metadata.labels == null || (labels && Object.keys(labels).length === 0)) {
+    metadata.labels = structuredClone(templateLabels);
+  }
+}
+
+/** `allocatable` defaults to a copy of `capacity`. */
+function defaultNodeStatus(status: Json): void {
+  const capacity = ownRecord(status, 'capacity');
+  if (capacity) setDefault(status, 'allocatable', structuredClone(capacity));
 }

@@ -8,6 +8,7 @@ import {
   fieldSelectorToString,
   parseFieldSelector,
   readField,
+  readSelectableField,
 } from './fields.js';
 
 function errorOf(run: () => unknown): FieldSelectorError {
@@ -136,6 +137,12 @@ describe('checkFieldSelector', () => {
     ['Node', 'metadata.name=n1,spec.unschedulable=false'],
     ['Service', 'metadata.name=s'],
     ['Secret', 'type=Opaque'],
+    ['Job', 'status.successful=1'],
+    [
+      'Event',
+      'involvedObject.kind=Pod,involvedObject.name=web-0,involvedObject.uid=u1,reason=Started,type=Normal,source=kubelet',
+    ],
+    ['Lease', 'metadata.name=n1'],
     ['Widget', 'metadata.namespace=default'],
   ])('%s allows %j', (kind, text) => {
     expect(() => checkFieldSelector(parseFieldSelector(text), kind)).not.toThrow();
@@ -146,6 +153,9 @@ describe('checkFieldSelector', () => {
     ['Pod', 'metadata.name=x,metadata.labels=y', 'metadata.labels'],
     ['Node', 'spec.nodeName=n1', 'spec.nodeName'],
     ['Service', 'status.phase=Running', 'status.phase'],
+    ['Job', 'status.succeeded=1', 'status.succeeded'],
+    ['Endpoints', 'subsets=x', 'subsets'],
+    ['Lease', 'spec.holderIdentity=n1', 'spec.holderIdentity'],
     ['constructor', 'spec.x=1', 'spec.x'],
   ])('%s rejects %j', (kind, text, field) => {
     const error = errorOf(() => checkFieldSelector(parseFieldSelector(text), kind));
@@ -181,5 +191,40 @@ describe('properties', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('derived selectable fields', () => {
+  const node = { kind: 'Node', metadata: { name: 'n1' }, spec: {} };
+  const cordoned = { kind: 'Node', metadata: { name: 'n2' }, spec: { unschedulable: true } };
+  const job = { kind: 'Job', metadata: { name: 'j' }, status: { succeeded: 2 } };
+  const newJob = { kind: 'Job', metadata: { name: 'k' } };
+  const event = { kind: 'Event', metadata: { name: 'e' }, source: { component: 'kubelet', host: 'n1' } };
+  const matches = (text: string, obj: unknown) => fieldSelectorMatches(parseFieldSelector(text), obj);
+
+  it('Node spec.unschedulable reads false when absent', () => {
+    expect(matches('spec.unschedulable=false', node)).toBe(true);
+    expect(matches('spec.unschedulable=false', cordoned)).toBe(false);
+    expect(matches('spec.unschedulable=true', cordoned)).toBe(true);
+    expect(matches('spec.unschedulable=', node)).toBe(false);
+  });
+
+  it('Job status.successful reads status.succeeded, 0 when absent', () => {
+    expect(matches('status.successful=2', job)).toBe(true);
+    expect(matches('status.successful=0', newJob)).toBe(true);
+    expect(matches('status.successful!=0', job)).toBe(true);
+  });
+
+  it('Event source reads source.component', () => {
+    expect(matches('source=kubelet', event)).toBe(true);
+    expect(matches('source=n1', event)).toBe(false);
+    expect(readSelectableField(event, 'source.host')).toBe('n1');
+  });
+
+  it('applies only to the kind named by the object', () => {
+    expect(readSelectableField({ kind: 'Pod', spec: {} }, 'spec.unschedulable')).toBe('');
+    expect(readSelectableField({ spec: {} }, 'spec.unschedulable')).toBe('');
+    expect(readSelectableField({ kind: 'Pod', spec: {} }, 'spec.hostNetwork')).toBe('false');
+    expect(readSelectableField({ kind: 'ReplicaSet' }, 'status.replicas')).toBe('0');
   });
 });

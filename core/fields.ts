@@ -5,7 +5,8 @@
  * In values, `\`, `,` and `=` are escaped with a backslash, as Kubernetes does. A field that
  * is absent from the object reads as the empty string, so `spec.nodeName=` selects pods not
  * yet scheduled. Each kind selects only on an allow-listed set of fields
- * (`checkFieldSelector`).
+ * (`checkFieldSelector`). A few fields read elsewhere or with a zero value when absent, as
+ * Kubernetes reads them from typed structs (`derivedSelectableFields`).
  */
 
 import { CoreError } from './errors.js';
@@ -64,6 +65,7 @@ export const selectableFieldsByKind: Readonly<Record<string, readonly string[]>>
   Namespace: ['status.phase'],
   Secret: ['type'],
   ReplicaSet: ['status.replicas'],
+  Job: ['status.successful'],
   Event: [
     'involvedObject.kind',
     'involvedObject.namespace',
@@ -77,6 +79,23 @@ export const selectableFieldsByKind: Readonly<Record<string, readonly string[]>>
     'source',
     'type',
   ],
+};
+
+/** How a selectable field is read when it is not simply the value at its own path (or `""`). */
+export interface DerivedField {
+  /** Dotted path actually read. */
+  readonly path: string;
+  /** The value when absent: Kubernetes formats Go zero values (`0`, `false`). */
+  readonly absent: string;
+}
+
+/** Per kind, the selectable fields with a different path or a non-empty absent value. */
+export const derivedSelectableFields: Readonly<Record<string, Readonly<Record<string, DerivedField>>>> = {
+  Pod: { 'spec.hostNetwork': { path: 'spec.hostNetwork', absent: 'false' } },
+  Node: { 'spec.unschedulable': { path: 'spec.unschedulable', absent: 'false' } },
+  ReplicaSet: { 'status.replicas': { path: 'status.replicas', absent: '0' } },
+  Job: { 'status.successful': { path: 'status.succeeded', absent: '0' } },
+  Event: { source: { path: 'source.component', absent: '' } },
 };
 
 const fieldPathPattern = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -188,15 +207,33 @@ export function checkFieldSelector(
 }
 
 /**
- * Whether every requirement holds for `obj`. Absent fields (and null) read as `""`; strings,
- * numbers and booleans compare by their string form; objects and arrays equal no value.
+ * Whether every requirement holds for `obj`. Absent fields (and null) read as `""`, or as the
+ * zero value of a derived field of `obj.kind`; strings, numbers and booleans compare by their
+ * string form; objects and arrays equal no value.
  */
 export function fieldSelectorMatches(selector: FieldSelector, obj: unknown): boolean {
   return selector.requirements.every((r) => {
-    const actual = readField(obj, r.field);
+    const actual = readSelectableField(obj, r.field);
     const equal = actual !== undefined && actual === r.value;
     return r.op === '=' ? equal : !equal;
   });
+}
+
+/** The value `field` has for field selectors on `obj`, following `derivedSelectableFields` for `obj.kind`. */
+export function readSelectableField(obj: unknown, field: string): string | undefined {
+  const kind =
+    typeof obj === 'object' && obj !== null && Object.hasOwn(obj, 'kind')
+      ? (obj as { kind: unknown }).kind
+      : undefined;
+  const derived =
+    typeof kind === 'string' &&
+    Object.hasOwn(derivedSelectableFields, kind) &&
+    Object.hasOwn(derivedSelectableFields[kind], field)
+      ? derivedSelectableFields[kind][field]
+      : undefined;
+  if (!derived) return readField(obj, field);
+  const value = readField(obj, derived.path);
+  return value === '' ? derived.absent : value;
 }
 
 /** The string form of the scalar at `path`, `""` when absent, `undefined` when not a scalar. */

@@ -8,6 +8,9 @@ import {
   type FieldError,
   formatFieldError,
   InvalidObjectError,
+  isCIDR,
+  isIPv4,
+  isIPv6,
   validateObject,
 } from './validation.js';
 
@@ -118,6 +121,135 @@ const deployment = {
   },
 };
 
+const daemonSet = {
+  apiVersion: 'apps/v1',
+  kind: 'DaemonSet',
+  metadata: { name: 'agent', namespace: 'kube-system' },
+  spec: {
+    selector: { matchLabels: { app: 'web' } },
+    template,
+    updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '10%' } },
+    minReadySeconds: 1,
+    revisionHistoryLimit: 5,
+  },
+  status: { currentNumberScheduled: 2, numberMisscheduled: 0, desiredNumberScheduled: 2, numberReady: 1 },
+};
+
+const statefulSet = {
+  apiVersion: 'apps/v1',
+  kind: 'StatefulSet',
+  metadata: { name: 'db', namespace: 'default' },
+  spec: {
+    replicas: 3,
+    selector: { matchLabels: { app: 'web' } },
+    template,
+    serviceName: 'db',
+    podManagementPolicy: 'Parallel',
+    updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1, maxUnavailable: '50%' } },
+    revisionHistoryLimit: 10,
+  },
+  status: { replicas: 3, readyReplicas: 2, currentRevision: 'db-1', updateRevision: 'db-2' },
+};
+
+const job = {
+  apiVersion: 'batch/v1',
+  kind: 'Job',
+  metadata: { name: 'pi', namespace: 'default' },
+  spec: {
+    parallelism: 2,
+    completions: 5,
+    completionMode: 'Indexed',
+    backoffLimit: 4,
+    activeDeadlineSeconds: 600,
+    ttlSecondsAfterFinished: 100,
+    suspend: false,
+    template: {
+      metadata: { labels: { app: 'pi' } },
+      spec: { containers: [{ name: 'pi', image: 'perl:5' }], restartPolicy: 'Never' },
+    },
+  },
+  status: {
+    active: 2,
+    succeeded: 3,
+    failed: 0,
+    startTime: '2026-01-01T00:00:00Z',
+    completedIndexes: '0-2',
+    conditions: [{ type: 'Complete', status: 'False' }],
+  },
+};
+
+const node = {
+  apiVersion: 'v1',
+  kind: 'Node',
+  metadata: { name: 'n1.example.com', labels: { 'kubernetes.io/hostname': 'n1' } },
+  spec: {
+    podCIDR: '10.244.1.0/24',
+    podCIDRs: ['10.244.1.0/24', 'fd00:1::/64'],
+    unschedulable: false,
+    taints: [
+      { key: 'dedicated', value: 'gpu', effect: 'NoSchedule' },
+      { key: 'dedicated', value: 'gpu', effect: 'NoExecute', timeAdded: '2026-01-01T00:00:00Z' },
+    ],
+  },
+  status: {
+    capacity: { cpu: '2', memory: '4Gi', pods: '110' },
+    allocatable: { cpu: '1900m', memory: '3Gi', pods: '110' },
+    conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: '2026-01-01T00:00:00Z' }],
+    addresses: [
+      { type: 'InternalIP', address: '127.0.0.2' },
+      { type: 'Hostname', address: 'n1' },
+    ],
+    nodeInfo: { kernelVersion: '6.1.0', architecture: 'amd64', operatingSystem: 'linux' },
+  },
+};
+
+const endpoints = {
+  apiVersion: 'v1',
+  kind: 'Endpoints',
+  metadata: { name: 'web', namespace: 'default' },
+  subsets: [
+    {
+      addresses: [
+        { ip: '10.244.1.5', nodeName: 'n1', targetRef: { kind: 'Pod', name: 'web-0', namespace: 'default' } },
+        { ip: 'fd00::5', hostname: 'web-1' },
+      ],
+      notReadyAddresses: [{ ip: '127.0.0.3' }],
+      ports: [
+        { name: 'http', port: 80, protocol: 'TCP' },
+        { name: 'metrics', port: 9090 },
+      ],
+    },
+    { notReadyAddresses: [{ ip: '::ffff:10.0.0.1' }], ports: [{ port: 53, protocol: 'UDP' }] },
+  ],
+};
+
+const event = {
+  apiVersion: 'v1',
+  kind: 'Event',
+  metadata: { name: 'web-0.17f3a', namespace: 'default' },
+  involvedObject: { apiVersion: 'v1', kind: 'Pod', name: 'web-0', namespace: 'default', uid: 'u1' },
+  reason: 'FailedScheduling',
+  message: '0/3 nodes are available',
+  type: 'Warning',
+  count: 3,
+  firstTimestamp: '2026-01-01T00:00:00Z',
+  lastTimestamp: '2026-01-01T00:01:00Z',
+  source: { component: 'scheduler', host: 'm1' },
+};
+
+const lease = {
+  apiVersion: 'coordination.k8s.io/v1',
+  kind: 'Lease',
+  metadata: { name: 'n1', namespace: 'kube-node-lease' },
+  spec: {
+    holderIdentity: 'n1',
+    leaseDurationSeconds: 40,
+    acquireTime: '2026-01-01T00:00:00.000000Z',
+    renewTime: '2026-01-01T00:00:10.000000Z',
+    leaseTransitions: 0,
+  },
+};
+
 const validObjects: [string, unknown][] = [
   ['Namespace', namespace],
   ['Pod', pod],
@@ -132,6 +264,37 @@ const validObjects: [string, unknown][] = [
     { ...deployment, spec: { ...deployment.spec, strategy: { type: 'Recreate' } } },
   ],
   ['generateName instead of name', { ...pod, metadata: { generateName: 'web-', namespace: 'default' } }],
+  ['DaemonSet', daemonSet],
+  [
+    'DaemonSet with OnDelete',
+    { ...daemonSet, spec: { ...daemonSet.spec, updateStrategy: { type: 'OnDelete' } } },
+  ],
+  ['StatefulSet', statefulSet],
+  [
+    'StatefulSet with OnDelete',
+    { ...statefulSet, spec: { ...statefulSet.spec, updateStrategy: { type: 'OnDelete' } } },
+  ],
+  ['Job', job],
+  [
+    'Job with a selector matching its template',
+    edit(job, (o) => {
+      o.spec.selector = { matchLabels: { app: 'pi' } };
+      o.spec.manualSelector = true;
+      o.spec.completionMode = 'NonIndexed';
+      delete o.spec.completions;
+    }),
+  ],
+  ['Node', node],
+  ['Node without spec and status', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n2' } }],
+  ['Endpoints', endpoints],
+  ['Endpoints without subsets', { ...endpoints, subsets: [] }],
+  ['Event', event],
+  [
+    'Event about a Node in default',
+    { ...event, involvedObject: { kind: 'Node', name: 'n1' }, type: 'Normal', source: undefined },
+  ],
+  ['Lease', lease],
+  ['Lease without spec', { ...lease, spec: undefined }],
 ];
 
 /** A deep copy of `base` changed by `change`. */
@@ -164,7 +327,7 @@ describe('validateObject rejects', () => {
       'an unknown kind',
       { apiVersion: 'v1', kind: 'Gizmo', metadata: { name: 'a' } },
       [
-        'kind: unsupported value "Gizmo": supported values: "Namespace", "Pod", "ConfigMap", "Secret", "Service", "ReplicaSet", "Deployment"',
+        'kind: unsupported value "Gizmo": supported values: "Namespace", "Node", "Pod", "ConfigMap", "Secret", "Service", "Endpoints", "Event", "ReplicaSet", "Deployment", "DaemonSet", "StatefulSet", "Job", "Lease"',
       ],
     ],
     [
@@ -588,6 +751,310 @@ describe('validateObject rejects', () => {
         'spec.progressDeadlineSeconds: must be greater than minReadySeconds',
       ],
     ],
+    // ------------------------------------------------ DaemonSet, StatefulSet, Job
+    [
+      'a DaemonSet in apps/v1beta2 without selector',
+      edit(daemonSet, (o) => {
+        o.apiVersion = 'apps/v1beta2';
+        delete o.spec.selector;
+      }),
+      [
+        'apiVersion: unsupported value "apps/v1beta2": supported values: "apps/v1"',
+        'spec.selector: required',
+      ],
+    ],
+    [
+      'a DaemonSet whose template labels do not match and restartPolicy OnFailure',
+      edit(daemonSet, (o) => {
+        o.spec.template.metadata.labels = { app: 'other' };
+        o.spec.template.spec.restartPolicy = 'OnFailure';
+      }),
+      [
+        'spec.template.metadata.labels: does not match spec.selector',
+        'spec.template.spec.restartPolicy: unsupported value "OnFailure": supported values: "Always"',
+      ],
+    ],
+    [
+      'a DaemonSet with maxUnavailable and maxSurge both non-zero',
+      edit(daemonSet, (o) => {
+        o.spec.updateStrategy.rollingUpdate = { maxUnavailable: 1, maxSurge: 1 };
+      }),
+      ['spec.updateStrategy.rollingUpdate.maxSurge: may not be set when maxUnavailable is non-zero'],
+    ],
+    [
+      'a DaemonSet with only maxSurge (maxUnavailable defaults to 1)',
+      edit(daemonSet, (o) => {
+        o.spec.updateStrategy.rollingUpdate = { maxSurge: 1 };
+      }),
+      ['spec.updateStrategy.rollingUpdate.maxSurge: may not be set when maxUnavailable is non-zero'],
+    ],
+    [
+      'a DaemonSet with maxUnavailable 0% and no maxSurge, a bad type and a negative history',
+      edit(daemonSet, (o) => {
+        o.spec.updateStrategy = { type: 'Recreate', rollingUpdate: { maxUnavailable: '0%' } };
+        o.spec.revisionHistoryLimit = -1;
+      }),
+      [
+        'spec.revisionHistoryLimit: must be >= 0',
+        'spec.updateStrategy.type: unsupported value "Recreate": supported values: "RollingUpdate", "OnDelete"',
+        'spec.updateStrategy.rollingUpdate.maxUnavailable: may not be 0 when maxSurge is 0',
+      ],
+    ],
+    [
+      'a DaemonSet with maxSurge above 100% and negative status counts',
+      edit(daemonSet, (o) => {
+        o.spec.updateStrategy.rollingUpdate.maxSurge = '120%';
+        o.status.numberReady = -1;
+      }),
+      [
+        'spec.updateStrategy.rollingUpdate.maxSurge: must not be greater than 100%',
+        'status.numberReady: must be >= 0',
+      ],
+    ],
+    [
+      'a StatefulSet with bad replicas, policy and service name',
+      edit(statefulSet, (o) => {
+        o.spec.replicas = -1;
+        o.spec.podManagementPolicy = 'Random';
+        o.spec.serviceName = 'DB';
+      }),
+      [
+        'spec.replicas: must be >= 0',
+        "spec.serviceName: must be a DNS-1123 label: lowercase alphanumerics or '-', starting and ending with an alphanumeric",
+        'spec.podManagementPolicy: unsupported value "Random": supported values: "OrderedReady", "Parallel"',
+      ],
+    ],
+    [
+      'a StatefulSet with a negative partition and maxUnavailable 0',
+      edit(statefulSet, (o) => {
+        o.spec.updateStrategy.rollingUpdate = { partition: -1, maxUnavailable: 0 };
+      }),
+      [
+        'spec.updateStrategy.rollingUpdate.partition: must be >= 0',
+        'spec.updateStrategy.rollingUpdate.maxUnavailable: must be greater than 0',
+      ],
+    ],
+    [
+      'a StatefulSet with rollingUpdate under OnDelete',
+      edit(statefulSet, (o) => {
+        o.spec.updateStrategy.type = 'OnDelete';
+      }),
+      ["spec.updateStrategy.rollingUpdate: only allowed for updateStrategy 'RollingUpdate'"],
+    ],
+    [
+      'a StatefulSet whose template labels do not match',
+      edit(statefulSet, (o) => {
+        o.spec.selector = { matchLabels: { app: 'db' } };
+      }),
+      ['spec.template.metadata.labels: does not match spec.selector'],
+    ],
+    [
+      'a Job template with restartPolicy Always',
+      edit(job, (o) => {
+        o.spec.template.spec.restartPolicy = 'Always';
+      }),
+      [
+        'spec.template.spec.restartPolicy: unsupported value "Always": supported values: "OnFailure", "Never"',
+      ],
+    ],
+    [
+      'a Job template without restartPolicy',
+      edit(job, (o) => {
+        delete o.spec.template.spec.restartPolicy;
+      }),
+      ['spec.template.spec.restartPolicy: required'],
+    ],
+    [
+      'negative Job counts and an unknown completion mode',
+      edit(job, (o) => {
+        o.spec.parallelism = -1;
+        o.spec.backoffLimit = -1;
+        o.spec.activeDeadlineSeconds = 1.5;
+        o.spec.completionMode = 'Sometimes';
+        o.status.failed = -1;
+      }),
+      [
+        'spec.parallelism: must be >= 0',
+        'spec.backoffLimit: must be >= 0',
+        'spec.activeDeadlineSeconds: must be an integer',
+        'spec.completionMode: unsupported value "Sometimes": supported values: "NonIndexed", "Indexed"',
+        'status.failed: must be >= 0',
+      ],
+    ],
+    [
+      'an Indexed Job without completions and with too much parallelism',
+      edit(job, (o) => {
+        delete o.spec.completions;
+        o.spec.parallelism = 100_001;
+      }),
+      [
+        'spec.completions: required when completion mode is Indexed',
+        'spec.parallelism: must be <= 100000 when completion mode is Indexed',
+      ],
+    ],
+    [
+      'a Job with manualSelector and no selector',
+      edit(job, (o) => {
+        o.spec.manualSelector = true;
+      }),
+      ['spec.selector: required'],
+    ],
+    [
+      'a Job selector that does not match its template',
+      edit(job, (o) => {
+        o.spec.selector = { matchLabels: { app: 'other' } };
+      }),
+      ['spec.template.metadata.labels: does not match spec.selector'],
+    ],
+    // ------------------------------------------------ Node, Endpoints, Event, Lease
+    [
+      'a Node with a namespace and bad CIDRs',
+      edit(node, (o) => {
+        o.metadata.namespace = 'default';
+        o.spec.podCIDR = '10.244.1.0/33';
+        o.spec.podCIDRs = ['10.244.1.0', 'fd00::/129'];
+        o.spec.unschedulable = 'yes';
+      }),
+      [
+        'metadata.namespace: not allowed on this type',
+        'spec.podCIDR: must be a valid CIDR',
+        'spec.podCIDRs[0]: must be a valid CIDR',
+        'spec.podCIDRs[1]: must be a valid CIDR',
+        'spec.unschedulable: must be a boolean',
+      ],
+    ],
+    [
+      'bad Node taints',
+      edit(node, (o) => {
+        o.spec.taints = [
+          { value: 'x', effect: 'NoSchedule' },
+          { key: 'k', effect: 'Sometimes' },
+          { key: 'k' },
+          { key: 'dup', effect: 'NoExecute' },
+          { key: 'dup', effect: 'NoExecute' },
+        ];
+      }),
+      [
+        'spec.taints[0].key: required',
+        'spec.taints[1].effect: unsupported value "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"',
+        'spec.taints[2].effect: required',
+        'spec.taints[4]: duplicate value "dup:NoExecute"',
+      ],
+    ],
+    [
+      'a bad Node status',
+      edit(node, (o) => {
+        o.status.capacity.memory = '4Gx';
+        o.status.allocatable.cpu = '-1';
+        o.status.addresses = [{ type: 'PublicIP', address: '1.2.3.4' }, { type: 'Hostname' }];
+        o.status.conditions = [{ status: 'Maybe' }];
+      }),
+      [
+        'status.capacity[memory]: quantity "4Gx": unknown suffix "Gx"',
+        'status.allocatable[cpu]: must be >= 0',
+        'status.conditions[0].type: required',
+        'status.conditions[0].status: unsupported value "Maybe": supported values: "True", "False", "Unknown"',
+        'status.addresses[0].type: unsupported value "PublicIP": supported values: "Hostname", "InternalIP", "ExternalIP", "InternalDNS", "ExternalDNS"',
+        'status.addresses[1].address: required',
+      ],
+    ],
+    [
+      'bad Endpoints addresses',
+      edit(endpoints, (o) => {
+        o.subsets[0].addresses = [
+          { ip: '10.0.0.256' },
+          { ip: 'fd00::1::2' },
+          {},
+          { ip: '10.0.0.1', hostname: 'Web_1', nodeName: 'N1' },
+        ];
+      }),
+      [
+        'subsets[0].addresses[0].ip: must be a valid IP address',
+        'subsets[0].addresses[1].ip: must be a valid IP address',
+        'subsets[0].addresses[2].ip: required',
+        "subsets[0].addresses[3].hostname: must be a DNS-1123 label: lowercase alphanumerics or '-', starting and ending with an alphanumeric",
+        "subsets[0].addresses[3].nodeName: must be a DNS-1123 subdomain: lowercase alphanumerics, '-' or '.', starting and ending with an alphanumeric",
+      ],
+    ],
+    [
+      'bad Endpoints ports',
+      edit(endpoints, (o) => {
+        o.subsets[0].ports = [
+          { name: 'http', port: 0 },
+          { name: 'http', port: 65536, protocol: 'ICMP' },
+          { port: 81 },
+        ];
+        o.subsets[1].ports = [];
+      }),
+      [
+        'subsets[0].ports[0].port: must be >= 1',
+        'subsets[0].ports[1].name: duplicate value "http"',
+        'subsets[0].ports[1].port: must be <= 65535',
+        'subsets[0].ports[1].protocol: unsupported value "ICMP": supported values: "TCP", "UDP", "SCTP"',
+        'subsets[0].ports[2].name: required',
+        'subsets[1].ports: required',
+      ],
+    ],
+    [
+      'an Endpoints subset without addresses',
+      edit(endpoints, (o) => {
+        o.subsets[1].notReadyAddresses = [];
+      }),
+      ['subsets[1]: must specify `addresses` or `notReadyAddresses`'],
+    ],
+    [
+      'an Event without involvedObject',
+      edit(event, (o) => {
+        delete o.involvedObject;
+      }),
+      ['involvedObject: required'],
+    ],
+    [
+      'an Event without involvedObject kind and name, a bad type and a negative count',
+      edit(event, (o) => {
+        o.involvedObject = { namespace: 'default' };
+        o.type = 'Error';
+        o.count = -1;
+      }),
+      [
+        'involvedObject.kind: required',
+        'involvedObject.name: required',
+        'type: unsupported value "Error": supported values: "Normal", "Warning"',
+        'count: must be >= 0',
+      ],
+    ],
+    [
+      'an Event in another namespace than its object',
+      edit(event, (o) => {
+        o.metadata.namespace = 'team-a';
+      }),
+      ['involvedObject.namespace: does not match event.namespace'],
+    ],
+    [
+      'an Event about a cluster-scoped object outside default',
+      edit(event, (o) => {
+        o.metadata.namespace = 'team-a';
+        o.involvedObject = { kind: 'Node', name: 'n1' };
+        o.source = { component: 7 };
+      }),
+      ['involvedObject.namespace: does not match event.namespace', 'source.component: must be a string'],
+    ],
+    [
+      'Lease durations below 1 and negative transitions',
+      edit(lease, (o) => {
+        o.spec.leaseDurationSeconds = 0;
+        o.spec.leaseTransitions = -1;
+      }),
+      ['spec.leaseDurationSeconds: must be >= 1', 'spec.leaseTransitions: must be >= 0'],
+    ],
+    [
+      'a Lease without namespace and a bad holder',
+      edit(lease, (o) => {
+        delete o.metadata.namespace;
+        o.spec.holderIdentity = 5;
+      }),
+      ['metadata.namespace: required', 'spec.holderIdentity: must be a string'],
+    ],
   ])('%s', (_, obj, expected) => {
     expect(messages(obj)).toEqual(expected);
   });
@@ -656,6 +1123,13 @@ describe('validateObject never throws', () => {
     ['v1', 'Service'],
     ['apps/v1', 'ReplicaSet'],
     ['apps/v1', 'Deployment'],
+    ['apps/v1', 'DaemonSet'],
+    ['apps/v1', 'StatefulSet'],
+    ['batch/v1', 'Job'],
+    ['v1', 'Node'],
+    ['v1', 'Endpoints'],
+    ['v1', 'Event'],
+    ['coordination.k8s.io/v1', 'Lease'],
   );
 
   it('on arbitrary JSON', () => {
@@ -722,13 +1196,25 @@ describe('validateObject never throws', () => {
               strategy: fc.oneof(anything, fc.record({ type: anything, rollingUpdate: anything })),
               ports: fc.array(anything),
               replicas: anything,
+              updateStrategy: fc.oneof(anything, fc.record({ type: anything, rollingUpdate: anything })),
+              taints: fc.array(anything),
+              podCIDRs: anything,
             },
             { requiredKeys: [] },
           ),
         ),
         anything,
       )
-      .map(([[apiVersion, kind], metadata, spec, data]) => ({ apiVersion, kind, metadata, spec, data }));
+      .map(([[apiVersion, kind], metadata, spec, data]) => ({
+        apiVersion,
+        kind,
+        metadata,
+        spec,
+        data,
+        status: data,
+        subsets: data,
+        involvedObject: data,
+      }));
     fc.assert(
       fc.property(object, (value) => {
         expect(Array.isArray(validateObject(value))).toBe(true);
@@ -765,3 +1251,42 @@ function collectSlots(value: Loose, slots: [Loose, string | number][] = []): [Lo
   }
   return slots;
 }
+
+describe('IP and CIDR checks', () => {
+  it.each([
+    ['10.0.0.1', true, false],
+    ['255.255.255.255', true, false],
+    ['01.0.0.1', false, false],
+    ['1.2.3', false, false],
+    ['::', false, true],
+    ['::1', false, true],
+    ['fd00::5', false, true],
+    ['2001:db8:0:0:0:0:0:1', false, true],
+    ['2001:db8:0:0:0:0:0:0:1', false, false],
+    ['1:2:3:4:5:6:7::', false, true],
+    ['::ffff:10.0.0.1', false, true],
+    ['::ffff:10.0.0.256', false, false],
+    ['fd00::1::2', false, false],
+    ['fe80::1%eth0', false, false],
+    ['12345::', false, false],
+    [':1', false, false],
+    ['1::2:', false, false],
+  ])('%s: IPv4 %s, IPv6 %s', (text, v4, v6) => {
+    expect(isIPv4(text)).toBe(v4);
+    expect(isIPv6(text)).toBe(v6);
+  });
+
+  it.each([
+    ['10.0.0.0/8', true],
+    ['0.0.0.0/0', true],
+    ['10.0.0.0/33', false],
+    ['10.0.0.0/08', false],
+    ['fd00::/64', true],
+    ['fd00::/128', true],
+    ['fd00::/129', false],
+    ['10.0.0.0', false],
+    ['/8', false],
+  ])('isCIDR(%s) → %s', (text, expected) => {
+    expect(isCIDR(text)).toBe(expected);
+  });
+});

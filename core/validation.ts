@@ -7,6 +7,7 @@
  * submitted (before or after `applyDefaults`); absent optional fields are not errors.
  */
 
+import { defaultDaemonSetMaxSurge, defaultDaemonSetMaxUnavailable } from './defaults.js';
 import { CoreError } from './errors.js';
 import {
   type LabelSelector,
@@ -68,6 +69,8 @@ export const dataSizeBytesMax = 1024 * 1024;
 export const configKeyLengthMax = 253;
 /** Longest IANA service name (named ports). */
 export const portNameLengthMax = 15;
+/** Largest `completions` and `parallelism` of an Indexed Job. */
+export const indexedJobCompletionsMax = 100_000;
 
 const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const dnsSubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -77,7 +80,42 @@ const portNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const percentPattern = /^[0-9]+%$/;
 const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const hexGroupPattern = /^[0-9a-fA-F]{1,4}$/;
 const utf8 = new TextEncoder();
+
+/** IPv4 dotted quad without leading zeros. */
+export function isIPv4(text: string): boolean {
+  return ipv4Pattern.test(text);
+}
+
+/** IPv6 in RFC 4291 text form (`::` compression, trailing dotted IPv4); no zone (`%eth0`). */
+export function isIPv6(text: string): boolean {
+  if (text.length > 45 || !text.includes(':')) return false;
+  let s = text;
+  const lastColon = s.lastIndexOf(':');
+  const tail = s.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    if (!ipv4Pattern.test(tail)) return false;
+    s = `${s.slice(0, lastColon + 1)}0:0`;
+  }
+  const groups = (part: string): string[] => (part === '' ? [] : part.split(':'));
+  const halves = s.split('::');
+  if (halves.length > 2) return false;
+  const all = halves.flatMap(groups);
+  if (!all.every((g) => hexGroupPattern.test(g))) return false;
+  return halves.length === 2 ? all.length <= 7 : all.length === 8;
+}
+
+/** `address/prefix` with an IPv4 (prefix 0-32) or IPv6 (prefix 0-128) address. */
+export function isCIDR(text: string): boolean {
+  const slash = text.indexOf('/');
+  if (slash < 0) return false;
+  const address = text.slice(0, slash);
+  const prefix = text.slice(slash + 1);
+  if (!/^(0|[1-9]\d{0,2})$/.test(prefix)) return false;
+  if (isIPv4(address)) return Number(prefix) <= 32;
+  return isIPv6(address) && Number(prefix) <= 128;
+}
 
 type Json = Record<string, unknown>;
 
@@ -276,7 +314,8 @@ function checkKind(c: Checker, obj: Json, kind: Kind): void {
       checkNamespace(c, obj);
       return;
     case 'Pod':
-      if (c.record(get(obj, 'spec'), 'spec', true)) checkPodSpec(c, get(obj, 'spec') as Json, 'spec', false);
+      if (c.record(get(obj, 'spec'), 'spec', true))
+        checkPodSpec(c, get(obj, 'spec') as Json, 'spec', anyRestart);
       checkPodStatus(c, get(obj, 'status'));
       return;
     case 'ConfigMap':
@@ -290,7 +329,23 @@ function checkKind(c: Checker, obj: Json, kind: Kind): void {
       return;
     case 'ReplicaSet':
     case 'Deployment':
+    case 'DaemonSet':
+    case 'StatefulSet':
+    case 'Job':
       if (c.record(get(obj, 'spec'), 'spec', true)) checkWorkloadSpec(c, get(obj, 'spec') as Json, kind);
+      checkWorkloadStatus(c, get(obj, 'status'), kind);
+      return;
+    case 'Node':
+      checkNode(c, obj);
+      return;
+    case 'Endpoints':
+      checkEndpoints(c, obj);
+      return;
+    case 'Event':
+      checkEvent(c, obj);
+      return;
+    case 'Lease':
+      checkLease(c, obj);
       return;
     default: {
       const unknown: never = kind;
@@ -369,8 +424,19 @@ function checkNamespace(c: Checker, obj: Json): void {
 
 // ---------------------------------------------------------------- Pod
 
-/** Validates a pod spec at `path`; `templated` pods (ReplicaSet/Deployment) must restart Always. */
-function checkPodSpec(c: Checker, spec: Json, path: string, templated: boolean): void {
+/** Which `restartPolicy` values a pod spec may have, and whether it must be set. */
+interface RestartRule {
+  readonly allowed: readonly string[];
+  readonly required: boolean;
+}
+const anyRestart: RestartRule = { allowed: ['Always', 'OnFailure', 'Never'], required: false };
+/** Pods of ReplicaSets, Deployments, DaemonSets and StatefulSets. */
+const alwaysRestart: RestartRule = { allowed: ['Always'], required: false };
+/** Pods of Jobs: the default `Always` is not allowed, so the field must be given. */
+const jobRestart: RestartRule = { allowed: ['OnFailure', 'Never'], required: true };
+
+/** Validates a pod spec at `path`. */
+function checkPodSpec(c: Checker, spec: Json, path: string, restart: RestartRule): void {
   const volumeNames = checkVolumes(c, get(spec, 'volumes'), child(path, 'volumes'));
   const containerNames = new Set<string>();
   const groups: [string, boolean][] = [
@@ -382,8 +448,11 @@ function checkPodSpec(c: Checker, spec: Json, path: string, templated: boolean):
       checkContainer(c, container, at, volumeNames, containerNames, field === 'initContainers');
     }
   }
-  const restartPolicies = templated ? ['Always'] : ['Always', 'OnFailure', 'Never'];
-  c.oneOf(get(spec, 'restartPolicy'), child(path, 'restartPolicy'), restartPolicies);
+  const restartPolicy = get(spec, 'restartPolicy');
+  if (restart.required && (restartPolicy == null || restartPolicy === '')) {
+    c.required(child(path, 'restartPolicy'));
+  }
+  c.oneOf(restartPolicy, child(path, 'restartPolicy'), restart.allowed);
   c.integer(get(spec, 'terminationGracePeriodSeconds'), child(path, 'terminationGracePeriodSeconds'), 0);
   c.oneOf(get(spec, 'dnsPolicy'), child(path, 'dnsPolicy'), ['ClusterFirst', 'Default', 'None']);
   const nodeName = get(spec, 'nodeName');
@@ -761,12 +830,20 @@ function checkServiceSpec(c: Checker, spec: Json): void {
   c.oneOf(get(spec, 'sessionAffinity'), 'spec.sessionAffinity', ['None', 'ClientIP']);
 }
 
-// ---------------------------------------------------------------- ReplicaSet, Deployment
+// ---------------------------------------------------------------- workloads
 
-function checkWorkloadSpec(c: Checker, spec: Json, kind: 'ReplicaSet' | 'Deployment'): void {
-  c.integer(get(spec, 'replicas'), 'spec.replicas', 0);
-  c.integer(get(spec, 'minReadySeconds'), 'spec.minReadySeconds', 0);
-  const selector = checkSelector(c, get(spec, 'selector'), 'spec.selector');
+type WorkloadKind = 'ReplicaSet' | 'Deployment' | 'DaemonSet' | 'StatefulSet' | 'Job';
+
+/**
+ * A workload's selector and pod template, then its kind's own fields. A Job's selector may be
+ * absent (the proposer generates it from the uid) unless `manualSelector` is true.
+ */
+function checkWorkloadSpec(c: Checker, spec: Json, kind: WorkloadKind): void {
+  if (kind !== 'DaemonSet' && kind !== 'Job') c.integer(get(spec, 'replicas'), 'spec.replicas', 0);
+  if (kind !== 'Job') c.integer(get(spec, 'minReadySeconds'), 'spec.minReadySeconds', 0);
+  const rawSelector = get(spec, 'selector');
+  const selectorOptional = kind === 'Job' && get(spec, 'manualSelector') !== true && rawSelector == null;
+  const selector = selectorOptional ? undefined : checkSelector(c, rawSelector, 'spec.selector');
   const template = get(spec, 'template');
   if (c.record(template, 'spec.template', true)) {
     const metadata = get(template, 'metadata');
@@ -784,9 +861,30 @@ function checkWorkloadSpec(c: Checker, spec: Json, kind: 'ReplicaSet' | 'Deploym
       c.invalid('spec.template.metadata.labels', 'does not match spec.selector');
     }
     const podSpec = get(template, 'spec');
-    if (c.record(podSpec, 'spec.template.spec', true)) checkPodSpec(c, podSpec, 'spec.template.spec', true);
+    const restart = kind === 'Job' ? jobRestart : alwaysRestart;
+    if (c.record(podSpec, 'spec.template.spec', true))
+      checkPodSpec(c, podSpec, 'spec.template.spec', restart);
   }
-  if (kind === 'Deployment') checkDeploymentFields(c, spec);
+  switch (kind) {
+    case 'Deployment':
+      checkDeploymentFields(c, spec);
+      return;
+    case 'DaemonSet':
+      checkDaemonSetFields(c, spec);
+      return;
+    case 'StatefulSet':
+      checkStatefulSetFields(c, spec);
+      return;
+    case 'Job':
+      checkJobFields(c, spec);
+      return;
+    case 'ReplicaSet':
+      return;
+    default: {
+      const unknown: never = kind;
+      throw new Error(`unhandled kind ${unknown}`);
+    }
+  }
 }
 
 /** A required, non-empty API label selector; returns it parsed when valid. */
@@ -886,4 +984,317 @@ function checkIntOrPercent(
   }
   c.invalid(path, "must be an integer or percentage (e.g. '5%')");
   return undefined;
+}
+
+/** `maxUnavailable` and `maxSurge` after defaulting: exactly one of them must be non-zero. */
+function checkDaemonSetFields(c: Checker, spec: Json): void {
+  c.integer(get(spec, 'revisionHistoryLimit'), 'spec.revisionHistoryLimit', 0);
+  const strategy = get(spec, 'updateStrategy');
+  if (!c.record(strategy, 'spec.updateStrategy')) return;
+  c.oneOf(get(strategy, 'type'), 'spec.updateStrategy.type', ['RollingUpdate', 'OnDelete']);
+  const rolling = get(strategy, 'rollingUpdate');
+  if (!c.record(rolling, 'spec.updateStrategy.rollingUpdate')) return;
+  const path = 'spec.updateStrategy.rollingUpdate';
+  const unavailable = checkIntOrPercent(c, get(rolling, 'maxUnavailable'), child(path, 'maxUnavailable'));
+  const surge = checkIntOrPercent(c, get(rolling, 'maxSurge'), child(path, 'maxSurge'));
+  checkAtMost100Percent(c, unavailable, child(path, 'maxUnavailable'));
+  checkAtMost100Percent(c, surge, child(path, 'maxSurge'));
+  const rawUnavailable = get(rolling, 'maxUnavailable');
+  const rawSurge = get(rolling, 'maxSurge');
+  if ((rawUnavailable != null && !unavailable) || (rawSurge != null && !surge)) return;
+  const hasUnavailable = (unavailable?.value ?? defaultDaemonSetMaxUnavailable) !== 0;
+  const hasSurge = (surge?.value ?? defaultDaemonSetMaxSurge) !== 0;
+  if (hasUnavailable && hasSurge)
+    c.invalid(child(path, 'maxSurge'), 'may not be set when maxUnavailable is non-zero');
+  if (!hasUnavailable && !hasSurge)
+    c.invalid(child(path, 'maxUnavailable'), 'may not be 0 when maxSurge is 0');
+}
+
+function checkStatefulSetFields(c: Checker, spec: Json): void {
+  c.integer(get(spec, 'revisionHistoryLimit'), 'spec.revisionHistoryLimit', 0);
+  const serviceName = get(spec, 'serviceName');
+  if (c.string(serviceName, 'spec.serviceName')) c.dnsLabel(serviceName, 'spec.serviceName');
+  c.oneOf(get(spec, 'podManagementPolicy'), 'spec.podManagementPolicy', ['OrderedReady', 'Parallel']);
+  const strategy = get(spec, 'updateStrategy');
+  if (!c.record(strategy, 'spec.updateStrategy')) return;
+  const type = get(strategy, 'type');
+  c.oneOf(type, 'spec.updateStrategy.type', ['RollingUpdate', 'OnDelete']);
+  const rolling = get(strategy, 'rollingUpdate');
+  const path = 'spec.updateStrategy.rollingUpdate';
+  if (type === 'OnDelete' && rolling != null) {
+    c.invalid(path, "only allowed for updateStrategy 'RollingUpdate'");
+    return;
+  }
+  if (!c.record(rolling, path)) return;
+  c.integer(get(rolling, 'partition'), child(path, 'partition'), 0);
+  const unavailable = checkIntOrPercent(c, get(rolling, 'maxUnavailable'), child(path, 'maxUnavailable'));
+  if (unavailable?.value === 0) c.invalid(child(path, 'maxUnavailable'), 'must be greater than 0');
+  checkAtMost100Percent(c, unavailable, child(path, 'maxUnavailable'));
+}
+
+function checkJobFields(c: Checker, spec: Json): void {
+  for (const field of [
+    'parallelism',
+    'completions',
+    'backoffLimit',
+    'activeDeadlineSeconds',
+    'ttlSecondsAfterFinished',
+  ]) {
+    c.integer(get(spec, field), `spec.${field}`, 0);
+  }
+  c.boolean(get(spec, 'suspend'), 'spec.suspend');
+  c.boolean(get(spec, 'manualSelector'), 'spec.manualSelector');
+  const mode = get(spec, 'completionMode');
+  c.oneOf(mode, 'spec.completionMode', ['NonIndexed', 'Indexed']);
+  if (mode !== 'Indexed') return;
+  const completions = get(spec, 'completions');
+  if (completions == null)
+    c.add('spec.completions', FieldErrorType.Required, 'required when completion mode is Indexed');
+  for (const field of ['completions', 'parallelism']) {
+    const value = get(spec, field);
+    if (typeof value === 'number' && value > indexedJobCompletionsMax) {
+      c.invalid(`spec.${field}`, `must be <= ${indexedJobCompletionsMax} when completion mode is Indexed`);
+    }
+  }
+}
+
+function checkAtMost100Percent(
+  c: Checker,
+  value: { value: number; percent: boolean } | undefined,
+  path: string,
+): void {
+  if (value?.percent && value.value > 100) c.invalid(path, 'must not be greater than 100%');
+}
+
+/** Counters in each workload kind's status; all must be integers >= 0. */
+const workloadStatusCounts: Readonly<Record<WorkloadKind, readonly string[]>> = {
+  ReplicaSet: [
+    'replicas',
+    'fullyLabeledReplicas',
+    'readyReplicas',
+    'availableReplicas',
+    'observedGeneration',
+  ],
+  Deployment: [
+    'replicas',
+    'updatedReplicas',
+    'readyReplicas',
+    'availableReplicas',
+    'unavailableReplicas',
+    'observedGeneration',
+    'collisionCount',
+  ],
+  DaemonSet: [
+    'currentNumberScheduled',
+    'numberMisscheduled',
+    'desiredNumberScheduled',
+    'numberReady',
+    'updatedNumberScheduled',
+    'numberAvailable',
+    'numberUnavailable',
+    'observedGeneration',
+    'collisionCount',
+  ],
+  StatefulSet: [
+    'replicas',
+    'readyReplicas',
+    'currentReplicas',
+    'updatedReplicas',
+    'availableReplicas',
+    'observedGeneration',
+    'collisionCount',
+  ],
+  Job: ['active', 'succeeded', 'failed', 'ready'],
+};
+
+function checkWorkloadStatus(c: Checker, status: unknown, kind: WorkloadKind): void {
+  if (!c.record(status, 'status')) return;
+  for (const field of workloadStatusCounts[kind]) c.integer(get(status, field), `status.${field}`, 0);
+  checkConditions(c, get(status, 'conditions'), 'status.conditions');
+  if (kind !== 'Job') return;
+  for (const field of ['startTime', 'completionTime', 'completedIndexes']) {
+    c.string(get(status, field), `status.${field}`);
+  }
+}
+
+function checkConditions(c: Checker, value: unknown, path: string): void {
+  for (const [condition, at] of c.records(value, path)) {
+    c.string(get(condition, 'type'), child(at, 'type'), true);
+    c.oneOf(get(condition, 'status'), child(at, 'status'), ['True', 'False', 'Unknown']);
+  }
+}
+
+// ---------------------------------------------------------------- Node
+
+function checkNode(c: Checker, obj: Json): void {
+  const spec = get(obj, 'spec');
+  if (c.record(spec, 'spec')) {
+    const podCIDR = get(spec, 'podCIDR');
+    if (c.string(podCIDR, 'spec.podCIDR') && !isCIDR(podCIDR))
+      c.invalid('spec.podCIDR', 'must be a valid CIDR');
+    const podCIDRs = get(spec, 'podCIDRs');
+    if (c.array(podCIDRs, 'spec.podCIDRs')) {
+      podCIDRs.forEach((cidr, index) => {
+        const at = `spec.podCIDRs[${index}]`;
+        if (c.string(cidr, at, true) && !isCIDR(cidr)) c.invalid(at, 'must be a valid CIDR');
+      });
+    }
+    c.boolean(get(spec, 'unschedulable'), 'spec.unschedulable');
+    c.string(get(spec, 'providerID'), 'spec.providerID');
+    checkTaints(c, get(spec, 'taints'), 'spec.taints');
+  }
+  const status = get(obj, 'status');
+  if (!c.record(status, 'status')) return;
+  for (const field of ['capacity', 'allocatable']) {
+    const resources = get(status, field);
+    if (!c.record(resources, `status.${field}`)) continue;
+    for (const [name, quantity] of Object.entries(resources)) {
+      checkQuantity(c, quantity, `status.${field}[${name}]`);
+    }
+  }
+  checkConditions(c, get(status, 'conditions'), 'status.conditions');
+  for (const [address, at] of c.records(get(status, 'addresses'), 'status.addresses')) {
+    const type = get(address, 'type');
+    if (c.string(type, child(at, 'type'), true)) {
+      c.oneOf(type, child(at, 'type'), [
+        'Hostname',
+        'InternalIP',
+        'ExternalIP',
+        'InternalDNS',
+        'ExternalDNS',
+      ]);
+    }
+    c.string(get(address, 'address'), child(at, 'address'), true);
+  }
+  const nodeInfo = get(status, 'nodeInfo');
+  if (c.record(nodeInfo, 'status.nodeInfo')) {
+    for (const [field, value] of Object.entries(nodeInfo)) c.string(value, `status.nodeInfo.${field}`);
+  }
+}
+
+/** Taints are unique by key and effect. */
+function checkTaints(c: Checker, value: unknown, path: string): void {
+  const seen = new Set<string>();
+  for (const [taint, at] of c.records(value, path)) {
+    const key = get(taint, 'key');
+    if (c.string(key, child(at, 'key'), true)) {
+      for (const problem of labelKeyProblems(key)) c.invalid(child(at, 'key'), problem);
+    }
+    const taintValue = get(taint, 'value');
+    if (c.string(taintValue, child(at, 'value'))) {
+      for (const problem of labelValueProblems(taintValue)) c.invalid(child(at, 'value'), problem);
+    }
+    const effect = get(taint, 'effect');
+    if (c.string(effect, child(at, 'effect'), true)) {
+      c.oneOf(effect, child(at, 'effect'), ['NoSchedule', 'PreferNoSchedule', 'NoExecute']);
+    }
+    c.string(get(taint, 'timeAdded'), child(at, 'timeAdded'));
+    if (typeof key === 'string' && typeof effect === 'string') {
+      c.unique(seen, `${key}:${effect}`, at, `${key}:${effect}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Endpoints
+
+/**
+ * Each subset needs an address (ready or not) and a port. Addresses must be IPs; unlike
+ * Kubernetes, loopback addresses are allowed, since local clusters give nodes 127.0.0.0/8 IPs.
+ */
+function checkEndpoints(c: Checker, obj: Json): void {
+  for (const [subset, at] of c.records(get(obj, 'subsets'), 'subsets')) {
+    const ready = c.records(get(subset, 'addresses'), child(at, 'addresses'));
+    const notReady = c.records(get(subset, 'notReadyAddresses'), child(at, 'notReadyAddresses'));
+    if (ready.length === 0 && notReady.length === 0) {
+      c.add(at, FieldErrorType.Required, 'must specify `addresses` or `notReadyAddresses`');
+    }
+    for (const [address, addressAt] of [...ready, ...notReady]) checkEndpointAddress(c, address, addressAt);
+    const ports = c.records(get(subset, 'ports'), child(at, 'ports'), true);
+    const names = new Set<string>();
+    for (const [port, portAt] of ports) {
+      const name = get(port, 'name');
+      if (c.string(name, child(portAt, 'name'), ports.length > 1)) {
+        c.dnsLabel(name, child(portAt, 'name'));
+        c.unique(names, name, child(portAt, 'name'));
+      }
+      c.integer(get(port, 'port'), child(portAt, 'port'), 1, 65535, true);
+      c.oneOf(get(port, 'protocol'), child(portAt, 'protocol'), ['TCP', 'UDP', 'SCTP']);
+    }
+  }
+}
+
+function checkEndpointAddress(c: Checker, address: Json, path: string): void {
+  const ip = get(address, 'ip');
+  if (c.string(ip, child(path, 'ip'), true) && !isIPv4(ip) && !isIPv6(ip)) {
+    c.invalid(child(path, 'ip'), 'must be a valid IP address');
+  }
+  const hostname = get(address, 'hostname');
+  if (c.string(hostname, child(path, 'hostname'))) c.dnsLabel(hostname, child(path, 'hostname'));
+  const nodeName = get(address, 'nodeName');
+  if (c.string(nodeName, child(path, 'nodeName'))) c.dnsSubdomain(nodeName, child(path, 'nodeName'));
+  const targetRef = get(address, 'targetRef');
+  if (c.record(targetRef, child(path, 'targetRef')))
+    checkObjectReference(c, targetRef, child(path, 'targetRef'));
+}
+
+function checkObjectReference(c: Checker, ref: Json, path: string): void {
+  for (const field of ['apiVersion', 'kind', 'namespace', 'name', 'uid', 'resourceVersion', 'fieldPath']) {
+    c.string(get(ref, field), child(path, field));
+  }
+}
+
+// ---------------------------------------------------------------- Event
+
+/**
+ * As Kubernetes (core/v1 events): `involvedObject.namespace` must equal the event's
+ * namespace, or be empty (a cluster-scoped object) with the event in `default`.
+ */
+function checkEvent(c: Checker, obj: Json): void {
+  const involved = get(obj, 'involvedObject');
+  if (c.record(involved, 'involvedObject', true)) {
+    checkObjectReference(c, involved, 'involvedObject');
+    c.string(get(involved, 'kind'), 'involvedObject.kind', true);
+    c.string(get(involved, 'name'), 'involvedObject.name', true);
+    const metadata = get(obj, 'metadata');
+    const namespace = isRecord(metadata) ? get(metadata, 'namespace') : undefined;
+    const involvedNamespace = get(involved, 'namespace') ?? '';
+    const expected = involvedNamespace === '' ? 'default' : involvedNamespace;
+    if (
+      typeof namespace === 'string' &&
+      namespace !== '' &&
+      typeof involvedNamespace === 'string' &&
+      namespace !== expected
+    ) {
+      c.invalid('involvedObject.namespace', 'does not match event.namespace');
+    }
+  }
+  for (const field of [
+    'reason',
+    'message',
+    'firstTimestamp',
+    'lastTimestamp',
+    'reportingComponent',
+    'reportingInstance',
+  ]) {
+    c.string(get(obj, field), field);
+  }
+  c.oneOf(get(obj, 'type'), 'type', ['Normal', 'Warning']);
+  c.integer(get(obj, 'count'), 'count', 0);
+  const source = get(obj, 'source');
+  if (c.record(source, 'source')) {
+    c.string(get(source, 'component'), 'source.component');
+    c.string(get(source, 'host'), 'source.host');
+  }
+}
+
+// ---------------------------------------------------------------- Lease
+
+function checkLease(c: Checker, obj: Json): void {
+  const spec = get(obj, 'spec');
+  if (!c.record(spec, 'spec')) return;
+  c.string(get(spec, 'holderIdentity'), 'spec.holderIdentity');
+  c.integer(get(spec, 'leaseDurationSeconds'), 'spec.leaseDurationSeconds', 1);
+  c.integer(get(spec, 'leaseTransitions'), 'spec.leaseTransitions', 0);
+  c.string(get(spec, 'acquireTime'), 'spec.acquireTime');
+  c.string(get(spec, 'renewTime'), 'spec.renewTime');
 }

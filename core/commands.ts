@@ -1,0 +1,301 @@
+/**
+ * Commands (what one Raft log entry asks for) and the deterministic rules that apply them.
+ *
+ * A command carries every nondeterministic value (uid, timestamps, generated names) chosen by
+ * the proposer, and a precondition. `applyCommand` reads no clock and no randomness: on every
+ * replica, for the same current object and command, it gives the same outcome, so replicas
+ * never diverge. `metadata.resourceVersion` of a written object is the index of its entry.
+ */
+
+import type { ApiObject, ObjectMeta } from './objects.js';
+
+/** Must hold for a write to apply; a failed precondition is a Conflict. */
+export interface Precondition {
+  uid?: string;
+  resourceVersion?: string;
+}
+
+export interface CommandKey {
+  kind: string;
+  /** '' for cluster-scoped kinds. */
+  namespace: string;
+  name: string;
+}
+
+export type PropagationPolicy = 'Background' | 'Foreground' | 'Orphan';
+
+export type Command =
+  /** A fully formed object (name, uid, creationTimestamp chosen by the proposer); must not exist. */
+  | { op: 'create'; object: ApiObject }
+  /** Replaces metadata and spec; status, uid, creationTimestamp and deletion marks are kept. */
+  | { op: 'update'; object: ApiObject; precondition?: Precondition }
+  /** Replaces status only. */
+  | { op: 'updateStatus'; object: ApiObject; precondition?: Precondition }
+  | {
+      op: 'delete';
+      key: CommandKey;
+      precondition?: Precondition;
+      propagationPolicy?: PropagationPolicy;
+      /** Pods bound to a node: seconds the node has to stop them; 0 removes at once. */
+      gracePeriodSeconds?: number;
+      /** The proposer's clock, RFC 3339: becomes `deletionTimestamp` when the object is only marked. */
+      now: string;
+    };
+
+export type CommandOp = Command['op'];
+
+/** Finalizers the API itself puts on objects deleted with these propagation policies. */
+export const FinalizerForeground = 'foregroundDeletion';
+export const FinalizerOrphan = 'orphan';
+
+export type RejectCode = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Invalid';
+
+export type ApplyOutcome =
+  /** `prev` is the object before (absent for ADDED); `object` after (the last state for DELETED). */
+  | { result: 'written'; event: 'ADDED' | 'MODIFIED' | 'DELETED'; object: ApiObject; prev?: ApiObject }
+  /** A write that changes nothing: no new version, no event. */
+  | { result: 'unchanged'; object: ApiObject }
+  | { result: 'rejected'; code: RejectCode; message: string };
+
+/** The key of an object: `kind/namespace/name` (namespace '' when cluster-scoped). */
+export function objectKey(kind: string, namespace: string | undefined, name: string): string {
+  return `${kind}/${namespace ?? ''}/${name}`;
+}
+
+export function keyOfObject(obj: ApiObject): string {
+  return objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name ?? '');
+}
+
+export function commandKey(cmd: Command): CommandKey {
+  if (cmd.op === 'delete') return cmd.key;
+  const m = cmd.object.metadata;
+  return { kind: cmd.object.kind, namespace: m.namespace ?? '', name: m.name ?? '' };
+}
+
+/** How users name an object in messages: `pods "web-1"`, `namespaces "prod"`. */
+export function describeKey(key: CommandKey): string {
+  const plural = `${key.kind.toLowerCase()}${key.kind.endsWith('s') ? 'es' : 's'}`;
+  // JSON quoting keeps the message one line whatever the client sent as a name.
+  const where = key.namespace ? ` in namespace ${JSON.stringify(key.namespace)}` : '';
+  return `${plural} ${JSON.stringify(key.name)}${where}`;
+}
+
+/**
+ * Applies `cmd` to `current` (the object at the command's key, if any) as entry `index`.
+ * Pure and deterministic; never throws for any command a proposer can build.
+ */
+export function applyCommand(current: ApiObject | undefined, cmd: Command, index: number): ApplyOutcome {
+  switch (cmd.op) {
+    case 'create':
+      return applyCreate(current, cmd.object, index);
+    case 'update':
+      return applyUpdate(current, cmd.object, cmd.precondition, index);
+    case 'updateStatus':
+      return applyUpdateStatus(current, cmd.object, cmd.precondition, index);
+    case 'delete':
+      return applyDelete(current, cmd, index);
+    default: {
+      const unknown: never = cmd;
+      throw new Error(`unhandled command ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+function applyCreate(current: ApiObject | undefined, obj: ApiObject, index: number): ApplyOutcome {
+  const key = keyOf(obj);
+  if (current !== undefined) return reject('AlreadyExists', `${describeKey(key)} already exists`);
+  const metadata: ObjectMeta = { ...obj.metadata, resourceVersion: String(index), generation: 1 };
+  delete metadata.deletionTimestamp;
+  delete metadata.deletionGracePeriodSeconds;
+  return { result: 'written', event: 'ADDED', object: { ...obj, metadata } as ApiObject };
+}
+
+function applyUpdate(
+  current: ApiObject | undefined,
+  obj: ApiObject,
+  pre: Precondition | undefined,
+  index: number,
+): ApplyOutcome {
+  const key = keyOf(obj);
+  if (current === undefined) return reject('NotFound', `${describeKey(key)} not found`);
+  const conflict = checkPrecondition(key, current, pre);
+  if (conflict) return conflict;
+  const cur = current.metadata;
+  const newFinalizers = (obj.metadata.finalizers ?? []).filter((f) => !(cur.finalizers ?? []).includes(f));
+  if (cur.deletionTimestamp !== undefined && newFinalizers.length > 0) {
+    return reject(
+      'Invalid',
+      `${describeKey(key)}: metadata.finalizers: no new finalizers can be added while the object is being deleted`,
+    );
+  }
+  const metadata: ObjectMeta = {
+    ...obj.metadata,
+    name: cur.name,
+    namespace: cur.namespace,
+    uid: cur.uid,
+    creationTimestamp: cur.creationTimestamp,
+    generation: cur.generation,
+    resourceVersion: cur.resourceVersion,
+  };
+  if (cur.generateName !== undefined) metadata.generateName = cur.generateName;
+  else delete metadata.generateName;
+  setOrDelete(metadata, 'deletionTimestamp', cur.deletionTimestamp);
+  setOrDelete(metadata, 'deletionGracePeriodSeconds', cur.deletionGracePeriodSeconds);
+  const next = withStatusOf({ ...obj, metadata } as ApiObject, current);
+  if (deepEqual(next, current)) return { result: 'unchanged', object: current };
+  if (!deepEqual(specOf(next), specOf(current))) metadata.generation = (cur.generation ?? 1) + 1;
+  metadata.resourceVersion = String(index);
+  // Deleted once the last finalizer goes; an object without finalizers in its grace period (a
+  // terminating pod) stays until its node deletes it with grace 0.
+  const finalizersGone =
+    (metadata.finalizers ?? []).length === 0 &&
+    ((cur.finalizers ?? []).length > 0 || (cur.deletionGracePeriodSeconds ?? 0) === 0);
+  if (metadata.deletionTimestamp !== undefined && finalizersGone) {
+    return { result: 'written', event: 'DELETED', object: next, prev: current };
+  }
+  return { result: 'written', event: 'MODIFIED', object: next, prev: current };
+}
+
+function applyUpdateStatus(
+  current: ApiObject | undefined,
+  obj: ApiObject,
+  pre: Precondition | undefined,
+  index: number,
+): ApplyOutcome {
+  const key = keyOf(obj);
+  if (current === undefined) return reject('NotFound', `${describeKey(key)} not found`);
+  const conflict = checkPrecondition(key, current, pre);
+  if (conflict) return conflict;
+  const status = (obj as { status?: unknown }).status;
+  if (deepEqual(status, (current as { status?: unknown }).status))
+    return { result: 'unchanged', object: current };
+  const next = { ...current, metadata: { ...current.metadata, resourceVersion: String(index) } } as Record<
+    string,
+    unknown
+  >;
+  if (status === undefined) delete next.status;
+  else next.status = status;
+  return { result: 'written', event: 'MODIFIED', object: next as unknown as ApiObject, prev: current };
+}
+
+function applyDelete(
+  current: ApiObject | undefined,
+  cmd: Extract<Command, { op: 'delete' }>,
+  index: number,
+): ApplyOutcome {
+  if (current === undefined) return reject('NotFound', `${describeKey(cmd.key)} not found`);
+  const conflict = checkPrecondition(cmd.key, current, cmd.precondition);
+  if (conflict) return conflict;
+  const cur = current.metadata;
+  const finalizers = [...(cur.finalizers ?? [])];
+  const policy = cmd.propagationPolicy ?? 'Background';
+  const marker =
+    policy === 'Foreground' ? FinalizerForeground : policy === 'Orphan' ? FinalizerOrphan : undefined;
+  if (marker !== undefined && !finalizers.includes(marker)) finalizers.push(marker);
+  const grace = podGraceSeconds(current, cmd.gracePeriodSeconds);
+  if (cur.deletionTimestamp !== undefined) {
+    // Already being deleted: only a shorter grace period (or a force delete) changes anything.
+    const shorter = grace !== undefined && grace < (cur.deletionGracePeriodSeconds ?? 0);
+    if (!shorter) return { result: 'unchanged', object: current };
+    if (grace === 0 && (cur.finalizers ?? []).length === 0) return deleted(current, index);
+    return marked(current, { ...cur, deletionGracePeriodSeconds: grace }, index);
+  }
+  if (finalizers.length === 0 && (grace === undefined || grace === 0)) return deleted(current, index);
+  const metadata: ObjectMeta = {
+    ...cur,
+    finalizers: finalizers.length > 0 ? finalizers : undefined,
+    deletionTimestamp: cmd.now,
+    deletionGracePeriodSeconds: grace ?? 0,
+  };
+  if (metadata.finalizers === undefined) delete metadata.finalizers;
+  return marked(current, metadata, index);
+}
+
+/** Pods bound to a node are stopped by their node first: they get a grace period. */
+function podGraceSeconds(obj: ApiObject, requested: number | undefined): number | undefined {
+  if (obj.kind !== 'Pod' || !obj.spec.nodeName) return undefined;
+  if (requested !== undefined) return Math.max(0, requested);
+  return obj.spec.terminationGracePeriodSeconds ?? 30;
+}
+
+function marked(current: ApiObject, metadata: ObjectMeta, index: number): ApplyOutcome {
+  const next = { ...current, metadata: { ...metadata, resourceVersion: String(index) } } as ApiObject;
+  if (next.kind === 'Namespace') next.status = { ...next.status, phase: 'Terminating' };
+  return { result: 'written', event: 'MODIFIED', object: next, prev: current };
+}
+
+function deleted(current: ApiObject, index: number): ApplyOutcome {
+  const object = {
+    ...current,
+    metadata: { ...current.metadata, resourceVersion: String(index) },
+  } as ApiObject;
+  return { result: 'written', event: 'DELETED', object, prev: current };
+}
+
+function checkPrecondition(
+  key: CommandKey,
+  current: ApiObject,
+  pre: Precondition | undefined,
+): ApplyOutcome | undefined {
+  if (pre === undefined) return undefined;
+  if (pre.uid !== undefined && pre.uid !== current.metadata.uid) {
+    return reject(
+      'Conflict',
+      `${describeKey(key)}: precondition failed: uid is ${current.metadata.uid}, not ${pre.uid}`,
+    );
+  }
+  if (pre.resourceVersion !== undefined && pre.resourceVersion !== current.metadata.resourceVersion) {
+    return reject(
+      'Conflict',
+      `${describeKey(key)}: the object has been modified (resourceVersion ${current.metadata.resourceVersion}, not ${pre.resourceVersion}); read it again and retry`,
+    );
+  }
+  return undefined;
+}
+
+function keyOf(obj: ApiObject): CommandKey {
+  return { kind: obj.kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '' };
+}
+
+function reject(code: RejectCode, message: string): ApplyOutcome {
+  return { result: 'rejected', code, message };
+}
+
+function setOrDelete<K extends keyof ObjectMeta>(m: ObjectMeta, k: K, v: ObjectMeta[K] | undefined): void {
+  if (v === undefined) delete m[k];
+  else m[k] = v;
+}
+
+function withStatusOf(obj: ApiObject, current: ApiObject): ApiObject {
+  const out = { ...obj } as Record<string, unknown>;
+  const status = (current as { status?: unknown }).status;
+  if (status === undefined) delete out.status;
+  else out.status = status;
+  return out as unknown as ApiObject;
+}
+
+/** Everything but metadata and status: what a change of bumps `generation`. */
+function specOf(obj: ApiObject): Record<string, unknown> {
+  const { metadata: _m, status: _s, ...rest } = obj as unknown as Record<string, unknown>;
+  return rest;
+}
+
+/** Structural equality of JSON values (key order ignored; `undefined` members equal absent ones). */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    if (a.length !== bb.length) return false;
+    for (let i = 0; i < a.length; i += 1) if (!deepEqual(a[i], bb[i])) return false;
+    return true;
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const ak = Object.keys(ao).filter((k) => ao[k] !== undefined);
+  const bk = Object.keys(bo).filter((k) => bo[k] !== undefined);
+  if (ak.length !== bk.length) return false;
+  for (const k of ak) if (!deepEqual(ao[k], bo[k])) return false;
+  return true;
+}
