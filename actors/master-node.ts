@@ -1,0 +1,121 @@
+/**
+ * Assembles one master from its ports: durable storage, Raft transport, peer link. The real
+ * process (`master-process.ts`) passes the file storage, gRPC transport and gRPC peer link;
+ * in-process clusters pass memory adapters.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { type DurableStorage, RaftHost, type RaftHostOptions, type Transport } from '../raft/index.js';
+import { MasterApi } from './master.js';
+import type { PeerLink } from './peers.js';
+import { type ActorSystem, startActorSystem, stopActorSystem } from './runtime.js';
+import { encodeRecord, type MemberRecord, ObjectStore, type StoreOptions } from './store.js';
+
+export interface MasterNodeOptions {
+  id: string;
+  storage: DurableStorage;
+  transport: Transport;
+  peers: PeerLink;
+  /** Founding members and their Raft addresses (every founder gets the same map). Empty with `join`. */
+  founders: Record<string, string>;
+  /** Join a running cluster (started with `cox cluster add` on it) instead of founding one. */
+  join?: boolean;
+  addresses: { raft: string; api: string; ws: string };
+  host?: Partial<
+    Pick<
+      RaftHostOptions,
+      | 'tickMs'
+      | 'electionTicks'
+      | 'heartbeatTicks'
+      | 'snapshotEveryEntries'
+      | 'compactionMarginEntries'
+      | 'random'
+      | 'logger'
+    >
+  >;
+  store?: Omit<StoreOptions, 'system' | 'onMembersChanged'>;
+  writeTimeoutMs?: number;
+  nowMs?: () => number;
+}
+
+export class MasterNode {
+  readonly id: string;
+  readonly system: ActorSystem;
+  readonly store: ObjectStore;
+  readonly host: RaftHost;
+  readonly api: MasterApi;
+  private readonly opts: MasterNodeOptions;
+  private stopped = false;
+
+  constructor(opts: MasterNodeOptions) {
+    this.opts = opts;
+    this.id = opts.id;
+    this.system = startActorSystem({
+      log: (line, detail) => console.error(`[master ${opts.id}] ${line}`, detail ?? ''),
+    });
+    for (const [id, address] of Object.entries(opts.founders)) {
+      if (id !== opts.id) opts.peers.setAddress(id, address);
+    }
+    this.store = new ObjectStore({
+      ...opts.store,
+      system: this.system,
+      onMembersChanged: (members) => this.onMembersChanged(members),
+    });
+    const voters = opts.join ? [] : Object.keys(opts.founders).sort();
+    this.host = new RaftHost({
+      id: opts.id,
+      voters,
+      bootstrap: opts.join ? 'join' : 'initial',
+      storage: opts.storage,
+      transport: opts.transport,
+      stateMachine: this.store,
+      ...opts.host,
+      onLeaderChange: (leader) => {
+        if (leader === opts.id) void this.recordFounders();
+      },
+    });
+    this.api = new MasterApi({
+      id: opts.id,
+      host: this.host,
+      store: this.store,
+      peers: opts.peers,
+      addresses: opts.addresses,
+      ...(opts.writeTimeoutMs !== undefined ? { writeTimeoutMs: opts.writeTimeoutMs } : {}),
+      ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.host.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.store.close();
+    await this.host.stop();
+    this.opts.peers.close();
+    await stopActorSystem(this.system);
+  }
+
+  private onMembersChanged(members: readonly MemberRecord[]): void {
+    for (const m of members) {
+      if (m.id === this.id) continue;
+      this.opts.transport.setPeer(m.id, m.raftAddress);
+      this.opts.peers.setAddress(m.id, m.raftAddress);
+    }
+  }
+
+  /** A new leader writes the founders' addresses into the replicated directory once. */
+  private async recordFounders(): Promise<void> {
+    const known = new Set(this.store.memberList().map((m) => m.id));
+    for (const [id, raftAddress] of Object.entries(this.opts.founders)) {
+      if (known.has(id) || this.stopped) continue;
+      try {
+        await this.host.propose(encodeRecord({ t: 'member', id: randomUUID(), member: { id, raftAddress } }));
+      } catch {
+        return; // lost leadership or stopping: the next leader does it
+      }
+    }
+  }
+}

@@ -1,0 +1,356 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ApiObject } from '../core/index.js';
+import { type MemoryCluster, startMemoryCluster } from '../test/fixtures/master-cluster.js';
+import { ApiError, type WatchEvent, type WatchStream } from './api.js';
+
+function cm(
+  name: string,
+  data: Record<string, string> = { k: 'v' },
+  labels?: Record<string, string>,
+  ns?: string,
+) {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, ...(ns ? { namespace: ns } : {}), ...(labels ? { labels } : {}) },
+    data,
+  };
+}
+
+function dataOf(o: ApiObject): Record<string, string> | undefined {
+  return (o as { data?: Record<string, string> }).data;
+}
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<ApiError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).code).toBe(code);
+    return err as ApiError;
+  }
+  throw new Error(`expected ${code}, got success`);
+}
+
+/** Reads events until `n` non-bookmark events arrived. */
+async function take(w: WatchStream, n: number, timeoutMs = 5_000): Promise<WatchEvent[]> {
+  const out: WatchEvent[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (out.length < n) {
+    const batch = await Promise.race([
+      w.next(),
+      new Promise<never>((_, rej) =>
+        setTimeout(() => rej(new Error(`timeout after ${out.length} events`)), deadline - Date.now()),
+      ),
+    ]);
+    if (batch === undefined) break;
+    for (const e of batch) if (e.type !== 'BOOKMARK') out.push(e);
+  }
+  return out;
+}
+
+describe('masters: objects on the Raft log', () => {
+  let c: MemoryCluster;
+  beforeEach(async () => {
+    c = await startMemoryCluster(3);
+  });
+  afterEach(async () => {
+    await c.stop();
+  });
+
+  it('creates on a follower, reads the applied object back on every master', async () => {
+    const f = await c.follower();
+    const created = await f.api.create(cm('a'));
+    expect(created.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.metadata.namespace).toBe('default');
+    expect(created.metadata.generation).toBe(1);
+    expect(created.metadata.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const rv = Number(created.metadata.resourceVersion);
+    expect(rv).toBeGreaterThan(0);
+    for (const n of c.nodes.values()) {
+      const got = await n.api.get({ kind: 'ConfigMap', namespace: 'default', name: 'a' });
+      expect(got).toEqual(created);
+    }
+  });
+
+  it('rejects a duplicate create, a stale update and a missing object with typed errors', async () => {
+    const l = await c.leader();
+    const a = await l.api.create(cm('a'));
+    const dup = await expectCode(l.api.create(cm('a')), 'AlreadyExists');
+    expect(dup.message).toContain('configmaps "a"');
+    const updated = await l.api.update({ ...a, data: { k: 'v2' } });
+    expect(Number(updated.metadata.resourceVersion)).toBeGreaterThan(Number(a.metadata.resourceVersion));
+    expect(updated.metadata.uid).toBe(a.metadata.uid);
+    await expectCode(l.api.update({ ...a, data: { k: 'v3' } }), 'Conflict');
+    await expectCode(l.api.get({ kind: 'ConfigMap', name: 'nope' }), 'NotFound');
+    await expectCode(l.api.update(cm('nope')), 'NotFound');
+    expect(dataOf(await l.api.get({ kind: 'ConfigMap', name: 'a' }))).toEqual({ k: 'v2' });
+  });
+
+  it('names the invalid field and writes nothing', async () => {
+    const l = await c.leader();
+    const before = l.store.appliedIndex;
+    const err = await expectCode(
+      l.api.create({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web' },
+        spec: { replicas: -1 },
+      }),
+      'Invalid',
+    );
+    expect(err.details.fieldPath).toMatch(/^spec\./);
+    expect(err.message).toMatch(/^deployment\/web: spec\./);
+    await expectCode(l.api.create({ kind: 'Gizmo', metadata: { name: 'x' } }), 'Invalid');
+    await expectCode(l.api.create('not an object'), 'Invalid');
+    expect(l.store.appliedIndex).toBe(before);
+    const list = await l.api.list('Deployment');
+    expect(list.items).toEqual([]);
+  });
+
+  it('bumps generation on spec changes only; status updates keep spec, updates keep status', async () => {
+    const l = await c.leader();
+    const pod = await l.api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p' },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    const withStatus = await l.api.updateStatus({ ...pod, status: { phase: 'Running' } });
+    expect(withStatus.metadata.generation).toBe(1);
+    expect((withStatus as { status?: { phase?: string } }).status?.phase).toBe('Running');
+    const relabeled = await l.api.update({
+      ...withStatus,
+      metadata: { ...withStatus.metadata, labels: { a: 'b' } },
+      status: {},
+    });
+    expect(relabeled.metadata.generation).toBe(1);
+    expect((relabeled as { status?: { phase?: string } }).status?.phase).toBe('Running');
+    const unchanged = await l.api.update(relabeled);
+    expect(unchanged.metadata.resourceVersion).toBe(relabeled.metadata.resourceVersion);
+  });
+
+  it('patches with a JSON merge patch and retries lost races', async () => {
+    const l = await c.leader();
+    const f = await c.follower();
+    await l.api.create(cm('p', { a: '1', b: '2' }));
+    const patched = await f.api.patch({ kind: 'ConfigMap', name: 'p' }, { data: { b: null, c: '3' } });
+    expect(dataOf(patched)).toEqual({ a: '1', c: '3' });
+    // Concurrent patches of different keys all land.
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? l : f).api.patch({ kind: 'ConfigMap', name: 'p' }, { data: { [`k${i}`]: 'x' } }),
+      ),
+    );
+    const got = await l.api.get({ kind: 'ConfigMap', name: 'p' });
+    expect(Object.keys(dataOf(got) ?? {}).length).toBe(12);
+    await expectCode(
+      l.api.patch({ kind: 'ConfigMap', name: 'p' }, { metadata: { resourceVersion: '1' }, data: { z: 'z' } }),
+      'Conflict',
+    );
+  });
+
+  it('lists with label and field selectors, across and within namespaces', async () => {
+    const l = await c.leader();
+    await l.api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } });
+    await l.api.create(cm('a', {}, { app: 'web', tier: 'fe' }));
+    await l.api.create(cm('b', {}, { app: 'web', tier: 'be' }));
+    await l.api.create(cm('c', {}, { app: 'db' }, 'prod'));
+    const names = (r: { items: ApiObject[] }) =>
+      r.items.map((o) => `${o.metadata.namespace}/${o.metadata.name}`);
+    expect(names(await l.api.list('ConfigMap'))).toEqual(['default/a', 'default/b', 'prod/c']);
+    expect(names(await l.api.list('ConfigMap', { namespace: 'prod' }))).toEqual(['prod/c']);
+    expect(names(await l.api.list('ConfigMap', { labelSelector: 'app=web,tier!=be' }))).toEqual([
+      'default/a',
+    ]);
+    expect(names(await l.api.list('ConfigMap', { labelSelector: 'app in (web,db),!tier' }))).toEqual([
+      'prod/c',
+    ]);
+    expect(names(await l.api.list('ConfigMap', { fieldSelector: 'metadata.name=b' }))).toEqual(['default/b']);
+    await expectCode(l.api.list('ConfigMap', { labelSelector: 'app in (' }), 'Invalid');
+    await expectCode(l.api.list('ConfigMap', { fieldSelector: 'spec.bogus=1' }), 'Invalid');
+  });
+
+  it('pages a list at one consistent cut while writes continue', async () => {
+    const l = await c.leader();
+    const f = await c.follower();
+    for (let i = 0; i < 10; i += 1) await l.api.create(cm(`o${i}`));
+    const page1 = await l.api.list('ConfigMap', { limit: 4 });
+    expect(page1.items.map((o) => o.metadata.name)).toEqual(['o0', 'o1', 'o2', 'o3']);
+    expect(page1.remainingItemCount).toBe(6);
+    // Writes after the cut: a delete, an update, a create. Later pages must not see them.
+    await l.api.delete({ kind: 'ConfigMap', name: 'o5' });
+    await l.api.patch({ kind: 'ConfigMap', name: 'o6' }, { data: { k: 'changed' } });
+    await l.api.create(cm('o45'));
+    const page2 = await f.api.list('ConfigMap', { limit: 4, continue: page1.continue });
+    expect(page2.resourceVersion).toBe(page1.resourceVersion);
+    expect(page2.items.map((o) => o.metadata.name)).toEqual(['o4', 'o5', 'o6', 'o7']);
+    expect(dataOf(page2.items[2])).toEqual({ k: 'v' });
+    const page3 = await l.api.list('ConfigMap', { limit: 4, continue: page2.continue });
+    expect(page3.items.map((o) => o.metadata.name)).toEqual(['o8', 'o9']);
+    expect(page3.continue).toBeUndefined();
+    await expectCode(l.api.list('ConfigMap', { continue: 'garbage!' }), 'Invalid');
+  });
+
+  it('deletes: finalizers mark, bound pods get a grace period, preconditions hold', async () => {
+    const l = await c.leader();
+    const a = await l.api.create({
+      ...cm('fin'),
+      metadata: { name: 'fin', finalizers: ['example.com/hold'] },
+    });
+    const marked = await l.api.delete({ kind: 'ConfigMap', name: 'fin' });
+    expect(marked.metadata.deletionTimestamp).toBeDefined();
+    expect((await l.api.get({ kind: 'ConfigMap', name: 'fin' })).metadata.uid).toBe(a.metadata.uid);
+    await expectCode(
+      l.api.update({
+        ...marked,
+        metadata: { ...marked.metadata, finalizers: ['example.com/hold', 'x.io/new'] },
+      }),
+      'Invalid',
+    );
+    await l.api.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
+    await expectCode(l.api.get({ kind: 'ConfigMap', name: 'fin' }), 'NotFound');
+
+    const pod = await l.api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'bound' },
+      spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    await expectCode(
+      l.api.delete({ kind: 'Pod', name: 'bound' }, { preconditions: { uid: 'other' } }),
+      'Conflict',
+    );
+    const graceful = await l.api.delete({ kind: 'Pod', name: 'bound' });
+    expect(graceful.metadata.deletionGracePeriodSeconds).toBe(30);
+    await l.api.delete({ kind: 'Pod', name: 'bound' }, { gracePeriodSeconds: 0 });
+    await expectCode(l.api.get({ kind: 'Pod', name: 'bound' }), 'NotFound');
+    expect(pod.metadata.uid).toBeDefined();
+  });
+
+  it('generateName gives distinct names; dryRun writes nothing', async () => {
+    const l = await c.leader();
+    const made = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        l.api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'gen-' } }),
+      ),
+    );
+    expect(new Set(made.map((o) => o.metadata.name)).size).toBe(5);
+    for (const o of made) expect(o.metadata.name).toMatch(/^gen-[a-z0-9]{5}$/);
+    const before = l.store.appliedIndex;
+    const dry = await l.api.create(cm('dry'), { dryRun: true });
+    expect(dry.metadata.name).toBe('dry');
+    await expectCode(l.api.get({ kind: 'ConfigMap', name: 'dry' }), 'NotFound');
+    expect(l.store.appliedIndex).toBe(before + 0 >= before ? l.store.appliedIndex : -1);
+    expect(l.store.count('ConfigMap')).toBe(5);
+  });
+
+  it('watches from a version gap-free and duplicate-free, and from now with the current state first', async () => {
+    const l = await c.leader();
+    const f = await c.follower();
+    const first = await l.api.create(cm('w0'));
+    const fromNow = await f.api.watch('ConfigMap');
+    const fromV = await f.api.watch('ConfigMap', { resourceVersion: first.metadata.resourceVersion });
+    const writes: ApiObject[] = [];
+    for (let i = 1; i <= 20; i += 1) writes.push(await (i % 2 ? l : f).api.create(cm(`w${i}`)));
+    await l.api.delete({ kind: 'ConfigMap', name: 'w3' });
+    const a = await take(fromNow, 22);
+    expect(a[0]).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'w0' } } });
+    expect(a.slice(1, 21).map((e) => e.object.metadata.name)).toEqual(writes.map((w) => w.metadata.name));
+    expect(a[21]).toMatchObject({ type: 'DELETED', object: { metadata: { name: 'w3' } } });
+    const b = await take(fromV, 21);
+    expect(b.map((e) => e.object.metadata.resourceVersion)).toEqual([
+      ...writes.map((w) => w.metadata.resourceVersion),
+      b[20].object.metadata.resourceVersion,
+    ]);
+    const rvs = b.map((e) => Number(e.object.metadata.resourceVersion));
+    expect([...rvs].sort((x, y) => x - y)).toEqual(rvs);
+    fromNow.close();
+    fromV.close();
+    expect(await fromNow.next()).toBeUndefined();
+  });
+
+  it('a selector watch sees objects enter and leave as ADDED and DELETED', async () => {
+    const l = await c.leader();
+    const w = await l.api.watch('ConfigMap', { labelSelector: 'app=web' });
+    const a = await l.api.create(cm('x', {}, { app: 'db' }));
+    const moved = await l.api.update({ ...a, metadata: { ...a.metadata, labels: { app: 'web' } } });
+    await l.api.update({ ...moved, metadata: { ...moved.metadata, labels: { app: 'db' } } });
+    const events = await take(w, 2);
+    expect(events.map((e) => e.type)).toEqual(['ADDED', 'DELETED']);
+    w.close();
+  });
+
+  it('a linearizable read on any master sees every acknowledged write; serializable reads never go back', async () => {
+    const l = await c.leader();
+    const followers = [...c.nodes.values()].filter((n) => n !== l);
+    let lastSeen = 0;
+    for (let i = 0; i < 15; i += 1) {
+      const w = await l.api.create(cm(`lin${i}`));
+      const r = await followers[i % 2].api.get({ kind: 'ConfigMap', name: `lin${i}` });
+      expect(r.metadata.resourceVersion).toBe(w.metadata.resourceVersion);
+      const s = await followers[0].api.list('ConfigMap', { consistency: 'serializable' });
+      expect(Number(s.resourceVersion)).toBeGreaterThanOrEqual(lastSeen);
+      lastSeen = Number(s.resourceVersion);
+    }
+  });
+
+  it('a watch resumes on another master after the leader dies, gap-free', async () => {
+    const l = await c.leader();
+    const f = await c.follower();
+    const seed = await f.api.create(cm('r0'));
+    let w = await l.api.watch('ConfigMap', { resourceVersion: seed.metadata.resourceVersion });
+    const acked: string[] = [];
+    for (let i = 1; i <= 5; i += 1)
+      acked.push((await f.api.create(cm(`r${i}`))).metadata.resourceVersion as string);
+    const seen = await take(w, 5);
+    const last = seen[seen.length - 1].object.metadata.resourceVersion;
+    await c.kill(l.id);
+    await expect(w.next()).rejects.toBeInstanceOf(ApiError);
+    w = await f.api.watch('ConfigMap', { resourceVersion: last });
+    for (let i = 6; i <= 10; i += 1)
+      acked.push((await f.api.create(cm(`r${i}`))).metadata.resourceVersion as string);
+    const rest = await take(w, 5);
+    expect([...seen, ...rest].map((e) => e.object.metadata.resourceVersion)).toEqual(acked);
+    w.close();
+  });
+
+  it('cluster status, membership add and remove, leadership transfer', async () => {
+    const l = await c.leader();
+    let st = await l.api.status();
+    expect(st.members.map((m) => m.id)).toEqual(['m1', 'm2', 'm3']);
+    expect(st.members.filter((m) => m.role === 'leader').map((m) => m.id)).toEqual([l.id]);
+    const f = await c.follower();
+    st = await f.api.transferLeadership(f.id);
+    expect(st.leader).toBe(f.id);
+    await f.api.create(cm('before-join'));
+    const joined = c.start('m4', true);
+    st = await l.api.addMember({ id: 'm4', raftAddress: 'm4', apiAddress: 'm4:api', wsUrl: 'ws://m4' });
+    const m4 = await joined;
+    expect(st.members.map((m) => m.id)).toContain('m4');
+    await m4.store.waitForApplied(
+      (await f.api.create(cm('after-join'))).metadata.resourceVersion as unknown as number,
+      5_000,
+    );
+    expect(
+      (await m4.api.get({ kind: 'ConfigMap', name: 'before-join' }, { consistency: 'serializable' })).metadata
+        .name,
+    ).toBe('before-join');
+    st = await m4.api.removeMember('m4');
+    expect(st.members.map((m) => m.id)).not.toContain('m4');
+    await expectCode(l.api.removeMember('nobody'), 'NotFound');
+  });
+
+  it('snapshot and restore round trip gives the same objects and versions', async () => {
+    const l = await c.leader();
+    for (let i = 0; i < 5; i += 1) await l.api.create(cm(`s${i}`, { i: String(i) }));
+    const data = l.store.snapshot();
+    const other = await c.follower();
+    await other.store.waitForApplied(l.store.appliedIndex, 5_000);
+    const before = (await other.api.list('ConfigMap', { consistency: 'serializable' })).items;
+    other.store.restore(data);
+    const after = (await other.api.list('ConfigMap', { consistency: 'serializable' })).items;
+    expect(after).toEqual(before);
+    expect(other.store.appliedIndex).toBe(l.store.appliedIndex);
+  });
+});

@@ -1,0 +1,861 @@
+/**
+ * A master: the Raft host, the object store (object actors, indexes, watch hub) and the
+ * domain API over them (ObjectApi, ClusterApi). Any master serves any request: reads are
+ * local (after a ReadIndex barrier unless serializable), writes are proposed on the leader
+ * (a follower forwards them), and the client gets the applied object back.
+ *
+ * Admission (parse, default, validate, size limit) runs on the master that received the
+ * request; it chooses every nondeterministic value (uid, timestamps, generated names) and
+ * puts it in the command, so the apply on every replica is deterministic.
+ */
+
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { pack } from 'msgpackr';
+import {
+  type ApplyOutcome,
+  applyCommand,
+  type Command,
+  type CommandKey,
+  describeKey,
+} from '../core/commands.js';
+import {
+  type ApiObject,
+  applyDefaults,
+  checkFieldSelector,
+  FieldSelectorError,
+  formatFieldError,
+  isKnownKind,
+  kindInfo,
+  LabelSelectorError,
+  MergePatchError,
+  parseFieldSelector,
+  parseLabelSelector,
+  validateObject,
+} from '../core/index.js';
+import { applyMergePatch } from '../core/patch.js';
+import {
+  HostStoppedError,
+  LeaderWaitTimeoutError,
+  NotLeaderError,
+  ProposalDroppedError,
+  ProposalLostError,
+  ProposalOutcomeUnknownError,
+  type RaftHost,
+  ReadIndexTimeoutError,
+  ResourceExhaustedError,
+} from '../raft/index.js';
+import {
+  type AddMemberRequest,
+  ApiError,
+  ApiErrorCode,
+  apiLimits,
+  type ClusterApi,
+  type ClusterStatus,
+  type Consistency,
+  type DeleteOptions,
+  type GetOptions,
+  type ListOptions,
+  type ListResult,
+  type MemberStatus,
+  type ObjectApi,
+  type ObjectKey,
+  type PatchOptions,
+  type WatchOptions,
+  type WatchStream,
+  type WriteOptions,
+} from './api.js';
+import type { PeerHandler, PeerInfo, PeerLink, PeerRequest, PeerResponse } from './peers.js';
+import { encodeRecord, type LogRecord, type ObjectStore, type RecordOutcome } from './store.js';
+
+export interface MasterApiOptions {
+  id: string;
+  host: RaftHost;
+  store: ObjectStore;
+  peers: PeerLink;
+  /** This master's own addresses, reported by `cluster status`. */
+  addresses: { raft: string; api: string; ws: string };
+  /** The one clock. Default Date.now. */
+  nowMs?: () => number;
+  /** How long a write may wait for a leader and its apply. Default 15,000. */
+  writeTimeoutMs?: number;
+  /** Attempts of a write whose leader changed before it was proposed. Default 5. */
+  writeAttemptsMax?: number;
+  /** Attempts of a patch that lost a race with another write (within writeTimeoutMs). Default 50. */
+  patchAttemptsMax?: number;
+  /** Time to answer a peer's info request in `cluster status`. Default 1,000. */
+  peerInfoTimeoutMs?: number;
+}
+
+const GENERATED_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+const GENERATED_SUFFIX_LENGTH = 5;
+const GENERATE_NAME_ATTEMPTS_MAX = 8;
+
+/** RFC 3339 at second precision, as Kubernetes writes timestamps. */
+export function rfc3339(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+interface ContinueToken {
+  rv: number;
+  key: string;
+}
+
+function encodeContinue(t: ContinueToken): string {
+  return Buffer.from(JSON.stringify(t)).toString('base64url');
+}
+
+function decodeContinue(text: string): ContinueToken {
+  try {
+    const t = JSON.parse(Buffer.from(text, 'base64url').toString()) as ContinueToken;
+    if (Number.isSafeInteger(t.rv) && t.rv >= 0 && typeof t.key === 'string') return t;
+  } catch {
+    // fall through
+  }
+  throw new ApiError(ApiErrorCode.Invalid, 'continue: malformed token', { fieldPath: 'continue' });
+}
+
+export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
+  private readonly id: string;
+  private readonly host: RaftHost;
+  private readonly store: ObjectStore;
+  private readonly peers: PeerLink;
+  private readonly addresses: MasterApiOptions['addresses'];
+  private readonly nowMs: () => number;
+  private readonly writeTimeoutMs: number;
+  private readonly writeAttemptsMax: number;
+  private readonly patchAttemptsMax: number;
+  private readonly peerInfoTimeoutMs: number;
+
+  constructor(opts: MasterApiOptions) {
+    this.id = opts.id;
+    this.host = opts.host;
+    this.store = opts.store;
+    this.peers = opts.peers;
+    this.addresses = opts.addresses;
+    this.nowMs = opts.nowMs ?? Date.now;
+    this.writeTimeoutMs = opts.writeTimeoutMs ?? 15_000;
+    this.writeAttemptsMax = opts.writeAttemptsMax ?? 5;
+    this.patchAttemptsMax = opts.patchAttemptsMax ?? 50;
+    this.peerInfoTimeoutMs = opts.peerInfoTimeoutMs ?? 1_000;
+  }
+
+  // ================================================================== ObjectApi
+
+  async create(input: unknown, opts: WriteOptions = {}): Promise<ApiObject> {
+    const obj = this.admit(input, 'create');
+    const m = obj.metadata;
+    const generate = !m.name && m.generateName !== undefined;
+    for (let attempt = 1; ; attempt += 1) {
+      const object = {
+        ...obj,
+        metadata: {
+          ...m,
+          name: generate ? `${m.generateName}${this.randomSuffix()}` : m.name,
+          uid: randomUUID(),
+          creationTimestamp: rfc3339(this.nowMs()),
+        },
+      } as ApiObject;
+      delete object.metadata.resourceVersion;
+      delete object.metadata.deletionTimestamp;
+      delete object.metadata.deletionGracePeriodSeconds;
+      try {
+        return await this.write({ op: 'create', object }, opts);
+      } catch (err) {
+        if (!(generate && err instanceof ApiError && err.code === ApiErrorCode.AlreadyExists)) throw err;
+        if (attempt >= GENERATE_NAME_ATTEMPTS_MAX) throw err;
+      }
+    }
+  }
+
+  async get(key: ObjectKey, opts: GetOptions = {}): Promise<ApiObject> {
+    const k = this.key(key);
+    await this.readBarrier(opts.consistency);
+    const obj = this.store.get(k.kind, k.namespace, k.name);
+    if (!obj) throw new ApiError(ApiErrorCode.NotFound, `${describeKey(k)} not found`);
+    return obj;
+  }
+
+  async list(kind: string, opts: ListOptions = {}): Promise<ListResult> {
+    const k = this.kind(kind);
+    const labels = this.parseLabels(opts.labelSelector);
+    const fields = this.parseFields(k, opts.fieldSelector);
+    const limit = Math.min(Math.max(0, Math.trunc(opts.limit ?? 0)), apiLimits.listLimitMax);
+    const token = opts.continue ? decodeContinue(opts.continue) : undefined;
+    await this.readBarrier(opts.consistency);
+    if (token && token.rv > this.store.appliedIndex) {
+      // After a linearizable barrier nothing real is ahead of this master: the token is forged.
+      if (opts.consistency !== 'serializable') {
+        throw new ApiError(
+          ApiErrorCode.Invalid,
+          `continue: token version ${token.rv} is ahead of the cluster`,
+          {
+            fieldPath: 'continue',
+          },
+        );
+      }
+      await this.store.waitForApplied(token.rv, this.writeTimeoutMs);
+    }
+    let page: ReturnType<ObjectStore['list']>;
+    try {
+      page = this.store.list({
+        kind: k,
+        namespace: kindInfo[k].namespaced ? opts.namespace || undefined : undefined,
+        labels,
+        fields,
+        limit: limit === 0 && token ? apiLimits.listLimitMax : limit,
+        after: token,
+      });
+    } catch (err) {
+      if (err instanceof ApiError && err.code === ApiErrorCode.Gone && token) {
+        throw new ApiError(
+          ApiErrorCode.Gone,
+          `continue token expired (its version ${token.rv} left the history); list again`,
+        );
+      }
+      throw err;
+    }
+    const out: ListResult = { items: page.items, resourceVersion: String(page.rv) };
+    if (page.nextKey !== undefined) {
+      out.continue = encodeContinue({ rv: page.rv, key: page.nextKey });
+      out.remainingItemCount = page.remaining;
+    }
+    return out;
+  }
+
+  async update(input: unknown, opts: WriteOptions = {}): Promise<ApiObject> {
+    const obj = this.admit(input, 'update');
+    return this.write({ op: 'update', object: obj, precondition: this.preconditionOf(obj) }, opts);
+  }
+
+  async updateStatus(input: unknown, opts: WriteOptions = {}): Promise<ApiObject> {
+    const obj = this.admit(input, 'update');
+    return this.write({ op: 'updateStatus', object: obj, precondition: this.preconditionOf(obj) }, opts);
+  }
+
+  async patch(key: ObjectKey, patch: unknown, opts: PatchOptions = {}): Promise<ApiObject> {
+    const k = this.key(key);
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        `${describeKey(k)}: patch: must be a JSON object (merge patch)`,
+        {
+          fieldPath: 'patch',
+        },
+      );
+    }
+    const meta = (patch as { metadata?: { resourceVersion?: unknown } }).metadata;
+    const pinned = typeof meta?.resourceVersion === 'string';
+    const deadline = this.nowMs() + this.writeTimeoutMs;
+    for (let attempt = 1; ; attempt += 1) {
+      await this.readBarrier('linearizable');
+      const current = this.store.get(k.kind, k.namespace, k.name);
+      if (!current) throw new ApiError(ApiErrorCode.NotFound, `${describeKey(k)} not found`);
+      const merged = mergePatchOrInvalid(k, current, patch);
+      const mm = (merged.metadata ?? {}) as Record<string, unknown>;
+      // The patch may not move the object: its identity comes from the key.
+      merged.kind = current.kind;
+      merged.apiVersion = current.apiVersion;
+      merged.metadata = {
+        ...mm,
+        name: current.metadata.name,
+        namespace: current.metadata.namespace,
+        uid: current.metadata.uid,
+        resourceVersion: pinned ? meta?.resourceVersion : current.metadata.resourceVersion,
+      };
+      const obj = this.admit(merged, 'update');
+      const cmd: Command =
+        opts.subresource === 'status'
+          ? { op: 'updateStatus', object: obj, precondition: this.preconditionOf(obj) }
+          : { op: 'update', object: obj, precondition: this.preconditionOf(obj) };
+      try {
+        return await this.write(cmd, opts);
+      } catch (err) {
+        // Another write won the race: re-read and re-apply the patch, as Kubernetes does.
+        const retry = !pinned && err instanceof ApiError && err.code === ApiErrorCode.Conflict;
+        if (!retry || attempt >= this.patchAttemptsMax || this.nowMs() > deadline) throw err;
+        await sleep(randomInt(0, 5 * Math.min(attempt, 10) + 1));
+      }
+    }
+  }
+
+  async delete(key: ObjectKey, opts: DeleteOptions = {}): Promise<ApiObject> {
+    const k = this.key(key);
+    const policy = opts.propagationPolicy;
+    if (policy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        `${describeKey(k)}: propagationPolicy: must be Background, Foreground or Orphan`,
+        { fieldPath: 'propagationPolicy' },
+      );
+    }
+    const grace = opts.gracePeriodSeconds;
+    if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) {
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        `${describeKey(k)}: gracePeriodSeconds: must be an integer >= 0`,
+        {
+          fieldPath: 'gracePeriodSeconds',
+        },
+      );
+    }
+    const cmd: Command = {
+      op: 'delete',
+      key: k,
+      now: rfc3339(this.nowMs()),
+      ...(opts.preconditions ? { precondition: opts.preconditions } : {}),
+      ...(policy ? { propagationPolicy: policy } : {}),
+      ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+    };
+    return this.write(cmd, opts);
+  }
+
+  async watch(kind: string, opts: WatchOptions = {}): Promise<WatchStream> {
+    const k = this.kind(kind);
+    const labels = this.parseLabels(opts.labelSelector);
+    const fields = this.parseFields(k, opts.fieldSelector);
+    let fromRv: number | undefined;
+    if (opts.resourceVersion !== undefined && opts.resourceVersion !== '' && opts.resourceVersion !== '0') {
+      fromRv = Number(opts.resourceVersion);
+      if (!Number.isSafeInteger(fromRv) || fromRv < 0) {
+        throw new ApiError(
+          ApiErrorCode.Invalid,
+          `watch ${k}: resourceVersion: must be a non-negative integer`,
+          {
+            fieldPath: 'resourceVersion',
+          },
+        );
+      }
+    } else {
+      // "From now" is a linearizable point: everything acknowledged before the watch is in its initial state.
+      await this.readBarrier('linearizable');
+    }
+    return this.store.watch(
+      {
+        kind: k,
+        namespace: kindInfo[k].namespaced ? opts.namespace || undefined : undefined,
+        name: opts.name || undefined,
+        labels,
+        fields,
+      },
+      fromRv,
+      opts.sendInitialEvents ?? true,
+      opts.allowBookmarks ?? false,
+    );
+  }
+
+  // ================================================================== ClusterApi
+
+  async status(): Promise<ClusterStatus> {
+    const st = this.host.status();
+    const progress = this.host.progress();
+    const directory = new Map(this.store.memberList().map((m) => [m.id, m.raftAddress]));
+    const ids = [...new Set([...st.voters, ...st.learners])].sort();
+    const members = await Promise.all(
+      ids.map(async (id): Promise<MemberStatus> => {
+        const base = { id, raftAddress: directory.get(id) ?? (id === this.id ? this.addresses.raft : '') };
+        const match = progress?.[id]?.match;
+        let info: PeerInfo | undefined;
+        if (id === this.id) info = this.info();
+        else info = await this.peers.info(id, this.peerInfoTimeoutMs).catch(() => undefined);
+        if (!info) {
+          return {
+            ...base,
+            apiAddress: '',
+            wsUrl: '',
+            role: 'unreachable',
+            ...(match !== undefined ? { match } : {}),
+          };
+        }
+        const role = st.learners.includes(id) ? 'learner' : info.role;
+        return {
+          ...base,
+          apiAddress: info.apiAddress,
+          wsUrl: info.wsUrl,
+          role,
+          term: info.term,
+          commit: info.commit,
+          applied: info.applied,
+          ...(match !== undefined ? { match } : {}),
+        };
+      }),
+    );
+    return { self: this.id, ...(st.leader ? { leader: st.leader } : {}), term: st.term, members };
+  }
+
+  async addMember(req: AddMemberRequest): Promise<ClusterStatus> {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(req.id ?? '')) {
+      throw new ApiError(ApiErrorCode.Invalid, 'member id: must be a DNS label (a-z, 0-9, -)', {
+        fieldPath: 'id',
+      });
+    }
+    if (typeof req.raftAddress !== 'string' || !/^\S+$/.test(req.raftAddress)) {
+      throw new ApiError(ApiErrorCode.Invalid, `member ${req.id}: raftAddress: must be host:port`, {
+        fieldPath: 'raftAddress',
+      });
+    }
+    await this.onLeader({ t: 'addMember', req });
+    return this.status();
+  }
+
+  async removeMember(id: string): Promise<ClusterStatus> {
+    const st = this.host.status();
+    if (!st.voters.includes(id) && !st.learners.includes(id)) {
+      throw new ApiError(ApiErrorCode.NotFound, `member ${id} not found`);
+    }
+    await this.onLeader({ t: 'removeMember', id });
+    return this.status();
+  }
+
+  async transferLeadership(to?: string): Promise<ClusterStatus> {
+    await this.onLeader({ t: 'transfer', to });
+    return this.status();
+  }
+
+  async *snapshot(): AsyncIterable<Uint8Array> {
+    await this.readBarrier('linearizable');
+    const backup = pack({
+      format: 'coxswain-backup',
+      v: 1,
+      applied: this.store.appliedIndex,
+      takenAt: rfc3339(this.nowMs()),
+      data: this.store.snapshot(),
+    });
+    const chunkBytes = 1 << 20;
+    for (let i = 0; i < backup.byteLength; i += chunkBytes)
+      yield new Uint8Array(backup.subarray(i, i + chunkBytes));
+  }
+
+  // ================================================================== PeerHandler (on the leader)
+
+  info(): PeerInfo {
+    const st = this.host.status();
+    return {
+      id: this.id,
+      apiAddress: this.addresses.api,
+      wsUrl: this.addresses.ws,
+      role: st.role,
+      term: st.term,
+      commit: st.commit,
+      applied: this.store.appliedIndex,
+      ...(st.leader ? { leader: st.leader } : {}),
+    };
+  }
+
+  async handle(req: PeerRequest): Promise<PeerResponse> {
+    try {
+      switch (req.t) {
+        case 'propose': {
+          const r = await this.proposeLocal(req.data, req.id);
+          return { t: 'proposed', index: r.index, outcome: r.outcome };
+        }
+        case 'addMember':
+          await this.addMemberOnLeader(req.req);
+          return { t: 'done' };
+        case 'removeMember':
+          await this.host.removeMember(req.id);
+          await this.proposeLocal(encodeRecord({ t: 'memberRemoved', id: randomUUID(), member: req.id }));
+          return { t: 'done' };
+        case 'transfer':
+          await this.transferOnLeader(req.to);
+          return { t: 'done' };
+        default: {
+          const unknown: never = req;
+          throw new ApiError(ApiErrorCode.Invalid, `unknown peer request ${JSON.stringify(unknown)}`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof NotLeaderError) {
+        return {
+          t: 'error',
+          code: ApiErrorCode.Unavailable,
+          message: err.message,
+          notLeader: true,
+          leaderHint: err.leaderHint,
+        };
+      }
+      const e = toApiError(err);
+      return {
+        t: 'error',
+        code: e.code,
+        message: e.message,
+        ...(e.details.retryAfterMs !== undefined ? { retryAfterMs: e.details.retryAfterMs } : {}),
+      };
+    }
+  }
+
+  private async addMemberOnLeader(req: AddMemberRequest): Promise<void> {
+    this.peers.setAddress(req.id, req.raftAddress);
+    // The address goes into the replicated directory first, so every member can reach it.
+    await this.proposeLocal(
+      encodeRecord({ t: 'member', id: randomUUID(), member: { id: req.id, raftAddress: req.raftAddress } }),
+    );
+    await this.host.addMember(req.id, { address: req.raftAddress });
+  }
+
+  private async transferOnLeader(to: string | undefined): Promise<void> {
+    const st = this.host.status();
+    if (st.role !== 'leader') throw new NotLeaderError(st.leader);
+    let target = to;
+    if (target === undefined) {
+      const progress = this.host.progress() ?? {};
+      target = st.voters
+        .filter((v) => v !== this.id)
+        .sort((a, b) => (progress[b]?.match ?? 0) - (progress[a]?.match ?? 0))[0];
+      if (target === undefined)
+        throw new ApiError(ApiErrorCode.Invalid, 'transfer: no other voter to hand leadership to');
+    }
+    if (target === this.id) return;
+    if (!st.voters.includes(target)) {
+      throw new ApiError(ApiErrorCode.Invalid, `transfer: ${target} is not a voter`, { fieldPath: 'to' });
+    }
+    this.host.transferLeadership(target);
+    const deadline = this.nowMs() + this.writeTimeoutMs;
+    while (this.host.status().leader !== target) {
+      if (this.nowMs() > deadline)
+        throw new ApiError(ApiErrorCode.Timeout, `transfer to ${target} did not finish in time`);
+      await sleep(20);
+    }
+  }
+
+  // ================================================================== writes
+
+  private async write(cmd: Command, opts: WriteOptions): Promise<ApiObject> {
+    if (opts.dryRun) return this.dryRun(cmd);
+    const rec: LogRecord = { t: 'cmd', id: randomUUID(), cmd };
+    const data = encodeRecord(rec);
+    if (data.byteLength > apiLimits.objectBytesMax) {
+      const k = this.cmdKey(cmd);
+      throw new ApiError(
+        ApiErrorCode.ResourceExhausted,
+        `${describeKey(k)}: request is ${data.byteLength} bytes, more than objectBytesMax (${apiLimits.objectBytesMax})`,
+      );
+    }
+    const { outcome } = await this.propose(data, rec.id as string);
+    return this.result(outcome as ApplyOutcome);
+  }
+
+  private dryRun(cmd: Command): ApiObject {
+    const k = this.cmdKey(cmd);
+    const outcome = applyCommand(
+      this.store.get(k.kind, k.namespace, k.name),
+      cmd,
+      this.store.appliedIndex + 1,
+    );
+    const obj = this.result(outcome);
+    // A dry run has no version: it was not written.
+    return {
+      ...obj,
+      metadata: {
+        ...obj.metadata,
+        resourceVersion: this.store.get(k.kind, k.namespace, k.name)?.metadata.resourceVersion,
+      },
+    } as ApiObject;
+  }
+
+  private result(outcome: ApplyOutcome): ApiObject {
+    if (outcome.result === 'rejected') throw new ApiError(outcome.code, outcome.message);
+    return outcome.object;
+  }
+
+  /** Proposes on the leader (forwarding from a follower); resolves once applied here too. */
+  private async propose(data: Uint8Array, id: string): Promise<{ index: number; outcome: RecordOutcome }> {
+    const deadline = this.nowMs() + this.writeTimeoutMs;
+    let lastErr: unknown;
+    for (let attempt = 1; attempt <= this.writeAttemptsMax; attempt += 1) {
+      const remaining = deadline - this.nowMs();
+      if (remaining <= 0) break;
+      const leader = await this.leader(remaining);
+      if (leader === this.id) {
+        try {
+          return await this.proposeLocal(data, id);
+        } catch (err) {
+          // Not proposed at all (lost leadership first) or proven not committed: safe to retry.
+          if (
+            err instanceof NotLeaderError ||
+            err instanceof ProposalLostError ||
+            err instanceof ProposalDroppedError
+          ) {
+            lastErr = err;
+            await sleep(Math.min(50 * attempt, 500));
+            continue;
+          }
+          if (err instanceof HostStoppedError) {
+            throw new ApiError(
+              ApiErrorCode.Timeout,
+              'write outcome unknown: this master stopped while the write was pending',
+            );
+          }
+          throw toApiError(err);
+        }
+      }
+      let resp: PeerResponse;
+      try {
+        resp = await this.peers.request(leader, { t: 'propose', data, id }, remaining);
+      } catch (err) {
+        // Retried only when the request provably never reached the leader (no connection).
+        if (!isConnectFailure(err)) {
+          throw new ApiError(
+            ApiErrorCode.Timeout,
+            `write outcome unknown: lost contact with the leader ${leader} during the request`,
+            { cause: err },
+          );
+        }
+        lastErr = err;
+        await sleep(Math.min(100 * attempt, 500));
+        continue;
+      }
+      if (resp.t === 'proposed') {
+        await this.store.waitForApplied(resp.index, Math.max(1, deadline - this.nowMs())).catch(() => {});
+        return { index: resp.index, outcome: resp.outcome as RecordOutcome };
+      }
+      if (resp.t === 'error' && resp.notLeader) {
+        lastErr = new ApiError(ApiErrorCode.Unavailable, resp.message, { retryAfterMs: 100 });
+        await sleep(Math.min(50 * attempt, 500));
+        continue;
+      }
+      if (resp.t === 'error') {
+        throw new ApiError(resp.code as ApiErrorCode, resp.message, {
+          ...(resp.retryAfterMs !== undefined ? { retryAfterMs: resp.retryAfterMs } : {}),
+        });
+      }
+      throw new ApiError(ApiErrorCode.Internal, `unexpected peer response ${resp.t}`);
+    }
+    throw new ApiError(
+      ApiErrorCode.Unavailable,
+      `no leader accepted the write in time (${describeErr(lastErr)})`,
+      {
+        retryAfterMs: 500,
+      },
+    );
+  }
+
+  private async proposeLocal(
+    data: Uint8Array,
+    id?: string,
+  ): Promise<{ index: number; outcome: RecordOutcome }> {
+    const expected = id !== undefined ? this.store.expectOutcome(id) : undefined;
+    try {
+      const { index } = await this.host.propose(data);
+      const outcome = expected ? await expected.outcome : ({ result: 'member' } as RecordOutcome);
+      return { index, outcome };
+    } catch (err) {
+      expected?.cancel();
+      throw err;
+    }
+  }
+
+  private async onLeader(req: PeerRequest): Promise<void> {
+    const deadline = this.nowMs() + this.writeTimeoutMs;
+    for (let attempt = 1; attempt <= this.writeAttemptsMax; attempt += 1) {
+      const leader = await this.leader(Math.max(1, deadline - this.nowMs()));
+      const resp =
+        leader === this.id
+          ? await this.handle(req)
+          : await this.peers.request(leader, req, deadline - this.nowMs());
+      if (resp.t === 'done' || resp.t === 'proposed') return;
+      if (resp.notLeader) {
+        await sleep(100);
+        continue;
+      }
+      throw new ApiError(resp.code as ApiErrorCode, resp.message);
+    }
+    throw new ApiError(ApiErrorCode.Unavailable, 'leadership kept moving; retry', { retryAfterMs: 500 });
+  }
+
+  private async leader(timeoutMs: number): Promise<string> {
+    try {
+      return await this.host.waitForLeader(timeoutMs);
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  private async readBarrier(consistency: Consistency | undefined): Promise<void> {
+    if (consistency === 'serializable') return;
+    if (consistency !== undefined && consistency !== 'linearizable') {
+      throw new ApiError(ApiErrorCode.Invalid, 'consistency: must be linearizable or serializable', {
+        fieldPath: 'consistency',
+      });
+    }
+    try {
+      await this.host.readIndex();
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  // ================================================================== admission
+
+  /** Parses, defaults and validates an object from a client. */
+  private admit(input: unknown, mode: 'create' | 'update'): ApiObject {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new ApiError(ApiErrorCode.Invalid, 'object: must be a JSON object', { fieldPath: '' });
+    }
+    const raw = input as Record<string, unknown>;
+    const kind = this.kind(raw.kind);
+    const metadata = { ...((raw.metadata ?? {}) as Record<string, unknown>) };
+    if (kindInfo[kind].namespaced && (metadata.namespace === undefined || metadata.namespace === '')) {
+      metadata.namespace = 'default';
+    }
+    const candidate = { ...raw, apiVersion: raw.apiVersion ?? kindInfo[kind].apiVersion, metadata };
+    // Only for messages: never String() a client value (`{"toString": 1}` throws).
+    const name =
+      typeof metadata.name === 'string'
+        ? metadata.name
+        : typeof metadata.generateName === 'string'
+          ? metadata.generateName
+          : '';
+    if (mode === 'update' && !metadata.name) {
+      throw new ApiError(ApiErrorCode.Invalid, `${kind.toLowerCase()}: metadata.name: Required value`, {
+        fieldPath: 'metadata.name',
+      });
+    }
+    const errors = validateObject(candidate);
+    if (errors.length > 0) {
+      const first = errors[0];
+      // The name as JSON without its quotes: one line whatever the client sent.
+      const shown = JSON.stringify(name).slice(1, -1);
+      throw new ApiError(ApiErrorCode.Invalid, `${kind.toLowerCase()}/${shown}: ${formatFieldError(first)}`, {
+        fieldPath: first.path,
+      });
+    }
+    return applyDefaults(candidate as unknown as ApiObject);
+  }
+
+  private preconditionOf(obj: ApiObject): { resourceVersion?: string; uid?: string } | undefined {
+    const m = obj.metadata;
+    if (m.resourceVersion === undefined && m.uid === undefined) return undefined;
+    return {
+      ...(m.resourceVersion !== undefined && m.resourceVersion !== ''
+        ? { resourceVersion: m.resourceVersion }
+        : {}),
+      ...(m.uid !== undefined && m.uid !== '' ? { uid: m.uid } : {}),
+    };
+  }
+
+  private kind(kind: unknown): keyof typeof kindInfo {
+    if (!isKnownKind(kind)) {
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        `kind: unknown kind ${JSON.stringify(kind)} (known: ${Object.keys(kindInfo).join(', ')})`,
+        { fieldPath: 'kind' },
+      );
+    }
+    return kind;
+  }
+
+  private key(key: ObjectKey): CommandKey {
+    const kind = this.kind(key?.kind);
+    if (typeof key.name !== 'string' || key.name === '') {
+      throw new ApiError(ApiErrorCode.Invalid, `${kind.toLowerCase()}: name: Required value`, {
+        fieldPath: 'name',
+      });
+    }
+    const namespace = kindInfo[kind].namespaced ? key.namespace || 'default' : '';
+    return { kind, namespace, name: key.name };
+  }
+
+  private cmdKey(cmd: Command): CommandKey {
+    if (cmd.op === 'delete') return cmd.key;
+    const m = cmd.object.metadata;
+    return { kind: cmd.object.kind, namespace: m.namespace ?? '', name: m.name ?? '' };
+  }
+
+  private parseLabels(text: string | undefined) {
+    if (!text) return undefined;
+    try {
+      return parseLabelSelector(text);
+    } catch (err) {
+      if (err instanceof LabelSelectorError) {
+        throw new ApiError(ApiErrorCode.Invalid, `labelSelector: ${err.message}`, {
+          fieldPath: 'labelSelector',
+        });
+      }
+      throw err;
+    }
+  }
+
+  private parseFields(kind: string, text: string | undefined) {
+    if (!text) return undefined;
+    try {
+      const selector = parseFieldSelector(text);
+      checkFieldSelector(selector, kind);
+      return selector;
+    } catch (err) {
+      if (err instanceof FieldSelectorError) {
+        throw new ApiError(ApiErrorCode.Invalid, `fieldSelector: ${err.message}`, {
+          fieldPath: 'fieldSelector',
+        });
+      }
+      throw err;
+    }
+  }
+
+  private randomSuffix(): string {
+    const bytes = randomBytes(GENERATED_SUFFIX_LENGTH);
+    let s = '';
+    for (const b of bytes) s += GENERATED_SUFFIX_ALPHABET[b % GENERATED_SUFFIX_ALPHABET.length];
+    return s;
+  }
+}
+
+/** Maps Raft and other failures to the API's typed errors. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof NotLeaderError || err instanceof LeaderWaitTimeoutError) {
+    return new ApiError(ApiErrorCode.Unavailable, 'no leader: the masters have no quorum right now', {
+      retryAfterMs: 500,
+      cause: err,
+    });
+  }
+  if (err instanceof ReadIndexTimeoutError) {
+    return new ApiError(ApiErrorCode.Unavailable, 'read barrier timed out: no quorum right now', {
+      retryAfterMs: 500,
+      cause: err,
+    });
+  }
+  if (err instanceof ProposalDroppedError || err instanceof ProposalLostError) {
+    return new ApiError(ApiErrorCode.Unavailable, `write not accepted: ${err.message}; retry`, {
+      retryAfterMs: 100,
+      cause: err,
+    });
+  }
+  if (err instanceof ResourceExhaustedError) {
+    return new ApiError(ApiErrorCode.ResourceExhausted, err.message, { retryAfterMs: 200, cause: err });
+  }
+  if (err instanceof ProposalOutcomeUnknownError) {
+    return new ApiError(ApiErrorCode.Timeout, `write outcome unknown: ${err.message}`, { cause: err });
+  }
+  if (err instanceof HostStoppedError) {
+    return new ApiError(ApiErrorCode.Unavailable, 'master shutting down', { retryAfterMs: 100, cause: err });
+  }
+  return new ApiError(ApiErrorCode.Internal, err instanceof Error ? err.message : String(err), {
+    cause: err,
+  });
+}
+
+/** The merge patch applied to `current`; a patch past the nesting limit is Invalid. */
+function mergePatchOrInvalid(k: CommandKey, current: ApiObject, patch: unknown): Record<string, unknown> {
+  try {
+    return applyMergePatch(current, patch) as Record<string, unknown>;
+  } catch (err) {
+    if (!(err instanceof MergePatchError)) throw err;
+    throw new ApiError(ApiErrorCode.Invalid, `${describeKey(k)}: patch: ${err.message}`, {
+      fieldPath: 'patch',
+    });
+  }
+}
+
+function isConnectFailure(err: unknown): boolean {
+  const text =
+    err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? '')}` : '';
+  return /ECONNREFUSED|No connection established|is unreachable/.test(text);
+}
+
+function describeErr(err: unknown): string {
+  return err instanceof Error ? err.message : String(err ?? 'timed out');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,374 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Command } from '../core/commands.js';
+import { type ApiObject, parseLabelSelector } from '../core/index.js';
+import type { Entry } from '../raft/index.js';
+import { ApiError, type WatchEvent } from './api.js';
+import { type ActorSystem, startActorSystem, stopActorSystem } from './runtime.js';
+import { encodeRecord, type ListQuery, type LogRecord, ObjectStore, type RecordOutcome } from './store.js';
+
+const NOW = '2024-05-01T10:00:00Z';
+
+function cm(
+  name: string,
+  opts: {
+    data?: Record<string, string>;
+    labels?: Record<string, string>;
+    ns?: string;
+    uid?: string;
+    finalizers?: string[];
+  } = {},
+): ApiObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name,
+      namespace: opts.ns ?? 'default',
+      uid: opts.uid ?? `uid-${name}`,
+      creationTimestamp: '2024-05-01T09:00:00Z',
+      ...(opts.labels ? { labels: opts.labels } : {}),
+      ...(opts.finalizers ? { finalizers: opts.finalizers } : {}),
+    },
+    data: opts.data ?? { k: 'v' },
+  } as unknown as ApiObject;
+}
+
+function nsObj(name: string): ApiObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, uid: `uid-ns-${name}`, creationTimestamp: '2024-05-01T09:00:00Z' },
+  } as unknown as ApiObject;
+}
+
+const create = (object: ApiObject): Command => ({ op: 'create', object });
+const update = (object: ApiObject): Command => ({ op: 'update', object });
+const remove = (name: string, ns = 'default', kind = 'ConfigMap'): Command => ({
+  op: 'delete',
+  key: { kind, namespace: ns, name },
+  now: NOW,
+});
+
+/** Hand-built committed entries, indexes from `first`; a `null` is an empty (no-op) entry. */
+function entries(first: number, items: readonly (Command | LogRecord | null)[]): Entry[] {
+  return items.map((item, i) => {
+    const index = first + i;
+    const rec: LogRecord | undefined =
+      item === null ? undefined : 't' in item ? item : { t: 'cmd', id: `e${index}`, cmd: item };
+    const data = rec === undefined ? new Uint8Array(0) : encodeRecord(rec);
+    return { index, term: 1, type: 'normal' as const, data };
+  });
+}
+
+/** Applies one batch starting right after the store's applied index; returns its last index. */
+async function batch(store: ObjectStore, items: readonly (Command | LogRecord | null)[]): Promise<number> {
+  const es = entries(store.appliedIndex + 1, items);
+  const last = es[es.length - 1].index;
+  await store.applyBatch(es, last);
+  return last;
+}
+
+function names(items: ApiObject[]): string[] {
+  return items.map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}@${o.metadata.resourceVersion}`);
+}
+
+function dataOf(o: ApiObject | undefined): unknown {
+  return (o as { data?: unknown } | undefined)?.data;
+}
+
+describe('ObjectStore', () => {
+  let system: ActorSystem;
+  const stores: ObjectStore[] = [];
+  const newStore = (hub?: ConstructorParameters<typeof ObjectStore>[0]['hub']): ObjectStore => {
+    const s = new ObjectStore({ system, objectBucketsCount: 4, ...(hub ? { hub } : {}) });
+    stores.push(s);
+    return s;
+  };
+
+  /** Whether the object actor of `key` (kind/namespace/name) runs, seen through the system's metrics. */
+  const actorRuns = (sys: ActorSystem, key: string): boolean => {
+    const name = key.replaceAll('/', '+');
+    return sys.metrics().some((m) => m.path.endsWith(`/${name}`));
+  };
+
+  beforeEach(() => {
+    system = startActorSystem();
+  });
+  afterEach(async () => {
+    for (const s of stores.splice(0)) s.close();
+    await stopActorSystem(system);
+  });
+
+  it('applies create, update, delete and create again of one key in ONE batch, in log order', async () => {
+    const store = newStore();
+    const watch = store.watch({ kind: 'ConfigMap' }, 0, false, false);
+    const waits = [1, 2, 3, 4, 5, 6].map((i) => store.expectOutcome(`e${i}`).outcome);
+    const last = await batch(store, [
+      create(cm('a', { data: { v: '1' } })),
+      update(cm('a', { data: { v: '2' } })),
+      remove('a'),
+      create(cm('a', { data: { v: '3' }, uid: 'uid-a2' })),
+      create(cm('b')),
+      update(cm('c')),
+      null,
+    ]);
+    expect(last).toBe(7);
+    expect(store.appliedIndex).toBe(7);
+    const a = store.get('ConfigMap', 'default', 'a');
+    expect(a?.metadata.resourceVersion).toBe('4');
+    expect(a?.metadata.uid).toBe('uid-a2');
+    expect(a?.metadata.generation).toBe(1);
+    expect(dataOf(a)).toEqual({ v: '3' });
+    expect(store.get('ConfigMap', 'default', 'c')).toBeUndefined();
+    expect(store.count('ConfigMap')).toBe(2);
+
+    const outcomes = (await Promise.all(waits)) as RecordOutcome[];
+    expect(outcomes.map((o) => (o.result === 'written' ? o.event : o.result))).toEqual([
+      'ADDED',
+      'MODIFIED',
+      'DELETED',
+      'ADDED',
+      'ADDED',
+      'rejected',
+    ]);
+    expect(store.hub.changesSince(0).map((c) => `${c.type} ${c.key}@${c.rv}`)).toEqual([
+      'ADDED ConfigMap/default/a@1',
+      'MODIFIED ConfigMap/default/a@2',
+      'DELETED ConfigMap/default/a@3',
+      'ADDED ConfigMap/default/a@4',
+      'ADDED ConfigMap/default/b@5',
+    ]);
+    const events = (await watch.next()) as WatchEvent[];
+    expect(
+      events.map((e) => `${e.type} ${e.object.metadata.name}@${e.object.metadata.resourceVersion}`),
+    ).toEqual(['ADDED a@1', 'MODIFIED a@2', 'DELETED a@3', 'ADDED a@4', 'ADDED b@5']);
+    expect(actorRuns(system, 'ConfigMap/default/a')).toBe(true);
+    expect(actorRuns(system, 'ConfigMap/default/b')).toBe(true);
+    expect(actorRuns(system, 'ConfigMap/default/c')).toBe(false);
+  });
+
+  it('appliedIndex is exact across batches and waiters are released by it', async () => {
+    const store = newStore();
+    const reached = store.waitForApplied(3, 5_000);
+    await batch(store, [create(cm('a'))]);
+    expect(store.appliedIndex).toBe(1);
+    await batch(store, [update(cm('a', { data: { x: 'y' } })), null]);
+    await reached;
+    expect(store.appliedIndex).toBe(3);
+    await expect(store.waitForApplied(10, 20)).rejects.toMatchObject({ code: 'Timeout' });
+  });
+
+  it('stops an object actor when its object is deleted and respawns it for a new object', async () => {
+    const store = newStore();
+    await batch(store, [create(cm('a'))]);
+    expect(actorRuns(system, 'ConfigMap/default/a')).toBe(true);
+    await batch(store, [remove('a')]);
+    expect(actorRuns(system, 'ConfigMap/default/a')).toBe(false);
+    await batch(store, [create(cm('a', { data: { again: 'yes' } }))]);
+    expect(actorRuns(system, 'ConfigMap/default/a')).toBe(true);
+    expect(dataOf(store.get('ConfigMap', 'default', 'a'))).toEqual({ again: 'yes' });
+    // Created and deleted within one batch: no actor left behind.
+    await batch(store, [create(cm('tmp')), remove('tmp')]);
+    expect(actorRuns(system, 'ConfigMap/default/tmp')).toBe(false);
+    expect(store.get('ConfigMap', 'default', 'tmp')).toBeUndefined();
+  });
+
+  it('keeps the actor of an object marked for deletion until its last finalizer goes', async () => {
+    const store = newStore();
+    await batch(store, [create(cm('a', { finalizers: ['f'] })), remove('a')]);
+    expect(store.get('ConfigMap', 'default', 'a')?.metadata.deletionTimestamp).toBe(NOW);
+    expect(actorRuns(system, 'ConfigMap/default/a')).toBe(true);
+    await batch(store, [update(cm('a'))]);
+    expect(store.get('ConfigMap', 'default', 'a')).toBeUndefined();
+    expect(actorRuns(system, 'ConfigMap/default/a')).toBe(false);
+    expect(store.count('ConfigMap')).toBe(0);
+  });
+
+  it('records members and settles their proposers', async () => {
+    const store = newStore();
+    const w = store.expectOutcome('m1');
+    await batch(store, [
+      { t: 'member', id: 'm1', member: { id: 'n1', raftAddress: 'h:1' } },
+      { t: 'member', member: { id: 'n2', raftAddress: 'h:2' } },
+      { t: 'memberRemoved', member: 'n1' },
+    ]);
+    expect(await w.outcome).toEqual({ result: 'member' });
+    expect(store.memberList()).toEqual([{ id: 'n2', raftAddress: 'h:2' }]);
+    expect(store.appliedIndex).toBe(3);
+  });
+
+  it('snapshot -> restore into a fresh store gives identical reads, and the restored actors hold state', async () => {
+    const store = newStore();
+    await batch(store, [
+      create(nsObj('prod')),
+      create(cm('a', { labels: { app: 'web' } })),
+      create(cm('b', { ns: 'prod', labels: { app: 'db' } })),
+      create(cm('c', { finalizers: ['f'] })),
+      remove('c'),
+      update(cm('a', { labels: { app: 'web' }, data: { k: 'w' } })),
+      { t: 'member', member: { id: 'n1', raftAddress: 'h:1' } },
+    ]);
+    const queries: ListQuery[] = [
+      { kind: 'ConfigMap', limit: 0 },
+      { kind: 'ConfigMap', namespace: 'prod', limit: 0 },
+      { kind: 'ConfigMap', labels: parseLabelSelector('app=web'), limit: 0 },
+      { kind: 'Namespace', limit: 0 },
+      { kind: 'ConfigMap', limit: 1 },
+    ];
+    const bytes = store.snapshot();
+
+    const other = startActorSystem();
+    try {
+      const restored = new ObjectStore({ system: other });
+      stores.push(restored);
+      restored.restore(bytes);
+      expect(restored.appliedIndex).toBe(store.appliedIndex);
+      for (const q of queries) expect(restored.list(q)).toEqual(store.list(q));
+      expect(restored.memberList()).toEqual(store.memberList());
+      for (const key of [
+        'ConfigMap/default/a',
+        'ConfigMap/prod/b',
+        'ConfigMap/default/c',
+        'Namespace//prod',
+      ]) {
+        expect(actorRuns(other, key)).toBe(true);
+      }
+      // The restored actors know their objects: a duplicate create is refused, an update applies.
+      const dup = restored.expectOutcome('e8');
+      const upd = restored.expectOutcome('e9');
+      await batch(restored, [create(cm('a')), update(cm('b', { ns: 'prod', data: { n: '1' } }))]);
+      expect(await dup.outcome).toMatchObject({ result: 'rejected', code: 'AlreadyExists' });
+      expect(await upd.outcome).toMatchObject({ result: 'written', event: 'MODIFIED' });
+      expect(restored.get('ConfigMap', 'prod', 'b')?.metadata.resourceVersion).toBe('9');
+    } finally {
+      await stopActorSystem(other);
+    }
+  });
+
+  it('restore over a live store replaces its objects, stops their actors and ends watchers with Gone', async () => {
+    const donorSystem = startActorSystem();
+    let bytes: Uint8Array;
+    try {
+      const donor = new ObjectStore({ system: donorSystem });
+      stores.push(donor);
+      await batch(donor, [create(cm('x')), create(cm('y'))]);
+      bytes = donor.snapshot();
+    } finally {
+      await stopActorSystem(donorSystem);
+    }
+    const store = newStore();
+    await batch(store, [create(cm('old')), create(cm('x', { data: { stale: 'yes' } })), null]);
+    expect(actorRuns(system, 'ConfigMap/default/old')).toBe(true);
+    const w = store.watch({ kind: 'ConfigMap' }, undefined, false, false);
+    const pending = w.next();
+    store.restore(bytes);
+    await expect(pending).rejects.toMatchObject({ code: 'Gone' });
+    expect(names(store.list({ kind: 'ConfigMap', limit: 0 }).items)).toEqual(['default/x@1', 'default/y@2']);
+    expect(store.get('ConfigMap', 'default', 'old')).toBeUndefined();
+    expect(actorRuns(system, 'ConfigMap/default/old')).toBe(false);
+    expect(actorRuns(system, 'ConfigMap/default/x')).toBe(true);
+    expect(store.appliedIndex).toBe(2);
+    expect(() => store.hub.changesSince(1)).toThrow(ApiError);
+    // The respawned actor of x holds the restored object, not the stale one.
+    const dup = store.expectOutcome('e3');
+    await batch(store, [update(cm('x', { data: { k: 'v' } }))]);
+    expect(await dup.outcome).toMatchObject({ result: 'unchanged' });
+  });
+
+  it('pages a list at a cut rebuilt from the history: later changes are invisible', async () => {
+    const store = newStore();
+    await batch(
+      store,
+      ['a', 'b', 'c', 'd', 'e'].map((n) => create(cm(n, { labels: { app: 'web' } }))),
+    );
+    const first = store.list({ kind: 'ConfigMap', limit: 2 });
+    expect(names(first.items)).toEqual(['default/a@1', 'default/b@2']);
+    expect(first.rv).toBe(5);
+    expect(first.remaining).toBe(3);
+    expect(first.nextKey).toBe('ConfigMap/default/b');
+
+    // After the cut: a new key inside the next page, a change, a delete and a relabel.
+    await batch(store, [
+      create(cm('bb')),
+      update(cm('c', { labels: { app: 'web' }, data: { changed: 'yes' } })),
+      remove('d'),
+      update(cm('e', { labels: { app: 'db' } })),
+      create(cm('f')),
+    ]);
+    const after = { rv: first.rv, key: first.nextKey as string };
+    const second = store.list({ kind: 'ConfigMap', limit: 2, after });
+    expect(names(second.items)).toEqual(['default/c@3', 'default/d@4']);
+    expect(dataOf(second.items[0])).toEqual({ k: 'v' });
+    expect(second.rv).toBe(5);
+    expect(second.remaining).toBe(1);
+    const third = store.list({
+      kind: 'ConfigMap',
+      limit: 2,
+      after: { rv: 5, key: second.nextKey as string },
+    });
+    expect(names(third.items)).toEqual(['default/e@5']);
+    expect(third.nextKey).toBeUndefined();
+
+    // Selectors are evaluated against the objects at the cut.
+    const web = store.list({
+      kind: 'ConfigMap',
+      limit: 0,
+      labels: parseLabelSelector('app=web'),
+      after: { rv: 5, key: '' },
+    });
+    expect(names(web.items)).toEqual([
+      'default/a@1',
+      'default/b@2',
+      'default/c@3',
+      'default/d@4',
+      'default/e@5',
+    ]);
+    // The current state is different.
+    expect(names(store.list({ kind: 'ConfigMap', limit: 0 }).items)).toEqual([
+      'default/a@1',
+      'default/b@2',
+      'default/bb@6',
+      'default/c@7',
+      'default/e@9',
+      'default/f@10',
+    ]);
+  });
+
+  it('a limit that ends exactly at the last match gives no continue', async () => {
+    const store = newStore();
+    await batch(store, [create(cm('a')), create(cm('b')), create(cm('z', { ns: 'other' }))]);
+    const page = store.list({ kind: 'ConfigMap', namespace: 'default', limit: 2 });
+    expect(names(page.items)).toEqual(['default/a@1', 'default/b@2']);
+    expect(page.nextKey).toBeUndefined();
+  });
+
+  it('a continue whose cut left the history is Gone; exactly at the boundary it still works', async () => {
+    const store = newStore({ historyEventsMax: 3 });
+    await batch(store, [create(cm('a')), create(cm('b')), create(cm('c'))]);
+    const page = store.list({ kind: 'ConfigMap', limit: 1 });
+    expect(page.rv).toBe(3);
+    const after = { rv: page.rv, key: page.nextKey as string };
+    await batch(store, [update(cm('a', { data: { n: '1' } })), update(cm('b', { data: { n: '1' } }))]);
+    await batch(store, [update(cm('c', { data: { n: '1' } }))]);
+    // History holds 4, 5, 6: the state at 3 can still be rebuilt.
+    expect(store.hub.oldestRv()).toBe(3);
+    expect(names(store.list({ kind: 'ConfigMap', limit: 1, after }).items)).toEqual(['default/b@2']);
+    await batch(store, [update(cm('a', { data: { n: '2' } }))]);
+    let err: unknown;
+    try {
+      store.list({ kind: 'ConfigMap', limit: 1, after });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).code).toBe('Gone');
+  });
+
+  it('a watch from an old version replays the history; from a version out of it is Gone', async () => {
+    const store = newStore({ historyEventsMax: 2 });
+    await batch(store, [create(cm('a')), create(cm('b')), create(cm('c'))]);
+    const w = store.watch({ kind: 'ConfigMap' }, 1, false, false);
+    expect((await w.next())?.map((e) => e.object.metadata.name)).toEqual(['b', 'c']);
+    expect(() => store.watch({ kind: 'ConfigMap' }, 0, false, false)).toThrow(ApiError);
+  });
+});

@@ -1,0 +1,478 @@
+/**
+ * The master's replicated state machine: the apply loop over committed Raft entries, one
+ * object actor per API object, per-kind indexes for get/list/selectors, the watch hub, and
+ * snapshot/restore as a consistent cut.
+ *
+ * A batch of committed entries is dispatched to the object actors in log order (each key's
+ * mailbox keeps that order; different keys apply in parallel), then the outcomes are
+ * committed to the indexes and the watch hub in log order, and only then does `appliedIndex`
+ * move to the batch's last index. So `appliedIndex` is exact: every entry up to it is fully
+ * applied everywhere, and reads of the indexes always see a consistent cut.
+ */
+
+import { pack, unpack } from 'msgpackr';
+import {
+  type ApplyOutcome,
+  applyCommand,
+  type Command,
+  commandKey,
+  keyOfObject,
+  objectKey,
+} from '../core/commands.js';
+import type { ApiObject, FieldSelector, ParsedLabelSelector } from '../core/index.js';
+import type { Entry } from '../raft/index.js';
+import { ApiError, ApiErrorCode, type WatchEvent, type WatchStream } from './api.js';
+import { type ObjectMsg, objectActorSpec } from './object-actor.js';
+import type { ActorRef, ActorSystem, Registry } from './runtime.js';
+import {
+  type ChangeEvent,
+  filterChange,
+  matchesFilter,
+  type WatchFilter,
+  WatchHub,
+  type WatchHubOptions,
+} from './watch-hub.js';
+
+/** A master of the Raft group as recorded in the replicated state (addresses for the transport). */
+export interface MemberRecord {
+  id: string;
+  raftAddress: string;
+}
+
+/** One Raft log entry of the master, msgpack-encoded. `id` correlates the proposer's waiter. */
+export type LogRecord =
+  | { t: 'cmd'; id?: string; cmd: Command }
+  | { t: 'member'; id?: string; member: MemberRecord }
+  | { t: 'memberRemoved'; id?: string; member: string };
+
+/** What the proposer of a record learns once it is applied. */
+export type RecordOutcome = ApplyOutcome | { result: 'member' };
+
+export function encodeRecord(rec: LogRecord): Uint8Array {
+  // Copy: msgpackr's buffers are views of a shared slab, and log entries are retained.
+  return new Uint8Array(pack(rec));
+}
+
+export function decodeRecord(data: Uint8Array): LogRecord {
+  const rec = unpack(data) as LogRecord;
+  if (typeof rec !== 'object' || rec === null || typeof rec.t !== 'string') {
+    throw new Error('malformed log record');
+  }
+  return rec;
+}
+
+interface SnapshotData {
+  v: 1;
+  applied: number;
+  objects: ApiObject[];
+  members: MemberRecord[];
+}
+
+export interface StoreOptions {
+  system: ActorSystem;
+  hub?: WatchHubOptions;
+  /** Bucket actors under the object registry (each holds at most 1,000 objects). Default 256. */
+  objectBucketsCount?: number;
+  /** How long one object actor may take to apply a command before the master fails loudly. Default 60,000. */
+  applyTimeoutMs?: number;
+  /** Called after a batch changed the member directory (or a restore replaced it). */
+  onMembersChanged?: (members: readonly MemberRecord[]) => void;
+}
+
+export interface ListQuery {
+  kind: string;
+  namespace?: string;
+  labels?: ParsedLabelSelector;
+  fields?: FieldSelector;
+  /** 0: no limit. */
+  limit: number;
+  /** Continue after this key at version `rv`. */
+  after?: { rv: number; key: string };
+}
+
+export interface ListPage {
+  items: ApiObject[];
+  rv: number;
+  /** Last key of this page when more items follow. */
+  nextKey?: string;
+  remaining?: number;
+}
+
+class KindIndex {
+  readonly keys = new Set<string>();
+  private sorted: string[] | undefined;
+  add(key: string): void {
+    if (this.keys.has(key)) return;
+    this.keys.add(key);
+    this.sorted = undefined;
+  }
+  delete(key: string): void {
+    if (this.keys.delete(key)) this.sorted = undefined;
+  }
+  sortedKeys(): string[] {
+    this.sorted ??= [...this.keys].sort();
+    return this.sorted;
+  }
+}
+
+interface AppliedWaiter {
+  index: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+function actorName(key: string): string {
+  // Keys are kind/namespace/name; '+' is not valid in any of them and is valid in actor names.
+  return key.replaceAll('/', '+');
+}
+
+export class ObjectStore {
+  /** Every entry up to here is applied in every actor, index and the hub. */
+  appliedIndex = 0;
+  readonly hub: WatchHub;
+  private readonly system: ActorSystem;
+  private readonly registry: Registry;
+  private readonly objects = new Map<string, ApiObject>();
+  private readonly kinds = new Map<string, KindIndex>();
+  private readonly members = new Map<string, MemberRecord>();
+  private readonly outcomeWaiters = new Map<string, (o: RecordOutcome) => void>();
+  private appliedWaiters: AppliedWaiter[] = [];
+  private readonly applyTimeoutMs: number;
+  private readonly onMembersChanged: ((m: readonly MemberRecord[]) => void) | undefined;
+
+  constructor(opts: StoreOptions) {
+    this.system = opts.system;
+    this.hub = new WatchHub(opts.hub);
+    this.registry = opts.system.createRegistry('objects', { bucketsCount: opts.objectBucketsCount ?? 256 });
+    this.applyTimeoutMs = opts.applyTimeoutMs ?? 60_000;
+    this.onMembersChanged = opts.onMembersChanged;
+  }
+
+  // ------------------------------------------------------------------ StateMachine
+
+  apply(entry: Entry): Promise<void> {
+    return this.applyBatch([entry], entry.index);
+  }
+
+  /** Applies `entries` (normal entries with data) and moves `appliedIndex` to `lastIndex`. */
+  async applyBatch(entries: readonly Entry[], lastIndex: number): Promise<void> {
+    const steps: {
+      rec: LogRecord;
+      index: number;
+      key?: string;
+      outcome: Promise<ApplyOutcome> | ApplyOutcome | undefined;
+    }[] = [];
+    for (const e of entries) {
+      if (e.data.byteLength === 0) continue;
+      const rec = decodeRecord(e.data);
+      if (rec.t !== 'cmd') {
+        steps.push({ rec, index: e.index, outcome: undefined });
+        continue;
+      }
+      const k = commandKey(rec.cmd);
+      const key = objectKey(k.kind, k.namespace, k.name);
+      steps.push({ rec, index: e.index, key, outcome: this.dispatch(key, rec.cmd, e.index) });
+    }
+    const outcomes = await Promise.all(steps.map((s) => s.outcome));
+    const changes: ChangeEvent[] = [];
+    const touched = new Set<string>();
+    let membersChanged = false;
+    for (let i = 0; i < steps.length; i += 1) {
+      const s = steps[i];
+      const outcome = outcomes[i];
+      if (s.rec.t === 'member') {
+        this.members.set(s.rec.member.id, s.rec.member);
+        membersChanged = true;
+        this.settle(s.rec.id, { result: 'member' });
+        continue;
+      }
+      if (s.rec.t === 'memberRemoved') {
+        this.members.delete(s.rec.member);
+        membersChanged = true;
+        this.settle(s.rec.id, { result: 'member' });
+        continue;
+      }
+      if (outcome === undefined || s.key === undefined) throw new Error('apply: command without outcome');
+      if (outcome.result === 'written') {
+        if (outcome.event === 'DELETED') this.removeObject(s.key);
+        else this.putObject(s.key, outcome.object);
+        changes.push({
+          rv: s.index,
+          type: outcome.event,
+          key: s.key,
+          object: outcome.object,
+          prev: outcome.prev,
+        });
+        touched.add(s.key);
+      }
+      this.settle(s.rec.id, outcome);
+    }
+    for (const key of touched) if (!this.objects.has(key)) this.registry.stop(actorName(key));
+    this.appliedIndex = Math.max(this.appliedIndex, lastIndex);
+    this.hub.publish(changes, this.appliedIndex);
+    this.releaseAppliedWaiters();
+    if (membersChanged) this.onMembersChanged?.([...this.members.values()]);
+  }
+
+  private dispatch(key: string, cmd: Command, index: number): Promise<ApplyOutcome> | ApplyOutcome {
+    const name = actorName(key);
+    let ref = this.registry.get<ObjectMsg>(name);
+    if (ref === undefined) {
+      // No actor: the key has no object (actors live exactly as long as their object, plus
+      // the batch that deletes it). Only a create can give it one.
+      if (cmd.op !== 'create') return applyCommand(undefined, cmd, index);
+      ref = this.spawnActor(key);
+    }
+    return this.system.ask(ref, { type: 'apply' as const, cmd, index }, this.applyTimeoutMs);
+  }
+
+  private spawnActor(key: string): ActorRef<ObjectMsg> {
+    return this.registry.spawn(
+      actorName(key),
+      objectActorSpec(() => this.objects.get(key)),
+    );
+  }
+
+  private putObject(key: string, obj: ApiObject): void {
+    this.objects.set(key, obj);
+    let k = this.kinds.get(obj.kind);
+    if (!k) {
+      k = new KindIndex();
+      this.kinds.set(obj.kind, k);
+    }
+    k.add(key);
+  }
+
+  private removeObject(key: string): void {
+    const obj = this.objects.get(key);
+    if (!obj) return;
+    this.objects.delete(key);
+    this.kinds.get(obj.kind)?.delete(key);
+  }
+
+  snapshot(): Uint8Array {
+    const data: SnapshotData = {
+      v: 1,
+      applied: this.appliedIndex,
+      objects: [...this.objects.values()],
+      members: [...this.members.values()],
+    };
+    return new Uint8Array(pack(data));
+  }
+
+  restore(bytes: Uint8Array): void {
+    const data = unpack(bytes) as SnapshotData;
+    if (data?.v !== 1 || !Array.isArray(data.objects))
+      throw new Error('restore: not a Coxswain state snapshot');
+    for (const key of this.objects.keys()) this.registry.stop(actorName(key));
+    this.objects.clear();
+    this.kinds.clear();
+    for (const obj of data.objects) {
+      const key = keyOfObject(obj);
+      this.putObject(key, obj);
+      this.spawnActor(key);
+    }
+    this.members.clear();
+    for (const m of data.members ?? []) this.members.set(m.id, m);
+    this.appliedIndex = data.applied;
+    this.hub.reset(data.applied);
+    this.releaseAppliedWaiters();
+    this.onMembersChanged?.([...this.members.values()]);
+  }
+
+  // ------------------------------------------------------------------ proposers
+
+  /**
+   * Registers interest in the outcome of the record with `id`, before it is proposed.
+   * The returned cancel function drops the waiter (on a failed proposal).
+   */
+  expectOutcome(id: string): { outcome: Promise<RecordOutcome>; cancel: () => void } {
+    let cancel = () => {};
+    const outcome = new Promise<RecordOutcome>((resolve) => {
+      this.outcomeWaiters.set(id, resolve);
+      cancel = () => this.outcomeWaiters.delete(id);
+    });
+    return { outcome, cancel };
+  }
+
+  private settle(id: string | undefined, o: RecordOutcome): void {
+    if (id === undefined) return;
+    const w = this.outcomeWaiters.get(id);
+    if (!w) return;
+    this.outcomeWaiters.delete(id);
+    w(o);
+  }
+
+  /** Resolves once `appliedIndex >= index`; rejects with Timeout after `timeoutMs`. */
+  waitForApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w: AppliedWaiter = {
+        index,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.appliedWaiters = this.appliedWaiters.filter((x) => x !== w);
+          reject(
+            new ApiError(
+              ApiErrorCode.Timeout,
+              `this master has not applied index ${index} within ${timeoutMs} ms`,
+              {
+                retryAfterMs: 100,
+              },
+            ),
+          );
+        }, timeoutMs),
+      };
+      this.appliedWaiters.push(w);
+    });
+  }
+
+  private releaseAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
+    const keep: AppliedWaiter[] = [];
+    for (const w of this.appliedWaiters) {
+      if (w.index <= this.appliedIndex) {
+        clearTimeout(w.timer);
+        w.resolve();
+      } else keep.push(w);
+    }
+    this.appliedWaiters = keep;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  memberList(): MemberRecord[] {
+    return [...this.members.values()];
+  }
+
+  /** The committed object at `key`; callers never modify it. */
+  get(kind: string, namespace: string, name: string): ApiObject | undefined {
+    return this.objects.get(objectKey(kind, namespace, name));
+  }
+
+  count(kind: string): number {
+    return this.kinds.get(kind)?.keys.size ?? 0;
+  }
+
+  /**
+   * One page of a list at a consistent cut: the current state, or, for a continue, the state
+   * at `after.rv` rebuilt from the history (Gone once the history no longer reaches back).
+   */
+  list(q: ListQuery): ListPage {
+    const rv = q.after?.rv ?? this.appliedIndex;
+    if (rv > this.appliedIndex) throw new Error('list: cut is ahead of this master (wait for it first)');
+    const view = this.viewAt(q.kind, rv);
+    let keys = view.keys;
+    if (q.namespace) {
+      const prefix = `${q.kind}/${q.namespace}/`;
+      // '0' sorts right after '/': the range holds exactly the keys under the prefix.
+      keys = keys.slice(lowerBound(keys, prefix), lowerBound(keys, `${q.kind}/${q.namespace}0`));
+    }
+    let start = 0;
+    if (q.after) start = upperBound(keys, q.after.key);
+    const items: ApiObject[] = [];
+    const filter: WatchFilter = { kind: q.kind, namespace: q.namespace, labels: q.labels, fields: q.fields };
+    let i = start;
+    for (; i < keys.length; i += 1) {
+      const obj = view.get(keys[i]);
+      if (obj === undefined || !matchesFilter(filter, obj)) continue;
+      if (q.limit > 0 && items.length === q.limit) break;
+      items.push(obj);
+    }
+    if (i >= keys.length) return { items, rv };
+    let remaining = 0;
+    for (let j = i; j < keys.length; j += 1) {
+      const obj = view.get(keys[j]);
+      if (obj !== undefined && matchesFilter(filter, obj)) remaining += 1;
+    }
+    if (remaining === 0) return { items, rv };
+    return { items, rv, nextKey: keyOfObject(items[items.length - 1]), remaining };
+  }
+
+  private viewAt(kind: string, rv: number): { keys: string[]; get: (k: string) => ApiObject | undefined } {
+    const current = this.kinds.get(kind)?.sortedKeys() ?? [];
+    if (rv === this.appliedIndex) return { keys: current, get: (k) => this.objects.get(k) };
+    const before = new Map<string, ApiObject | undefined>();
+    for (const c of this.hub.changesSince(rv)) {
+      if (c.object.kind !== kind || before.has(c.key)) continue;
+      before.set(c.key, c.prev);
+    }
+    const extra = [...before.keys()].filter((k) => !this.objects.has(k));
+    const keys = extra.length > 0 ? [...current, ...extra].sort() : current;
+    return { keys, get: (k) => (before.has(k) ? before.get(k) : this.objects.get(k)) };
+  }
+
+  /**
+   * A watch at this master's applied index: from `fromRv` (changes after it, from the history;
+   * Gone when too old), or from now with the current state first as ADDED events.
+   */
+  watch(
+    filter: WatchFilter,
+    fromRv: number | undefined,
+    sendInitial: boolean,
+    bookmarks: boolean,
+  ): WatchStream {
+    const initial: WatchEvent[] = [];
+    let from = this.appliedIndex;
+    if (fromRv !== undefined) {
+      from = fromRv;
+      if (fromRv < this.appliedIndex) {
+        for (const c of this.hub.changesSince(fromRv)) {
+          const e = filterChange(filter, c);
+          if (e) initial.push(e);
+        }
+      }
+    } else if (sendInitial) {
+      for (const obj of this.list({
+        kind: filter.kind,
+        namespace: filter.namespace,
+        labels: filter.labels,
+        fields: filter.fields,
+        limit: 0,
+      }).items) {
+        if (filter.name === undefined || obj.metadata.name === filter.name)
+          initial.push({ type: 'ADDED', object: obj });
+      }
+      if (bookmarks) {
+        initial.push({
+          type: 'BOOKMARK',
+          object: { kind: filter.kind, metadata: { resourceVersion: String(from) } } as unknown as ApiObject,
+        });
+      }
+    }
+    return this.hub.watch(filter, from, initial, bookmarks);
+  }
+
+  close(): void {
+    this.hub.close();
+    for (const w of this.appliedWaiters) {
+      clearTimeout(w.timer);
+      w.reject(new ApiError(ApiErrorCode.Unavailable, 'master shutting down', { retryAfterMs: 100 }));
+    }
+    this.appliedWaiters = [];
+  }
+}
+
+function lowerBound(a: string[], x: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function upperBound(a: string[], x: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
