@@ -1,0 +1,195 @@
+/**
+ * The master process: file storage in the data directory, the Raft transport and the peer
+ * service on the Raft port, the gRPC API on the API port, the WebSocket gateway on the ws port.
+ * `cox master` calls `runMaster`; `cox master restore` calls `restoreDataDir`.
+ */
+
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pack, unpack } from 'msgpackr';
+import { FileStorage, GrpcTransport } from '../raft/index.js';
+import { type ApiServer, createApiServer } from './grpc-api.js';
+import { MasterNode } from './master-node.js';
+import { GrpcPeerLink, peerServiceDefinition, peerServiceImplementation } from './peers.js';
+import type { MemberRecord } from './store.js';
+import { startWsGateway, type WsGateway } from './ws-gateway.js';
+
+export interface MasterProcessOptions {
+  id: string;
+  dataDir: string;
+  /** `host:port` of the Raft transport and peer service (a fixed port: peers are configured with it). */
+  raftListen: string;
+  /** `host:port` of the gRPC API (port 0: any free port). */
+  apiListen: string;
+  /** `host:port` of the WebSocket gateway (port 0: any free port). */
+  wsListen: string;
+  /** Founding members' Raft addresses, including this one. */
+  peers: Record<string, string>;
+  /** Join a running cluster instead of founding one. */
+  join?: boolean;
+  tickMs?: number;
+  electionTicks?: number;
+  snapshotEveryEntries?: number;
+  log?: (line: string) => void;
+}
+
+export interface RunningMaster {
+  readonly node: MasterNode;
+  readonly addresses: { raft: string; api: string; ws: string };
+  stop(): Promise<void>;
+}
+
+/** Parses `m1=127.0.0.1:7101,m2=127.0.0.1:7102`. Throws with the bad part named. */
+export function parsePeers(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(\S+:\d+)$/.exec(part);
+    if (!m) throw new Error(`--peers: "${part}" is not id=host:port`);
+    if (out[m[1]] !== undefined) throw new Error(`--peers: ${m[1]} given twice`);
+    out[m[1]] = m[3];
+  }
+  return out;
+}
+
+function splitHostPort(text: string, flag: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  const port = Number(text.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`${flag}: "${text}" is not host:port`);
+  return { host: text.slice(0, i), port };
+}
+
+export async function runMaster(opts: MasterProcessOptions): Promise<RunningMaster> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  if (!opts.join && opts.peers[opts.id] === undefined) {
+    throw new Error(`--peers must include this master (${opts.id}) unless it --join's a running cluster`);
+  }
+  const ws = splitHostPort(opts.wsListen, '--ws');
+  splitHostPort(opts.apiListen, '--api');
+  await mkdir(opts.dataDir, { recursive: true });
+  const storage = await FileStorage.open(join(opts.dataDir, 'raft'), {
+    onWarning: (m) => log(`[storage] ${m}`),
+  });
+  const addresses = { raft: opts.raftListen, api: opts.apiListen, ws: '' };
+  let node: MasterNode | undefined;
+  const transport = new GrpcTransport({
+    id: opts.id,
+    listen: opts.raftListen,
+    peers: Object.fromEntries(Object.entries(opts.peers).filter(([id]) => id !== opts.id)),
+    services: [
+      { definition: peerServiceDefinition, implementation: peerServiceImplementation(() => node?.api) },
+    ],
+    onWarning: (w) => log(`[raft transport ${opts.id}] ${w.code}: ${w.message}`),
+  });
+  node = new MasterNode({
+    id: opts.id,
+    storage,
+    transport,
+    peers: new GrpcPeerLink(),
+    founders: opts.join ? {} : opts.peers,
+    join: opts.join ?? false,
+    addresses,
+    host: {
+      ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
+      ...(opts.electionTicks !== undefined ? { electionTicks: opts.electionTicks } : {}),
+      ...(opts.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: opts.snapshotEveryEntries } : {}),
+      logger: {
+        info: (msg, o) => log(`[raft ${opts.id}] ${msg} ${o ? JSON.stringify(o) : ''}`),
+        warn: (msg, o) => log(`[raft ${opts.id}] WARN ${msg} ${o ? JSON.stringify(o) : ''}`),
+        error: (msg, o) => log(`[raft ${opts.id}] ERROR ${msg} ${o ? JSON.stringify(o) : ''}`),
+      },
+    },
+  });
+  let api: ApiServer | undefined;
+  let gateway: WsGateway | undefined;
+  try {
+    api = await createApiServer({ objects: node.api, cluster: node.api, listen: opts.apiListen });
+    addresses.api = api.address();
+    gateway = await startWsGateway({ objects: node.api, cluster: node.api, listen: ws, log });
+    addresses.ws = gateway.url;
+    await node.start();
+  } catch (err) {
+    await gateway?.close();
+    await api?.close();
+    await node.stop();
+    throw err;
+  }
+  await writeFile(
+    join(opts.dataDir, 'master.json'),
+    `${JSON.stringify({ id: opts.id, pid: process.pid, ...addresses }, null, 2)}\n`,
+  );
+  const running = node;
+  let stopping: Promise<void> | undefined;
+  return {
+    node: running,
+    addresses,
+    stop: () => {
+      stopping ??= (async () => {
+        api?.setServing('NOT_SERVING');
+        await gateway?.close();
+        await api?.close();
+        await running.stop();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The file `cox cluster snapshot` writes. */
+export interface BackupFile {
+  format: 'coxswain-backup';
+  v: 1;
+  applied: number;
+  takenAt: string;
+  data: Uint8Array;
+}
+
+export function decodeBackup(bytes: Uint8Array): BackupFile {
+  let b: BackupFile;
+  try {
+    b = unpack(bytes) as BackupFile;
+  } catch (err) {
+    throw new Error(`backup: not a Coxswain backup file (${(err as Error).message})`);
+  }
+  if (b?.format !== 'coxswain-backup' || b.v !== 1 || !(b.data instanceof Uint8Array)) {
+    throw new Error('backup: not a Coxswain backup file (format header missing)');
+  }
+  return b;
+}
+
+/**
+ * Prepares an empty data directory to start a new cluster from a backup, like
+ * `etcdutl snapshot restore`: run it once per member with the same backup and `peers`, then
+ * start every member with `cox master` (no `--join`). The Raft log starts with a snapshot at
+ * the backup's index whose configuration is `peers`.
+ */
+export async function restoreDataDir(opts: {
+  backupPath: string;
+  dataDir: string;
+  peers: Record<string, string>;
+}): Promise<{ applied: number; objects: number }> {
+  const backup = decodeBackup(await readFile(opts.backupPath));
+  const raftDir = join(opts.dataDir, 'raft');
+  const existing = await readdir(raftDir).catch(() => [] as string[]);
+  if (existing.length > 0)
+    throw new Error(`restore: ${raftDir} is not empty; restore into a fresh data directory`);
+  const state = unpack(backup.data) as { v: 1; applied: number; objects: unknown[]; members: MemberRecord[] };
+  if (state?.v !== 1 || !Array.isArray(state.objects))
+    throw new Error('backup: state snapshot is not readable');
+  state.members = Object.entries(opts.peers).map(([id, raftAddress]) => ({ id, raftAddress }));
+  const data = new Uint8Array(pack(state));
+  await mkdir(opts.dataDir, { recursive: true });
+  const storage = await FileStorage.open(raftDir);
+  try {
+    const voters = Object.keys(opts.peers).sort();
+    storage.applySnapshot({ index: backup.applied, term: 1, voters, learners: [], data });
+    storage.setHardState({ term: 1, commit: backup.applied });
+    await storage.sync();
+  } finally {
+    await storage.close();
+  }
+  return { applied: backup.applied, objects: state.objects.length };
+}

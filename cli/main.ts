@@ -1,0 +1,253 @@
+/**
+ * The `cox` command line: commander wiring of the verbs over injected effects (output, files,
+ * environment, clock, the connection to the masters), so the whole CLI runs in tests.
+ * Every failure prints one line `error: ...` to stderr and exits 1.
+ */
+
+import { Command, CommanderError, Option } from 'commander';
+import type { AddMemberRequest, ClusterStatus, ObjectApi } from '../actors/api.js';
+import { applyObject, withNamespace } from './apply.js';
+import { CoxClient } from './client.js';
+import { printClusterStatus } from './cluster-status.js';
+import { keysFromManifests, keysFromTargets, runDelete } from './delete.js';
+import { describeError, ManifestError, UsageError } from './errors.js';
+import { type Output, runGet } from './get.js';
+import { registerLocalClusterCommands } from './local-cluster.js';
+import { type ManifestFiles, readManifests } from './manifests.js';
+import { registerMasterCommands } from './master-command.js';
+import {
+  parseCascade,
+  parseConsistency,
+  parseGracePeriod,
+  parseOutputFormat,
+  parseResourceArgs,
+} from './options.js';
+import { objectRef } from './printers.js';
+import { resolveServers } from './servers.js';
+
+/** What the verbs need from the masters: the object API plus cluster status. */
+export interface CliApi extends ObjectApi {
+  clusterStatus(): Promise<ClusterStatus>;
+  addMember(member: AddMemberRequest): Promise<ClusterStatus>;
+  removeMember(memberId: string): Promise<ClusterStatus>;
+  transferLeadership(to?: string): Promise<ClusterStatus>;
+  close(): void;
+}
+
+export interface CliDeps extends Output {
+  env: Readonly<Record<string, string | undefined>>;
+  homeDir: string;
+  nowMs(): number;
+  files: ManifestFiles & {
+    /** The text, or undefined when the file does not exist. */
+    readIfExists(path: string): string | undefined;
+  };
+  /** Opens the client; default: a failover {@link CoxClient}. */
+  connect?(servers: string[], log: (line: string) => void): CliApi;
+}
+
+interface GlobalOpts {
+  server?: string;
+  verbose?: boolean;
+  requestTimeout?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Runs one `cox` invocation (`args` without node and script); resolves with the exit code. */
+export async function runCox(args: readonly string[], deps: CliDeps): Promise<number> {
+  let code = 0;
+  let client: CliApi | undefined;
+
+  const connect = (cmd: Command): CliApi => {
+    const g = cmd.optsWithGlobals<GlobalOpts>();
+    const { servers } = resolveServers({
+      flag: g.server,
+      env: deps.env,
+      homeDir: deps.homeDir,
+      readFile: (p) => deps.files.readIfExists(p),
+    });
+    const log = g.verbose ? (line: string) => deps.stderr(`${line}\n`) : () => {};
+    let timeoutMs: number | undefined;
+    if (g.requestTimeout !== undefined) {
+      timeoutMs = Number(g.requestTimeout);
+      if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+        throw new UsageError(`--request-timeout: "${g.requestTimeout}": must be a positive number of ms`);
+      }
+    }
+    client =
+      deps.connect?.(servers, log) ??
+      new CoxClient({ servers, log, limits: timeoutMs === undefined ? {} : { requestTimeoutMs: timeoutMs } });
+    return client;
+  };
+
+  const program = new Command('cox')
+    .description('Coxswain: talk to the masters of a cluster')
+    .option('-s, --server <urls>', 'master gateways, comma-separated (ws://host:port,...)')
+    .option('--request-timeout <ms>', 'fail over when a master does not answer in this time')
+    .option('-v, --verbose', 'report failover on stderr')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: deps.stdout, writeErr: deps.stderr });
+
+  program
+    .command('apply')
+    .description('create or update objects from manifests (YAML documents or JSON)')
+    .requiredOption('-f, --filename <path>', 'a file, a directory, or - for stdin (repeatable)', collect, [])
+    .option('-n, --namespace <ns>', 'namespace of objects that name none')
+    .option('--dry-run', 'validate and default on the server without writing')
+    .action(async (opts: { filename: string[]; namespace?: string; dryRun?: boolean }, cmd: Command) => {
+      const manifests = await readManifests(opts.filename, deps.files);
+      if (manifests.length === 0) throw new UsageError(`no objects in ${opts.filename.join(', ')}`);
+      const objects = manifests.map((m) => ({ ...m, object: withNamespace(m.object, opts.namespace) }));
+      const api = connect(cmd);
+      for (const { object } of objects) {
+        const ref = objectRef(object);
+        try {
+          const r = await applyObject(api, object, { dryRun: opts.dryRun });
+          deps.stdout(`${objectRef(r.object)} ${r.outcome}${opts.dryRun ? ' (server dry run)' : ''}\n`);
+        } catch (err) {
+          code = 1;
+          deps.stderr(`error: ${describeError(err, ref)}\n`);
+        }
+      }
+    });
+
+  program
+    .command('get')
+    .description('print objects: KIND[,KIND...] [NAME...] or KIND/NAME...')
+    .argument('<resources...>')
+    .option('-o, --output <format>', 'wide | yaml | json | name')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option('-A, --all-namespaces', 'every namespace, with a NAMESPACE column')
+    .option('-l, --selector <selector>', 'label selector (a=b,c!=d,e in (x,y),!f)')
+    .option('--field-selector <selector>', 'field selector (spec.nodeName=n1)')
+    .option('-w, --watch', 'after printing, keep printing changes')
+    .option('--consistency <level>', 'linearizable (default) or serializable')
+    .action(async (resources: string[], opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+      const targets = parseResourceArgs(resources);
+      const getOpts = {
+        output: parseOutputFormat(opts.output as string | undefined),
+        namespace: opts.namespace as string | undefined,
+        allNamespaces: opts.allNamespaces === true,
+        labelSelector: opts.selector as string | undefined,
+        fieldSelector: opts.fieldSelector as string | undefined,
+        consistency: parseConsistency(opts.consistency as string | undefined),
+        watch: opts.watch === true,
+      };
+      code = await runGet(connect(cmd), targets, getOpts, deps, deps.nowMs);
+    });
+
+  program
+    .command('delete')
+    .description('delete objects: KIND NAME..., KIND/NAME..., or -f FILE')
+    .argument('[resources...]')
+    .option('-f, --filename <path>', 'delete the objects of these manifests (repeatable)', collect, [])
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option('-l, --selector <selector>', 'delete every object of the kind matching this label selector')
+    .option('--all', 'delete every object of the kind in the namespace')
+    .option('--grace-period <seconds>', 'seconds pods get to stop; 0 at once; -1 the pod’s own')
+    .addOption(
+      new Option('--cascade <policy>', 'dependents: background, foreground or orphan').default(undefined),
+    )
+    .action(async (resources: string[], opts: Record<string, unknown>, cmd: Command) => {
+      const files = opts.filename as string[];
+      const delOpts = {
+        namespace: opts.namespace as string | undefined,
+        labelSelector: opts.selector as string | undefined,
+        all: opts.all === true,
+        propagationPolicy: parseCascade(opts.cascade as string | undefined),
+        gracePeriodSeconds: parseGracePeriod(opts.gracePeriod as string | undefined),
+      };
+      if (files.length > 0 && resources.length > 0)
+        throw new UsageError('delete: give -f or KIND NAME, not both');
+      if (files.length === 0 && resources.length === 0) {
+        throw new UsageError('delete: KIND NAME..., KIND/NAME... or -f FILE is required');
+      }
+      const manifests = files.length > 0 ? await readManifests(files, deps.files) : [];
+      const api = connect(cmd);
+      const keys =
+        files.length > 0
+          ? keysFromManifests(manifests, delOpts.namespace)
+          : await keysFromTargets(api, parseResourceArgs(resources), delOpts);
+      code = await runDelete(api, keys, delOpts, deps);
+    });
+
+  const cluster = program.command('cluster').description('the masters themselves');
+  cluster
+    .command('status')
+    .description('members, roles, terms and log positions (the leader marked *)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      deps.stdout(printClusterStatus(await connect(cmd).clusterStatus()));
+    });
+
+  cluster
+    .command('add')
+    .description('add a master (started with --join) as a learner; it becomes a voter once caught up')
+    .argument('<id>', "the new member's id")
+    .requiredOption('--raft <host:port>', 'its Raft address')
+    .option('--api <host:port>', 'its gRPC API address (informational)', '')
+    .option('--ws <url>', 'its WebSocket URL (informational)', '')
+    .action(async (id: string, o: { raft: string; api: string; ws: string }, cmd: Command) => {
+      const st = await connect(cmd).addMember({ id, raftAddress: o.raft, apiAddress: o.api, wsUrl: o.ws });
+      deps.stdout(printClusterStatus(st));
+    });
+  cluster
+    .command('remove')
+    .description('remove a master from the Raft group')
+    .argument('<id>')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      deps.stdout(printClusterStatus(await connect(cmd).removeMember(id)));
+    });
+  cluster
+    .command('transfer')
+    .description('hand leadership to a voter (default: the most caught-up one)')
+    .argument('[id]')
+    .action(async (id: string | undefined, _o: unknown, cmd: Command) => {
+      deps.stdout(printClusterStatus(await connect(cmd).transferLeadership(id)));
+    });
+  cluster
+    .command('snapshot')
+    .description('write a consistent backup of the cluster state to FILE (restore with `cox master restore`)')
+    .argument('<file>')
+    .action(async (file: string, _o: unknown, cmd: Command) => {
+      const st = await connect(cmd).clusterStatus();
+      const apis = st.members.map((m) => m.apiAddress).filter((a) => a !== '');
+      if (apis.length === 0) throw new UsageError('cluster snapshot: no master reports a gRPC API address');
+      const { ApiClient } = await import('../actors/grpc-client.js');
+      const { createWriteStream } = await import('node:fs');
+      const api = new ApiClient(apis);
+      const out = createWriteStream(file, { mode: 0o600 });
+      let bytes = 0;
+      try {
+        for await (const chunk of api.snapshot()) {
+          bytes += chunk.byteLength;
+          if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+        }
+      } finally {
+        api.close();
+        await new Promise<void>((resolve, reject) =>
+          out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+        );
+      }
+      deps.stdout(`snapshot written to ${file} (${bytes} bytes)\n`);
+    });
+
+  registerMasterCommands(program);
+  registerLocalClusterCommands(program);
+
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
+    if (err instanceof UsageError || err instanceof ManifestError) {
+      deps.stderr(`error: ${err.message}\n`);
+      return 1;
+    }
+    deps.stderr(`error: ${describeError(err)}\n`);
+    return 1;
+  } finally {
+    client?.close();
+  }
+}

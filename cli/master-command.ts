@@ -1,0 +1,91 @@
+/**
+ * `cox master` (run one master), `cox master restore` (a data directory from a backup),
+ * `cox up` / `cox down` (a local HA cluster of 3 masters as background processes).
+ * These verbs start servers, so they load `actors/` lazily: the client verbs stay light.
+ */
+
+import type { Command } from 'commander';
+
+export function registerMasterCommands(program: Command): void {
+  const master = program
+    .command('master')
+    .description('run one master of the Raft group (API on gRPC and WebSocket)')
+    .requiredOption('--id <id>', "this master's id (a DNS label, e.g. m1)")
+    .requiredOption('--data-dir <dir>', 'where the WAL, snapshots and master.json live')
+    .option(
+      '--raft <host:port>',
+      "Raft transport and peer service address (default: this id's entry in --peers)",
+    )
+    .option('--api <host:port>', 'gRPC API address', '127.0.0.1:0')
+    .option('--ws <host:port>', 'WebSocket gateway address', '127.0.0.1:0')
+    .option('--peers <list>', 'founding members: id=host:port,... (Raft addresses, this one included)', '')
+    .option('--join', 'join a running cluster (then run `cox cluster add` against it)')
+    .option('--tick-ms <ms>', 'Raft tick length', (v) => positiveInt(v, '--tick-ms'))
+    .option('--election-ticks <n>', 'election timeout base in ticks', (v) =>
+      positiveInt(v, '--election-ticks'),
+    )
+    .action(async (o: MasterFlags) => {
+      const { parsePeers, runMaster } = await import('../actors/master-process.js');
+      const peers = parsePeers(o.peers ?? '');
+      const raft = o.raft ?? peers[o.id];
+      if (!raft) throw new Error(`--raft is required when --peers has no entry for ${o.id}`);
+      const running = await runMaster({
+        id: o.id,
+        dataDir: o.dataDir,
+        raftListen: raft,
+        apiListen: o.api,
+        wsListen: o.ws,
+        peers,
+        join: o.join ?? false,
+        ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
+        ...(o.electionTicks !== undefined ? { electionTicks: o.electionTicks } : {}),
+      });
+      // One line on stdout that scripts wait for; everything else goes to stderr.
+      process.stdout.write(
+        `${JSON.stringify({ ready: true, id: o.id, pid: process.pid, ...running.addresses })}\n`,
+      );
+      // The verb lasts as long as the master: it resolves once a signal has stopped it.
+      await new Promise<void>((resolve, reject) => {
+        const shutdown = (signal: string) => {
+          console.error(`master ${o.id}: ${signal}, stopping`);
+          running.stop().then(resolve, reject);
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
+
+  master
+    .command('restore')
+    .description('prepare a fresh data directory from a backup (run once per member, then start them)')
+    .requiredOption('--backup <file>', 'a file written by `cox cluster snapshot`')
+    .requiredOption('--data-dir <dir>', 'an empty data directory for this member')
+    .requiredOption('--peers <list>', "the new cluster's members: id=host:port,...")
+    .action(async (o: { backup: string; dataDir: string; peers: string }) => {
+      const { parsePeers, restoreDataDir } = await import('../actors/master-process.js');
+      const r = await restoreDataDir({
+        backupPath: o.backup,
+        dataDir: o.dataDir,
+        peers: parsePeers(o.peers),
+      });
+      console.log(`restored ${r.objects} objects at index ${r.applied} into ${o.dataDir}`);
+    });
+}
+
+interface MasterFlags {
+  id: string;
+  dataDir: string;
+  raft?: string;
+  api: string;
+  ws: string;
+  peers?: string;
+  join?: boolean;
+  tickMs?: number;
+  electionTicks?: number;
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag}: must be a positive integer, got "${v}"`);
+  return n;
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from './errors.js';
+import {
+  parseCascade,
+  parseConsistency,
+  parseGracePeriod,
+  parseKindList,
+  parseOutputFormat,
+  parseResourceArgs,
+} from './options.js';
+
+describe('parseOutputFormat', () => {
+  it('accepts the kubectl formats and defaults to the table', () => {
+    expect(parseOutputFormat(undefined)).toBe('table');
+    for (const f of ['wide', 'yaml', 'json', 'name']) expect(parseOutputFormat(f)).toBe(f);
+  });
+  it('rejects others with a usage error', () => {
+    expect(() => parseOutputFormat('xml')).toThrow(UsageError);
+    expect(() => parseOutputFormat('table')).toThrow(/unknown output format "table"/);
+  });
+});
+
+describe('kinds and resource arguments', () => {
+  it('resolves plurals, short names and kinds, dropping duplicates', () => {
+    expect(parseKindList('pods,deploy,Pod,cm')).toEqual(['Pod', 'Deployment', 'ConfigMap']);
+  });
+  it('names an unknown kind', () => {
+    expect(() => parseKindList('pods,flurbs')).toThrow(/unknown kind "flurbs": use one of namespaces/);
+  });
+  it('takes KIND NAME... for every listed kind', () => {
+    const t = parseResourceArgs(['po,svc', 'a', 'b']);
+    expect(t.kinds).toEqual(['Pod', 'Service']);
+    expect(t.names.get('Pod')).toEqual(['a', 'b']);
+    expect(t.names.get('Service')).toEqual(['a', 'b']);
+  });
+  it('takes KIND/NAME... grouped by kind', () => {
+    const t = parseResourceArgs(['pod/a', 'deploy/web', 'po/b']);
+    expect(t.kinds).toEqual(['Pod', 'Deployment']);
+    expect(t.names.get('Pod')).toEqual(['a', 'b']);
+    expect(t.names.get('Deployment')).toEqual(['web']);
+  });
+  it('rejects mixed and empty forms', () => {
+    expect(() => parseResourceArgs([])).toThrow(UsageError);
+    expect(() => parseResourceArgs(['pod/a', 'b'])).toThrow(/expected KIND\/NAME/);
+    expect(() => parseResourceArgs(['pods', 'deploy/x'])).toThrow(/may not contain/);
+  });
+});
+
+describe('delete and read flags', () => {
+  it('maps --cascade to a propagation policy', () => {
+    expect(parseCascade(undefined)).toBeUndefined();
+    expect(parseCascade('background')).toBe('Background');
+    expect(parseCascade('foreground')).toBe('Foreground');
+    expect(parseCascade('orphan')).toBe('Orphan');
+    expect(parseCascade('false')).toBe('Orphan');
+    expect(() => parseCascade('sideways')).toThrow(/--cascade/);
+  });
+  it('parses --grace-period', () => {
+    expect(parseGracePeriod('0')).toBe(0);
+    expect(parseGracePeriod('30')).toBe(30);
+    expect(parseGracePeriod('-1')).toBeUndefined();
+    expect(() => parseGracePeriod('-2')).toThrow(/>= -1/);
+    expect(() => parseGracePeriod('1.5')).toThrow(/integer/);
+  });
+  it('parses --consistency', () => {
+    expect(parseConsistency('serializable')).toBe('serializable');
+    expect(() => parseConsistency('eventual')).toThrow(UsageError);
+  });
+});
