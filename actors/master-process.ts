@@ -171,7 +171,10 @@ export async function restoreDataDir(opts: {
   dataDir: string;
   peers: Record<string, string>;
 }): Promise<{ applied: number; objects: number }> {
-  const backup = decodeBackup(await readFile(opts.backupPath));
+  const bytes = await readFile(opts.backupPath).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`--backup: cannot read ${opts.backupPath}: ${err.code ?? err.message}`);
+  });
+  const backup = decodeBackup(bytes);
   const raftDir = join(opts.dataDir, 'raft');
   const existing = await readdir(raftDir).catch(() => [] as string[]);
   if (existing.length > 0)

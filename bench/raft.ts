@@ -20,45 +20,27 @@
  * `--client stream|unary|both|none` (default both; none: etcd only), `--cpu-prof DIR` (V8 CPU profiles of the
  * Coxswain nodes, written when they stop).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
-import {
-  freeLoopbackPorts,
-  KvCluster,
-  sleep,
-  trackChild,
-  untrackDir,
-  waitForExit,
-} from '../test/multiprocess/cluster.js';
+import { KvCluster } from '../test/multiprocess/cluster.js';
 import {
   newRaftKvClient,
   type PutStreamResponse,
   type RaftKvClient,
   type StatusResponse,
 } from '../test/multiprocess/kv-proto.js';
+import { closedLoop, type Issue, type LevelStats } from './lib/closed-loop.js';
+import { ensureEtcd, etcdLeader, startEtcd, stopEtcd } from './lib/etcd.js';
+import { progressTo, runBench } from './lib/output.js';
+import { round2 } from './lib/stats.js';
 
 const payloadBytes = 256;
-/** Pause of a writer after an error, so a leaderless moment does not become a busy loop. */
-const errorBackoffMs = 10;
-/** How long the etcd members may take to form a cluster. */
-const etcdStartTimeoutMs = 30_000;
-/** How long a level waits past its window for writes still in flight before it gives up on them. */
-const levelOvertimeMs = 10_000;
 /** How long the Coxswain nodes may take to elect a leader. */
 const leaderWaitMs = 15_000;
-
-interface LevelStats {
-  concurrency: number;
-  opsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-}
 
 /** A level's numbers plus the CPU its processes spent per write. */
 interface MeasuredLevel extends LevelStats {
@@ -69,19 +51,7 @@ interface CoxLevel extends MeasuredLevel {
   entriesPerFsync: number;
 }
 
-/** Issues one write for writer `w` and calls `done` once it is answered. */
-type Issue = (w: number, done: (err: unknown) => void) => void;
-
-const progress = (msg: string): void => {
-  process.stderr.write(`[bench:raft] ${msg}\n`);
-};
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
-}
-
-const round2 = (x: number): number => Math.round(x * 100) / 100;
+const progress = progressTo('raft');
 
 /** CPU time a process has used (user + system) in ms, from /proc (Linux). */
 function procCpuMs(pid: number): number {
@@ -126,80 +96,6 @@ function cpuPerWrite(before: number[], after: number[], writes: number): CpuPerW
 }
 
 /**
- * Runs `concurrency` closed-loop writers for `warmupMs + measureMs`. Writes that complete in
- * the measured window count toward throughput and latency. `onEdge` runs at the window's
- * start and end (before the result is resolved), for server-side counters.
- */
-function closedLoop(
-  issue: Issue,
-  concurrency: number,
-  warmupMs: number,
-  measureMs: number,
-  onEdge: (edge: 'start' | 'end') => void,
-): Promise<LevelStats & { writes: number }> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const windowStart = t0 + warmupMs;
-    const windowEnd = windowStart + measureMs;
-    let lat = new Float64Array(1 << 16);
-    let n = 0;
-    let errors = 0;
-    let running = concurrency;
-    let windowClosed = false;
-    let finished = false;
-    const next = (w: number): void => {
-      if (finished) return;
-      const start = performance.now();
-      if (start >= windowEnd) {
-        if (--running === 0 && windowClosed) finish();
-        return;
-      }
-      issue(w, (err) => {
-        const end = performance.now();
-        if (err) {
-          if (end >= windowStart && end < windowEnd) errors++;
-          setTimeout(() => next(w), errorBackoffMs);
-          return;
-        }
-        if (end >= windowStart && end < windowEnd) {
-          if (n === lat.length) {
-            const bigger = new Float64Array(lat.length * 2);
-            bigger.set(lat);
-            lat = bigger;
-          }
-          lat[n++] = end - start;
-        }
-        next(w);
-      });
-    };
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(overtime);
-      // Writers still waiting after the overtime count as errors (their answer never came).
-      errors += running;
-      const sorted = lat.subarray(0, n).sort();
-      resolve({
-        concurrency,
-        opsPerSec: Math.round((n * 1000) / measureMs),
-        p50Ms: round2(percentile(sorted, 0.5)),
-        p99Ms: round2(percentile(sorted, 0.99)),
-        errors,
-        writes: n,
-      });
-    };
-    setTimeout(() => onEdge('start'), windowStart - performance.now());
-    setTimeout(() => {
-      onEdge('end');
-      windowClosed = true;
-      if (running === 0) finish();
-    }, windowEnd - performance.now());
-    const overtime = setTimeout(finish, warmupMs + measureMs + levelOvertimeMs);
-    for (let w = 0; w < concurrency; w++) next(w);
-  });
-}
-
-/**
  * One level: the closed loop plus CPU samples of the cluster's processes at the window's
  * edges, and whatever `onEdge` collects.
  */
@@ -212,9 +108,11 @@ async function runLevel(
   onEdge: (edge: 'start' | 'end') => void = () => {},
 ): Promise<MeasuredLevel> {
   const samples: number[][] = [];
-  const { writes, ...stats } = await closedLoop(issue, concurrency, warmupMs, measureMs, (edge) => {
-    samples.push(cpuSample(probe));
-    onEdge(edge);
+  const { writes, ...stats } = await closedLoop(issue, concurrency, warmupMs, measureMs, {
+    onEdge: (edge) => {
+      samples.push(cpuSample(probe));
+      onEdge(edge);
+    },
   });
   return { ...stats, cpuPerWrite: cpuPerWrite(samples[0], samples[1], writes) };
 }
@@ -337,123 +235,9 @@ async function benchCoxswain(
 
 // ------------------------------------------------------------------ etcd
 
-function hasEtcd(): boolean {
-  return spawnSync('sh', ['-c', 'command -v etcd'], { stdio: 'ignore' }).status === 0;
-}
-
-/** Makes sure the `etcd` binary exists (installing Debian's etcd-server as root). Returns why not, or undefined. */
-function ensureEtcd(): string | undefined {
-  if (hasEtcd()) return undefined;
-  if (process.getuid?.() !== 0)
-    return 'etcd is not installed and this is not root (apt-get install etcd-server)';
-  const apt = (args: string[]): boolean => {
-    progress(`apt-get ${args.join(' ')}`);
-    const r = spawnSync('apt-get', args, {
-      stdio: ['ignore', process.stderr, process.stderr],
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-    return r.status === 0;
-  };
-  if (!apt(['install', '-y', 'etcd-server'])) {
-    if (!apt(['update']) || !apt(['install', '-y', 'etcd-server']))
-      return 'apt-get install etcd-server failed';
-  }
-  return hasEtcd() ? undefined : 'etcd-server installed but no etcd binary on PATH';
-}
-
-interface EtcdCluster {
-  dir: string;
-  procs: ChildProcess[];
-  clientUrls: string[];
-}
-
-async function startEtcd(): Promise<EtcdCluster> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cox-bench-etcd-'));
-  const ports = await freeLoopbackPorts(6);
-  const names = ['e1', 'e2', 'e3'];
-  const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i]}`);
-  const clientUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
-  const initialCluster = names.map((n, i) => `${n}=${peerUrls[i]}`).join(',');
-  const etcd: EtcdCluster = { dir, procs: [], clientUrls };
-  try {
-    for (const [i, name] of names.entries()) {
-      const logFd = fs.openSync(path.join(dir, `${name}.log`), 'a');
-      const proc = spawn(
-        'etcd',
-        [
-          ...['--name', name, '--data-dir', path.join(dir, name)],
-          ...['--listen-client-urls', clientUrls[i], '--advertise-client-urls', clientUrls[i]],
-          ...['--listen-peer-urls', peerUrls[i], '--initial-advertise-peer-urls', peerUrls[i]],
-          ...['--initial-cluster', initialCluster, '--initial-cluster-state', 'new'],
-          ...[
-            '--initial-cluster-token',
-            `cox-bench-${process.pid}`,
-            '--logger',
-            'zap',
-            '--log-level',
-            'warn',
-          ],
-        ],
-        { stdio: ['ignore', logFd, logFd] },
-      );
-      fs.closeSync(logFd);
-      proc.on('error', (err) => progress(`etcd ${name}: ${err.message}`));
-      trackChild(proc, dir);
-      etcd.procs.push(proc);
-    }
-    const deadline = Date.now() + etcdStartTimeoutMs;
-    const probe = new Etcd3({ hosts: clientUrls });
-    try {
-      for (;;) {
-        if (etcd.procs.some((p) => p.exitCode !== null || p.pid === undefined))
-          throw new Error(`an etcd member exited; logs in ${dir}`);
-        try {
-          await probe.put('cox-bench-ready').value('1').exec();
-          break;
-        } catch (err) {
-          if (Date.now() > deadline) throw new Error(`etcd did not become ready: ${String(err)}`);
-          await sleep(200);
-        }
-      }
-    } finally {
-      probe.close();
-    }
-    return etcd;
-  } catch (err) {
-    await stopEtcd(etcd);
-    throw err;
-  }
-}
-
-async function stopEtcd(etcd: EtcdCluster): Promise<void> {
-  for (const p of etcd.procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-  for (const p of etcd.procs) {
-    if (!(await waitForExit(p, 5_000))) {
-      p.kill('SIGKILL');
-      await waitForExit(p, 5_000);
-    }
-  }
-  fs.rmSync(etcd.dir, { recursive: true, force: true });
-  untrackDir(etcd.dir);
-}
-
-/** The index of the member that is the leader. */
-async function etcdLeader(urls: string[]): Promise<number> {
-  for (const [i, url] of urls.entries()) {
-    const c = new Etcd3({ hosts: url });
-    try {
-      const st = await c.maintenance.status();
-      if (st.leader === st.header.member_id) return i;
-    } finally {
-      c.close();
-    }
-  }
-  throw new Error('no etcd member reports itself as leader');
-}
-
 async function benchEtcd(levels: number[], warmupMs: number, measureMs: number): Promise<MeasuredLevel[]> {
   progress('starting a 3-member etcd cluster');
-  const etcd = await startEtcd();
+  const etcd = await startEtcd(progress);
   try {
     const leader = await etcdLeader(etcd.clientUrls);
     progress(`etcd leader is ${etcd.clientUrls[leader]}`);
@@ -488,7 +272,7 @@ async function benchEtcd(levels: number[], warmupMs: number, measureMs: number):
 
 // ------------------------------------------------------------------ main
 
-async function main(): Promise<void> {
+async function main(): Promise<unknown> {
   const { values } = parseArgs({
     options: {
       levels: { type: 'string', default: '1,16,64,256' },
@@ -527,7 +311,7 @@ async function main(): Promise<void> {
   if (values['no-etcd']) {
     process.stderr.write('etcd: skipped (--no-etcd)\n');
   } else {
-    const missing = ensureEtcd();
+    const missing = ensureEtcd(progress);
     if (missing) {
       process.stderr.write(`etcd: unavailable: ${missing}\n`);
     } else {
@@ -559,18 +343,7 @@ async function main(): Promise<void> {
     ratio: ratioTo(cox),
     ...(modes.length > 1 ? { unary: { levels: coxByMode.unary, ratio: ratioTo(coxByMode.unary) } } : {}),
   };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  return result;
 }
 
-// Ctrl-C / SIGTERM: exit through process.exit so the exit hook kills the clusters and removes their dirs.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
-
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(
-      `bench:raft failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runBench('raft', main);

@@ -10,8 +10,10 @@ export function registerMasterCommands(program: Command): void {
   const master = program
     .command('master')
     .description('run one master of the Raft group (API on gRPC and WebSocket)')
-    .requiredOption('--id <id>', "this master's id (a DNS label, e.g. m1)")
-    .requiredOption('--data-dir <dir>', 'where the WAL, snapshots and master.json live')
+    // Not `requiredOption`: commander would demand them of `master restore` too (it checks a
+    // parent's mandatory options first); the action checks them.
+    .option('--id <id>', "this master's id (a DNS label, e.g. m1); required")
+    .option('--data-dir <dir>', 'where the WAL, snapshots and master.json live; required')
     .option(
       '--raft <host:port>',
       "Raft transport and peer service address (default: this id's entry in --peers)",
@@ -24,7 +26,8 @@ export function registerMasterCommands(program: Command): void {
     .option('--election-ticks <n>', 'election timeout base in ticks', (v) =>
       positiveInt(v, '--election-ticks'),
     )
-    .action(async (o: MasterFlags) => {
+    .action(async (flags: Partial<MasterFlags>) => {
+      const o = required(flags, ['id', 'dataDir'], 'master');
       const { parsePeers, runMaster } = await import('../actors/master-process.js');
       const peers = parsePeers(o.peers ?? '');
       const raft = o.raft ?? peers[o.id];
@@ -58,10 +61,17 @@ export function registerMasterCommands(program: Command): void {
   master
     .command('restore')
     .description('prepare a fresh data directory from a backup (run once per member, then start them)')
-    .requiredOption('--backup <file>', 'a file written by `cox cluster snapshot`')
-    .requiredOption('--data-dir <dir>', 'an empty data directory for this member')
-    .requiredOption('--peers <list>', "the new cluster's members: id=host:port,...")
-    .action(async (o: { backup: string; dataDir: string; peers: string }) => {
+    .option('--backup <file>', 'a file written by `cox cluster snapshot`; required')
+    .option('--data-dir <dir>', 'an empty data directory for this member; required')
+    .option('--peers <list>', "the new cluster's members: id=host:port,...; required")
+    .action(async (_flags: unknown, cmd: Command) => {
+      // `master` parses the options it shares with `restore` (--data-dir, --peers) itself.
+      const merged = { ...definedOnly(cmd.parent?.opts() ?? {}), ...definedOnly(cmd.opts()) };
+      const o = required(
+        merged as Partial<{ backup: string; dataDir: string; peers: string }>,
+        ['backup', 'dataDir', 'peers'],
+        'master restore',
+      );
       const { parsePeers, restoreDataDir } = await import('../actors/master-process.js');
       const r = await restoreDataDir({
         backupPath: o.backup,
@@ -70,6 +80,20 @@ export function registerMasterCommands(program: Command): void {
       });
       console.log(`restored ${r.objects} objects at index ${r.applied} into ${o.dataDir}`);
     });
+}
+
+function definedOnly(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''));
+}
+
+function required<T, K extends keyof T>(o: Partial<T>, keys: K[], verb: string): T {
+  for (const k of keys) {
+    if (o[k] === undefined || o[k] === '') {
+      const flag = `--${String(k).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      throw new Error(`${verb}: ${flag} is required`);
+    }
+  }
+  return o as T;
 }
 
 interface MasterFlags {
