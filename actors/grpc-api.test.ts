@@ -788,7 +788,7 @@ describe('gRPC API client failover and deadlines', () => {
     const other = await setup();
     const client = clientFor([`127.0.0.1:${port}`, other.server.address()]);
     const err = await rejection(client.create(configMap('a')));
-    expect(err.code).toBe('Unavailable');
+    expect(err.code).toBe('Timeout');
     expect(err.message).toContain('outcome unknown');
     expect((await other.api.objects.list('ConfigMap')).items).toHaveLength(0);
     // Reads move on.

@@ -15,7 +15,7 @@
  *   transferLeadership) try the next master only when the server itself answered
  *   `coxswain-error-code: Unavailable` — the master's promise that it proposed nothing (no
  *   leader, no quorum). An UNAVAILABLE without that code (connection cut mid-call) may come
- *   after the write was applied: it is raised as Unavailable with "outcome unknown" in the
+ *   after the write was applied: it is raised as Timeout (outcome unknown, like a deadline) with "outcome unknown" in the
  *   message and no retry, so the caller decides (a retried create meets AlreadyExists, a
  *   retried write with a resourceVersion meets Conflict).
  * Each master is tried at most once per call; all attempts share one deadline (`deadlineMs`).
@@ -446,8 +446,9 @@ export class ApiClient implements ObjectApi, ClusterApi {
         if (apiErr.code !== 'Unavailable') throw apiErr;
         const metadata = (err as Partial<grpc.ServiceError>).metadata;
         if (!idempotent && !hasApiErrorCode(metadata)) {
+          // Unavailable promises "not carried out"; a cut mid-call promises nothing.
           throw new ApiError(
-            'Unavailable',
+            'Timeout',
             `${apiErr.message} (outcome unknown: the write may have been applied)`,
             {
               ...apiErr.details,

@@ -6,7 +6,7 @@
 
 import { type ApplyOutcome, applyCommand, type Command } from '../core/commands.js';
 import type { ApiObject } from '../core/index.js';
-import { type ActorSpec, type RequestId, reply } from './runtime.js';
+import { type ActorSpec, type RequestId, reply, type Step } from './runtime.js';
 
 export interface ObjectActorState {
   readonly object: ApiObject | undefined;
@@ -28,27 +28,27 @@ export type ObjectMsg =
 export function objectActorSpec(
   committed: () => ApiObject | undefined,
 ): ActorSpec<ObjectActorState, ObjectMsg> {
-  return {
-    init: () => ({ object: committed() }),
-    receive: (state, msg) => {
-      switch (msg.type) {
-        case 'apply': {
-          const outcome = applyCommand(state.object, msg.cmd, msg.index);
-          const object =
-            outcome.result === 'written'
-              ? outcome.event === 'DELETED'
-                ? undefined
-                : outcome.object
-              : state.object;
-          return { state: { object }, effects: [reply(msg.replyTo, outcome)] };
-        }
-        case 'get':
-          return { state, effects: [reply(msg.replyTo, state.object)] };
-        default: {
-          const unknown: never = msg;
-          throw new Error(`object actor: unknown message ${JSON.stringify(unknown)}`);
-        }
-      }
-    },
-  };
+  // Only `init` is per object; the logic is one shared function (there may be 100k actors).
+  return { init: () => ({ object: committed() }), receive: receiveObjectMsg };
+}
+
+function receiveObjectMsg(state: ObjectActorState, msg: ObjectMsg): Step<ObjectActorState, ObjectMsg> {
+  switch (msg.type) {
+    case 'apply': {
+      const outcome = applyCommand(state.object, msg.cmd, msg.index);
+      const object =
+        outcome.result === 'written'
+          ? outcome.event === 'DELETED'
+            ? undefined
+            : outcome.object
+          : state.object;
+      return { state: { object }, effects: [reply(msg.replyTo, outcome)] };
+    }
+    case 'get':
+      return { state, effects: [reply(msg.replyTo, state.object)] };
+    default: {
+      const unknown: never = msg;
+      throw new Error(`object actor: unknown message ${JSON.stringify(unknown)}`);
+    }
+  }
 }

@@ -332,6 +332,8 @@ interface NactRef {
 interface NactDecisions {
   stop: symbol;
   stopChild: symbol;
+  /** nact's path object of the crashing actor (its toString names it). */
+  path?: unknown;
 }
 interface NactApi {
   start(options: { name: string }): NactRef;
@@ -377,8 +379,14 @@ interface PendingAsk {
 // biome-ignore lint/suspicious/noExplicitAny: cells hold actors of every type; the typed surface is ActorRef<M>.
 type AnySpec = ActorSpec<any, any, any>;
 
+/**
+ * One per actor, so its empty parts are allocated on first use: most actors (one per API
+ * object) never get children, timers or restarts.
+ */
 class Cell {
-  readonly children = new Map<string, Cell>();
+  private childMap: Map<string, Cell> | undefined;
+  private timerMap: Map<string, NodeJS.Timeout> | undefined;
+  private restartTimes: number[] | undefined;
   state: unknown;
   depth = 0;
   processed = 0;
@@ -386,8 +394,21 @@ class Cell {
   crashes = 0;
   restarts = 0;
   stopped = false;
-  readonly restartTimesMs: number[] = [];
-  readonly timers = new Map<string, NodeJS.Timeout>();
+  get children(): Map<string, Cell> {
+    this.childMap ??= new Map();
+    return this.childMap;
+  }
+  get timers(): Map<string, NodeJS.Timeout> {
+    this.timerMap ??= new Map();
+    return this.timerMap;
+  }
+  get restartTimesMs(): number[] {
+    this.restartTimes ??= [];
+    return this.restartTimes;
+  }
+  get childCount(): number {
+    return this.childMap?.size ?? 0;
+  }
   backoff: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   readonly ref: UntypedActorRef;
 
@@ -407,8 +428,10 @@ class Cell {
   }
 
   clearTimers(): void {
-    for (const handle of this.timers.values()) clearTimeout(handle);
-    this.timers.clear();
+    if (this.timerMap !== undefined) {
+      for (const handle of this.timerMap.values()) clearTimeout(handle);
+      this.timerMap.clear();
+    }
     if (this.backoff !== undefined) {
       clearTimeout(this.backoff.timer);
       this.backoff.resolve();
@@ -441,6 +464,15 @@ export class ActorSystem {
   private readonly restartPolicy: RestartPolicy;
   private readonly nowMs: () => number;
   private readonly log: (line: string, detail?: unknown) => void;
+
+  /** Shared by every spawn (one object, not one per actor: there may be 100k actors). */
+  private readonly nactSpawnOptions = {
+    // Our handler never throws, so nact's supervision should never run; if it does, stop.
+    onCrash: (_msg: unknown, err: unknown, ctx: NactDecisions, child?: NactRef) => {
+      this.log(`actor ${String(ctx.path ?? '?')}: unexpected nact crash`, err);
+      return child === undefined ? ctx.stop : ctx.stopChild;
+    },
+  };
 
   constructor(private readonly config: ActorSystemConfig = {}) {
     this.mailboxMessagesMax = config.mailboxMessagesMax ?? MAILBOX_MESSAGES_MAX_DEFAULT;
@@ -507,15 +539,10 @@ export class ActorSystem {
       parent.nactRef,
       (_state, envelope) => this.handle(cell, envelope as Envelope),
       name,
-      {
-        // Our handler never throws, so nact's supervision should never run; if it does, stop.
-        onCrash: (_msg, err, ctx, child) => {
-          this.log(`actor ${path}: unexpected nact crash`, err);
-          return child === undefined ? ctx.stop : ctx.stopChild;
-        },
-      },
+      this.nactSpawnOptions,
     );
-    const policy = { ...this.restartPolicy, ...options.restart };
+    const policy =
+      options.restart === undefined ? this.restartPolicy : { ...this.restartPolicy, ...options.restart };
     const mailboxMax = options.mailboxMessagesMax ?? this.mailboxMessagesMax;
     try {
       cell = new Cell(
@@ -749,7 +776,7 @@ export class ActorSystem {
       backoffMs,
     };
     this.notify(() => this.config.onCrash?.(report));
-    for (const child of [...cell.children.values()]) this.stopCell(child);
+    for (const child of [...(cell.childCount > 0 ? cell.children.values() : [])]) this.stopCell(child);
     cell.clearTimers();
     try {
       cell.state = cell.spec.init();
@@ -789,7 +816,7 @@ export class ActorSystem {
   private stopCell(cell: Cell): void {
     if (cell.stopped) return;
     cell.stopped = true;
-    for (const child of [...cell.children.values()]) this.stopCell(child);
+    for (const child of [...(cell.childCount > 0 ? cell.children.values() : [])]) this.stopCell(child);
     cell.clearTimers();
     this.notify(() => cell.spec.onStop?.(cell.state));
     cell.parent?.children.delete(cell.name);
@@ -863,7 +890,7 @@ function cellMetrics(cell: Cell): ActorMetrics {
     dropped: cell.dropped,
     crashes: cell.crashes,
     restarts: cell.restarts,
-    children: cell.children.size,
+    children: cell.childCount,
   };
 }
 
