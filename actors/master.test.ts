@@ -130,6 +130,30 @@ describe('masters: objects on the Raft log', () => {
     expect(unchanged.metadata.resourceVersion).toBe(relabeled.metadata.resourceVersion);
   });
 
+  it('drops a client status on create and refuses immutable changes with the field path', async () => {
+    const l = await c.leader();
+    const pod = await l.api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'imm' },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+      status: { phase: 'Running' },
+    });
+    expect((pod as { status?: unknown }).status).toEqual({ phase: 'Pending' });
+    const err = await expectCode(
+      l.api.patch({ kind: 'Pod', name: 'imm' }, { spec: { restartPolicy: 'Never' } }),
+      'Invalid',
+    );
+    expect(err.details.fieldPath).toBe('spec.restartPolicy');
+    // The image may change (a full update keeps the defaulted fields of the container).
+    const spec = (pod as unknown as { spec: { containers: Record<string, unknown>[] } }).spec;
+    const image = await l.api.update({
+      ...pod,
+      spec: { ...spec, containers: [{ ...spec.containers[0], image: 'busybox:2' }] },
+    });
+    expect(Number(image.metadata.resourceVersion)).toBeGreaterThan(Number(pod.metadata.resourceVersion));
+  });
+
   it('patches with a JSON merge patch and retries lost races', async () => {
     const l = await c.leader();
     const f = await c.follower();

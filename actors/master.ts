@@ -33,6 +33,7 @@ import {
   validateObject,
 } from '../core/index.js';
 import { applyMergePatch } from '../core/patch.js';
+import { prepareForCreate } from '../core/update-rules.js';
 import {
   HostStoppedError,
   LeaderWaitTimeoutError,
@@ -142,7 +143,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   // ================================================================== ObjectApi
 
   async create(input: unknown, opts: WriteOptions = {}): Promise<ApiObject> {
-    const obj = this.admit(input, 'create');
+    const obj = prepareForCreate(this.admit(input, 'create'));
     const m = obj.metadata;
     const generate = !m.name && m.generateName !== undefined;
     for (let attempt = 1; ; attempt += 1) {
@@ -553,7 +554,13 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   }
 
   private result(outcome: ApplyOutcome): ApiObject {
-    if (outcome.result === 'rejected') throw new ApiError(outcome.code, outcome.message);
+    if (outcome.result === 'rejected') {
+      throw new ApiError(
+        outcome.code,
+        outcome.message,
+        outcome.fieldPath !== undefined ? { fieldPath: outcome.fieldPath } : {},
+      );
+    }
     return outcome.object;
   }
 

@@ -7,7 +7,12 @@
  * never diverge. `metadata.resourceVersion` of a written object is the index of its entry.
  */
 
+import { deepEqual } from './deep-equal.js';
 import type { ApiObject, ObjectMeta } from './objects.js';
+import { validateUpdate } from './update-rules.js';
+import { formatFieldError } from './validation.js';
+
+export { deepEqual } from './deep-equal.js';
 
 /** Must hold for a write to apply; a failed precondition is a Conflict. */
 export interface Precondition {
@@ -55,7 +60,7 @@ export type ApplyOutcome =
   | { result: 'written'; event: 'ADDED' | 'MODIFIED' | 'DELETED'; object: ApiObject; prev?: ApiObject }
   /** A write that changes nothing: no new version, no event. */
   | { result: 'unchanged'; object: ApiObject }
-  | { result: 'rejected'; code: RejectCode; message: string };
+  | { result: 'rejected'; code: RejectCode; message: string; fieldPath?: string };
 
 /** The key of an object: `kind/namespace/name` (namespace '' when cluster-scoped). */
 export function objectKey(kind: string, namespace: string | undefined, name: string): string {
@@ -126,6 +131,7 @@ function applyUpdate(
     return reject(
       'Invalid',
       `${describeKey(key)}: metadata.finalizers: no new finalizers can be added while the object is being deleted`,
+      'metadata.finalizers',
     );
   }
   const metadata: ObjectMeta = {
@@ -143,6 +149,10 @@ function applyUpdate(
   setOrDelete(metadata, 'deletionGracePeriodSeconds', cur.deletionGracePeriodSeconds);
   const next = withStatusOf({ ...obj, metadata } as ApiObject, current);
   if (deepEqual(next, current)) return { result: 'unchanged', object: current };
+  const forbidden = validateUpdate(current, next);
+  if (forbidden.length > 0) {
+    return reject('Invalid', `${describeKey(key)}: ${formatFieldError(forbidden[0])}`, forbidden[0].path);
+  }
   if (!deepEqual(specOf(next), specOf(current))) metadata.generation = (cur.generation ?? 1) + 1;
   metadata.resourceVersion = String(index);
   // Deleted once the last finalizer goes; an object without finalizers in its grace period (a
@@ -257,8 +267,10 @@ function keyOf(obj: ApiObject): CommandKey {
   return { kind: obj.kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '' };
 }
 
-function reject(code: RejectCode, message: string): ApplyOutcome {
-  return { result: 'rejected', code, message };
+function reject(code: RejectCode, message: string, fieldPath?: string): ApplyOutcome {
+  return fieldPath === undefined
+    ? { result: 'rejected', code, message }
+    : { result: 'rejected', code, message, fieldPath };
 }
 
 function setOrDelete<K extends keyof ObjectMeta>(m: ObjectMeta, k: K, v: ObjectMeta[K] | undefined): void {
@@ -278,24 +290,4 @@ function withStatusOf(obj: ApiObject, current: ApiObject): ApiObject {
 function specOf(obj: ApiObject): Record<string, unknown> {
   const { metadata: _m, status: _s, ...rest } = obj as unknown as Record<string, unknown>;
   return rest;
-}
-
-/** Structural equality of JSON values (key order ignored; `undefined` members equal absent ones). */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    if (a.length !== bb.length) return false;
-    for (let i = 0; i < a.length; i += 1) if (!deepEqual(a[i], bb[i])) return false;
-    return true;
-  }
-  const ao = a as Record<string, unknown>;
-  const bo = b as Record<string, unknown>;
-  const ak = Object.keys(ao).filter((k) => ao[k] !== undefined);
-  const bk = Object.keys(bo).filter((k) => bo[k] !== undefined);
-  if (ak.length !== bk.length) return false;
-  for (const k of ak) if (!deepEqual(ao[k], bo[k])) return false;
-  return true;
 }

@@ -1,0 +1,125 @@
+/**
+ * What a create may set and what an update may not change.
+ *
+ * Updates: what an update may not change, as Kubernetes' `ValidateUpdate` rules: fields that identify
+ * what a controller owns or what a node runs are immutable once created. Pure; the apply
+ * rules call it, so every replica rejects the same updates with the same field path.
+ */
+
+import { deepEqual } from './deep-equal.js';
+import type { ApiObject } from './objects.js';
+import { type FieldError, FieldErrorType } from './validation.js';
+
+type Json = Record<string, unknown>;
+
+function at(obj: unknown, path: readonly string[]): unknown {
+  let cur: unknown = obj;
+  for (const p of path) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Json)[p];
+  }
+  return cur;
+}
+
+function immutable(errors: FieldError[], prev: ApiObject, next: ApiObject, path: string[]): void {
+  if (!deepEqual(at(prev, path), at(next, path))) {
+    errors.push({ path: path.join('.'), type: FieldErrorType.Invalid, message: 'field is immutable' });
+  }
+}
+
+/** Pod spec fields a running pod may change (Kubernetes allows these and nothing else). */
+const podMutableSpecFields = new Set([
+  'activeDeadlineSeconds',
+  'tolerations',
+  'terminationGracePeriodSeconds',
+]);
+
+function podSpecChanges(errors: FieldError[], prev: ApiObject, next: ApiObject): void {
+  const a = (at(prev, ['spec']) ?? {}) as Json;
+  const b = (at(next, ['spec']) ?? {}) as Json;
+  // Container images may change (a restart of that container); everything else of a container may not.
+  const withoutImages = (spec: Json): Json => {
+    const strip = (cs: unknown) =>
+      Array.isArray(cs) ? cs.map((c) => ({ ...(c as Json), image: undefined })) : cs;
+    return { ...spec, containers: strip(spec.containers), initContainers: strip(spec.initContainers) };
+  };
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  const wa = withoutImages(a);
+  const wb = withoutImages(b);
+  for (const k of [...keys].sort()) {
+    if (podMutableSpecFields.has(k)) continue;
+    // `nodeName` may be set once (binding), never changed or cleared.
+    if (k === 'nodeName' && (a.nodeName === undefined || a.nodeName === '')) continue;
+    if (!deepEqual(wa[k], wb[k])) {
+      errors.push({
+        path: `spec.${k}`,
+        type: FieldErrorType.Forbidden,
+        message:
+          'pod updates may not change fields other than spec.containers[*].image, spec.initContainers[*].image, spec.activeDeadlineSeconds, spec.tolerations (only additions), or spec.terminationGracePeriodSeconds',
+      });
+      return;
+    }
+  }
+}
+
+/**
+ * The field errors of updating `prev` to `next` (same kind, name and namespace; both valid on
+ * their own). Empty when the update is allowed.
+ */
+export function validateUpdate(prev: ApiObject, next: ApiObject): FieldError[] {
+  const errors: FieldError[] = [];
+  switch (next.kind) {
+    case 'Pod':
+      podSpecChanges(errors, prev, next);
+      break;
+    case 'Deployment':
+    case 'ReplicaSet':
+    case 'DaemonSet':
+      immutable(errors, prev, next, ['spec', 'selector']);
+      break;
+    case 'StatefulSet':
+      immutable(errors, prev, next, ['spec', 'selector']);
+      immutable(errors, prev, next, ['spec', 'serviceName']);
+      immutable(errors, prev, next, ['spec', 'podManagementPolicy']);
+      break;
+    case 'Job':
+      immutable(errors, prev, next, ['spec', 'selector']);
+      immutable(errors, prev, next, ['spec', 'template']);
+      immutable(errors, prev, next, ['spec', 'completionMode']);
+      break;
+    case 'Service': {
+      // A cluster IP, once allocated, stays (changing the type to ExternalName releases it elsewhere).
+      const ip = at(prev, ['spec', 'clusterIP']);
+      if (typeof ip === 'string' && ip !== '' && at(next, ['spec', 'clusterIP']) !== undefined) {
+        immutable(errors, prev, next, ['spec', 'clusterIP']);
+      }
+      break;
+    }
+    case 'Secret':
+    case 'ConfigMap':
+      if ((prev as { immutable?: boolean }).immutable === true) {
+        immutable(errors, prev, next, ['data']);
+        if (prev.kind === 'Secret') immutable(errors, prev, next, ['stringData']);
+        if (prev.kind === 'ConfigMap') immutable(errors, prev, next, ['binaryData']);
+        immutable(errors, prev, next, ['immutable']);
+      }
+      break;
+    default:
+      break;
+  }
+  return errors;
+}
+
+/**
+ * The object as it is stored on create, as Kubernetes' `PrepareForCreate`: status belongs to
+ * controllers and agents, so a client's status is dropped (pods start Pending, namespaces
+ * Active). Nodes keep theirs: the agent that registers a node reports its capacity in it.
+ */
+export function prepareForCreate(obj: ApiObject): ApiObject {
+  if (obj.kind === 'Node') return obj;
+  const out = { ...obj } as Json;
+  if (obj.kind === 'Pod') out.status = { phase: 'Pending' };
+  else if (obj.kind === 'Namespace') out.status = { phase: 'Active' };
+  else delete out.status;
+  return out as unknown as ApiObject;
+}
