@@ -86,6 +86,9 @@ async function up(o: {
   const plan = planLocalCluster(root, o.masters, o.basePort);
   const peers = plan.members.map((m) => `${m.id}=${m.raft}`).join(',');
   const started: string[] = [];
+  /** Masters that died before they were ready (a taken port, a locked data directory...). */
+  const exited = new Map<string, string>();
+  const children: number[] = [];
   for (const m of plan.members) {
     mkdirSync(m.dir, { recursive: true });
     const running = readMasterFile(m.dir);
@@ -100,36 +103,26 @@ async function up(o: {
       [binPath, 'master', '--id', m.id, '--data-dir', m.dir, '--peers', peers, '--api', m.api, '--ws', m.ws],
       { detached: true, stdio: ['ignore', log, log] },
     );
+    if (child.pid !== undefined) children.push(child.pid);
+    child.once('exit', (code, signal) => exited.set(m.id, `exited (${signal ?? `code ${code}`})`));
     child.unref();
     started.push(m.id);
   }
-  const deadline = Date.now() + localClusterLimits.upTimeoutMs;
-  for (const m of plan.members) {
-    for (;;) {
-      const f = readMasterFile(m.dir);
-      if (f && isOurMaster(f.pid, m.id)) break;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `${m.id} did not start in ${localClusterLimits.upTimeoutMs} ms; see ${join(m.dir, 'master.log')}`,
-        );
+  let leader: string;
+  try {
+    leader = await waitUntilServing(plan, exited);
+  } catch (err) {
+    // Leave nothing half-started: stop the masters this call started.
+    for (const pid of children) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
       }
-      await sleep(100);
     }
+    throw err;
   }
   const servers = plan.members.map((m) => `ws://${m.ws}`);
-  const client = new CoxClient({ servers, log: () => {} });
-  let leader: string | undefined;
-  try {
-    while (leader === undefined) {
-      const st = await client.clusterStatus().catch(() => undefined);
-      leader = st?.leader;
-      if (leader !== undefined) break;
-      if (Date.now() > deadline) throw new Error('no leader elected in time; see the master.log files');
-      await sleep(200);
-    }
-  } finally {
-    client.close();
-  }
   if (o.writeConfig) {
     const path = process.env.COX_CONFIG ?? defaultConfigPath(homedir());
     mkdirSync(dirname(path), { recursive: true });
@@ -154,6 +147,44 @@ async function up(o: {
     console.log(
       'cox now talks to these masters (servers written to the cox config); try: cox cluster status',
     );
+}
+
+/** Waits for every master's ready file, then for a leader; returns the leader's id. */
+async function waitUntilServing(plan: LocalPlan, exited: Map<string, string>): Promise<string> {
+  const deadline = Date.now() + localClusterLimits.upTimeoutMs;
+  for (const m of plan.members) {
+    for (;;) {
+      const f = readMasterFile(m.dir);
+      if (f && isOurMaster(f.pid, m.id)) break;
+      const died = exited.get(m.id);
+      if (died !== undefined) {
+        const log = join(m.dir, 'master.log');
+        const tail = readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ');
+        throw new Error(`${m.id} ${died} before it was ready: ${tail} (see ${log})`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${m.id} did not start in ${localClusterLimits.upTimeoutMs} ms; see ${join(m.dir, 'master.log')}`,
+        );
+      }
+      await sleep(100);
+    }
+  }
+  const servers = plan.members.map((m) => `ws://${m.ws}`);
+  const client = new CoxClient({ servers, log: () => {} });
+  let leader: string | undefined;
+  try {
+    while (leader === undefined) {
+      const st = await client.clusterStatus().catch(() => undefined);
+      leader = st?.leader;
+      if (leader !== undefined) break;
+      if (Date.now() > deadline) throw new Error('no leader elected in time; see the master.log files');
+      await sleep(200);
+    }
+  } finally {
+    client.close();
+  }
+  return leader;
 }
 
 async function down(o: { dataDir: string; purge: boolean }): Promise<void> {
