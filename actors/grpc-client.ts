@@ -39,6 +39,7 @@ import {
   type WatchStream,
   type WriteOptions,
 } from './api.js';
+import { BatchQueue } from './batch-queue.js';
 import {
   clusterStatusFromWire,
   consistencyToWire,
@@ -539,21 +540,20 @@ class ResumingWatchStream implements WatchStream {
  * server back (which then waits for 'drain' before pulling more from its WatchStream).
  */
 class GrpcWatchStream implements WatchStream {
-  private readonly queue: WatchEvent[][] = [];
-  private waiter:
-    | { resolve: (v: WatchEvent[] | undefined) => void; reject: (e: unknown) => void }
-    | undefined;
-  private ended = false;
+  private readonly queue: BatchQueue<WatchEvent>;
   private closedByUs = false;
-  private error: ApiError | undefined;
   private pendingError: ApiError | undefined;
-  private paused = false;
 
   private constructor(
     private readonly call: grpc.ClientReadableStream<WireWatchResponse>,
     private readonly what: string,
-    private readonly bufferMessagesMax: number,
-  ) {}
+    bufferMessagesMax: number,
+  ) {
+    this.queue = new BatchQueue(
+      { highWaterBatches: bufferMessagesMax, pause: () => call.pause(), resume: () => call.resume() },
+      what,
+    );
+  }
 
   /** Resolves once the server sent response headers (the watch is open); rejects with its error. */
   static open(
@@ -603,24 +603,19 @@ class GrpcWatchStream implements WatchStream {
   }
 
   next(): Promise<WatchEvent[] | undefined> {
-    if (this.waiter !== undefined) throw new Error(`${this.what}: WatchStream.next: one call at a time`);
-    const ready = this.take();
-    if (ready !== null) return ready;
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
+    return this.queue.next();
   }
 
   close(): void {
-    if (this.ended) return;
+    if (this.queue.ended) return;
     this.closedByUs = true;
-    this.queue.length = 0;
+    this.queue.clear();
     this.call.cancel();
     this.onEnd();
   }
 
   private onMessage(msg: WireWatchResponse): void {
-    if (this.ended) return;
+    if (this.queue.ended) return;
     let events: WatchEvent[];
     try {
       events = (msg.events ?? []).map((e) => ({
@@ -632,13 +627,7 @@ class GrpcWatchStream implements WatchStream {
       this.call.cancel();
       return;
     }
-    if (events.length === 0) return;
     this.queue.push(events);
-    if (this.queue.length >= this.bufferMessagesMax && !this.paused) {
-      this.paused = true;
-      this.call.pause();
-    }
-    this.wake();
   }
 
   /**
@@ -652,38 +641,10 @@ class GrpcWatchStream implements WatchStream {
   }
 
   private onEnd(): void {
-    if (this.ended) return;
-    if (this.pendingError !== undefined) this.error = this.pendingError;
-    this.ended = true;
-    this.wake();
+    this.queue.end(this.pendingError);
   }
 
   private fail(err: ApiError): void {
-    if (this.ended) return;
-    this.error = err;
-    this.onEnd();
-  }
-
-  private take(): Promise<WatchEvent[] | undefined> | null {
-    const events = this.queue.shift();
-    if (events !== undefined) {
-      if (this.paused && this.queue.length < this.bufferMessagesMax / 2) {
-        this.paused = false;
-        this.call.resume();
-      }
-      return Promise.resolve(events);
-    }
-    if (this.error !== undefined) return Promise.reject(this.error);
-    if (this.ended) return Promise.resolve(undefined);
-    return null;
-  }
-
-  private wake(): void {
-    const waiter = this.waiter;
-    if (waiter === undefined) return;
-    const ready = this.take();
-    if (ready === null) return;
-    this.waiter = undefined;
-    ready.then(waiter.resolve, waiter.reject);
+    this.queue.end(err);
   }
 }

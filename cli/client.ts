@@ -36,6 +36,7 @@ import {
   type WatchStream,
   type WriteOptions,
 } from '../actors/api.js';
+import { BatchQueue } from '../actors/batch-queue.js';
 import type { WsErrorBody, WsRequestId } from '../actors/ws-gateway.js';
 import type { ApiObject } from '../core/index.js';
 
@@ -405,15 +406,11 @@ export class CoxClient implements ObjectApi {
 
 /** A watch that resumes on another master from its last delivered resourceVersion. */
 class ClientWatch implements WatchStream {
-  private queue: WatchEvent[][] = [];
-  private waiter: { resolve(v: WatchEvent[] | undefined): void; reject(e: unknown): void } | undefined;
-  private ended = false;
-  private error: unknown;
+  private readonly queue: BatchQueue<WatchEvent>;
   /** The version of the last event received: where a resumed watch starts. */
   private lastRv: string | undefined;
   private conn: Connection | undefined;
   private streamId: number | undefined;
-  private paused = false;
   /** Consecutive failed (re)starts; reset by any delivered frame. */
   private failures = 0;
 
@@ -424,6 +421,14 @@ class ClientWatch implements WatchStream {
     private readonly limits: ClientLimits,
     private readonly onDone: () => void,
   ) {
+    this.queue = new BatchQueue(
+      {
+        highWaterBatches: limits.watchQueuedFramesMax,
+        pause: () => this.conn?.pause(),
+        resume: () => this.conn?.resume(),
+      },
+      `watch ${kind}`,
+    );
     this.lastRv =
       options.resourceVersion !== undefined && options.resourceVersion !== '0'
         ? options.resourceVersion
@@ -433,7 +438,7 @@ class ClientWatch implements WatchStream {
   /** Opens the stream; resolves once it is requested on some master (errors arrive through next()). */
   async start(): Promise<void> {
     for (;;) {
-      if (this.ended) return;
+      if (this.queue.ended) return;
       const connP = this.client.connection();
       try {
         const conn = await connP;
@@ -481,27 +486,19 @@ class ClientWatch implements WatchStream {
   }
 
   private onFrame(id: number, frame: Record<string, unknown>): void {
-    if (id !== this.streamId || this.ended) return;
+    if (id !== this.streamId || this.queue.ended) return;
     const events = frame.events;
     if (!Array.isArray(events) || events.length === 0) return;
     this.failures = 0;
     const last = (events[events.length - 1] as WatchEvent).object?.metadata?.resourceVersion;
     if (typeof last === 'string' && last !== '') this.lastRv = last;
     this.queue.push(events as WatchEvent[]);
-    if (this.queue.length >= this.limits.watchQueuedFramesMax && !this.paused) {
-      this.paused = true;
-      this.conn?.pause();
-    }
-    this.wake();
   }
 
   private async onEnd(id: number, connP: Promise<Connection>, err: unknown): Promise<void> {
-    if (id !== this.streamId || this.ended) return;
+    if (id !== this.streamId || this.queue.ended) return;
     this.streamId = undefined;
-    if (this.paused) {
-      this.paused = false;
-      this.conn?.resume();
-    }
+    this.queue.releaseFlow();
     if (err === undefined) {
       this.finish();
       return;
@@ -516,58 +513,23 @@ class ClientWatch implements WatchStream {
   }
 
   next(): Promise<WatchEvent[] | undefined> {
-    if (this.waiter !== undefined) return Promise.reject(new Error('WatchStream.next: one call at a time'));
-    const ready = this.take();
-    if (ready !== null) return ready;
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
+    return this.queue.next();
   }
 
   close(): void {
-    if (this.ended) return;
+    if (this.queue.ended) return;
     if (this.streamId !== undefined) this.conn?.cancel(this.streamId);
     this.finish();
   }
 
-  private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
+  private finish(error?: unknown): void {
+    if (this.queue.ended) return;
     this.streamId = undefined;
-    if (this.paused) {
-      this.paused = false;
-      this.conn?.resume();
-    }
+    this.queue.end(error);
     this.onDone();
-    this.wake();
   }
 
   private fail(err: unknown): void {
-    if (this.ended) return;
-    this.error = err;
-    this.finish();
-  }
-
-  private take(): Promise<WatchEvent[] | undefined> | null {
-    const batch = this.queue.shift();
-    if (batch !== undefined) {
-      if (this.paused && this.queue.length < this.limits.watchQueuedFramesMax / 2) {
-        this.paused = false;
-        this.conn?.resume();
-      }
-      return Promise.resolve(batch);
-    }
-    if (this.error !== undefined) return Promise.reject(this.error);
-    if (this.ended) return Promise.resolve(undefined);
-    return null;
-  }
-
-  private wake(): void {
-    const waiter = this.waiter;
-    if (waiter === undefined) return;
-    const ready = this.take();
-    if (ready === null) return;
-    this.waiter = undefined;
-    ready.then(waiter.resolve, waiter.reject);
+    this.finish(err);
   }
 }
