@@ -31,6 +31,7 @@ export interface MasterNodeOptions {
       | 'compactionMarginEntries'
       | 'random'
       | 'logger'
+      | 'readTimeoutMs'
     >
   >;
   store?: Omit<StoreOptions, 'system' | 'onMembersChanged'>;

@@ -378,3 +378,28 @@ describe('masters: objects on the Raft log', () => {
     expect(other.store.appliedIndex).toBe(l.store.appliedIndex);
   });
 });
+
+describe('masters without a quorum', () => {
+  it('refuse writes and linearizable reads with Unavailable and a retry hint; serializable reads still work', async () => {
+    const c = await startMemoryCluster(3, { writeTimeoutMs: 800, host: { readTimeoutMs: 800 } });
+    try {
+      const l = await c.leader();
+      await l.api.create(cm('before'));
+      const survivor = await c.follower();
+      await survivor.store.waitForApplied(l.store.appliedIndex, 5_000);
+      for (const n of [...c.nodes.values()]) if (n !== survivor) await c.kill(n.id);
+      const w = await expectCode(survivor.api.create(cm('after')), 'Unavailable');
+      expect(w.details.retryAfterMs).toBeGreaterThan(0);
+      const r = await expectCode(survivor.api.get({ kind: 'ConfigMap', name: 'before' }), 'Unavailable');
+      expect(r.details.retryAfterMs).toBeGreaterThan(0);
+      const s = await survivor.api.get(
+        { kind: 'ConfigMap', name: 'before' },
+        { consistency: 'serializable' },
+      );
+      expect(s.metadata.name).toBe('before');
+      expect(survivor.store.get('ConfigMap', 'default', 'after')).toBeUndefined();
+    } finally {
+      await c.stop();
+    }
+  });
+});
