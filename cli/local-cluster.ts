@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { CoxClient } from './client.js';
-import { defaultConfigPath } from './servers.js';
+import { configPath } from './servers.js';
 
 export const localClusterLimits = {
   /** How long `up` waits for every master to be ready and a leader to be elected. */
@@ -124,7 +124,7 @@ async function up(o: {
   }
   const servers = plan.members.map((m) => `ws://${m.ws}`);
   if (o.writeConfig) {
-    const path = process.env.COX_CONFIG ?? defaultConfigPath(homedir());
+    const path = configPath(process.env, homedir());
     mkdirSync(dirname(path), { recursive: true });
     let config: Record<string, unknown> = {};
     if (existsSync(path)) {

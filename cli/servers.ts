@@ -1,6 +1,6 @@
 /**
  * Where the masters are, first match wins: `--server ws://a,ws://b`, then `COX_SERVERS`, then
- * the config file (`$COX_CONFIG`, else `~/.cox/config.json`, holding `{ "servers": [...] }`;
+ * the config file (`$COX_CONFIG`, else `$COX_HOME/config.json`, else `~/.cox/config.json`, holding `{ "servers": [...] }`;
  * `cox up` writes it).
  */
 
@@ -24,6 +24,13 @@ export interface ResolvedServers {
 /** The default config file for a home directory. */
 export function defaultConfigPath(homeDir: string): string {
   return join(homeDir, '.cox', 'config.json');
+}
+
+/** The config file in use: `$COX_CONFIG`, else `$COX_HOME/config.json`, else `~/.cox/config.json`. */
+export function configPath(env: Readonly<Record<string, string | undefined>>, homeDir: string): string {
+  if (env.COX_CONFIG) return env.COX_CONFIG;
+  if (env.COX_HOME) return join(env.COX_HOME, 'config.json');
+  return defaultConfigPath(homeDir);
 }
 
 /** Splits `a,b , c` into URLs, checking each is `ws://` or `wss://`. */
@@ -56,7 +63,7 @@ export function resolveServers(src: ServerSources): ResolvedServers {
   if (env !== undefined && env.trim() !== '') {
     return { servers: parseServerList(env, 'COX_SERVERS'), source: 'COX_SERVERS' };
   }
-  const path = src.env.COX_CONFIG || defaultConfigPath(src.homeDir);
+  const path = configPath(src.env, src.homeDir);
   const text = src.readFile(path);
   if (text === undefined) {
     throw new UsageError(
