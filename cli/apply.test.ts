@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, type ObjectApi } from '../actors/api.js';
 import { createMemoryApi } from '../test/fixtures/memory-api.js';
-import { applyLimits, applyObject, desiredUpdate, isSubset, withNamespace } from './apply.js';
+import {
+  applyLimits,
+  applyObject,
+  desiredUpdate,
+  isSubset,
+  isUnchanged,
+  lastAppliedAnnotation,
+  withNamespace,
+} from './apply.js';
 
 const cm = (data: Record<string, string>) =>
   withNamespace(
@@ -20,7 +28,7 @@ describe('isSubset', () => {
 });
 
 describe('desiredUpdate', () => {
-  it('keeps system metadata and uses the current version as precondition', () => {
+  it('merges over the server state, keeps system metadata and uses the current version as precondition', () => {
     const current = {
       kind: 'ConfigMap',
       metadata: { name: 'c', uid: 'u1', resourceVersion: '7', labels: { old: 'x' } },
@@ -32,11 +40,49 @@ describe('desiredUpdate', () => {
       data: { b: '2' },
       status: { x: 1 },
     };
+    const config = { kind: 'ConfigMap', metadata: { name: 'c', labels: { a: 'b' } }, data: { b: '2' } };
+    // Nothing was applied before: fields the server has and the manifest does not name stay.
     expect(desiredUpdate(manifest, current)).toEqual({
       kind: 'ConfigMap',
-      metadata: { name: 'c', uid: 'u1', resourceVersion: '7', labels: { a: 'b' } },
-      data: { b: '2' },
+      metadata: {
+        name: 'c',
+        uid: 'u1',
+        resourceVersion: '7',
+        labels: { old: 'x', a: 'b' },
+        annotations: { [lastAppliedAnnotation]: JSON.stringify(config) },
+      },
+      data: { a: '1', b: '2' },
     });
+  });
+
+  it('removes what the last applied manifest had and this one dropped, and keeps server-set fields', () => {
+    const last = {
+      kind: 'Pod',
+      metadata: { name: 'p', labels: { a: '1', b: '2' } },
+      spec: { activeDeadlineSeconds: 5 },
+    };
+    const current = {
+      kind: 'Pod',
+      metadata: {
+        name: 'p',
+        resourceVersion: '9',
+        labels: { a: '1', b: '2', added: 'by-controller' },
+        annotations: { [lastAppliedAnnotation]: JSON.stringify(last) },
+      },
+      spec: { activeDeadlineSeconds: 5, nodeName: 'n1' },
+      status: { phase: 'Running' },
+    };
+    const manifest = { kind: 'Pod', metadata: { name: 'p', labels: { a: '1' } }, spec: {} };
+    const out = desiredUpdate(manifest, current) as {
+      metadata: { labels: unknown };
+      spec: unknown;
+      status?: unknown;
+    };
+    expect(out.metadata.labels).toEqual({ a: '1', added: 'by-controller' });
+    expect(out.spec).toEqual({ nodeName: 'n1' });
+    expect(out.status).toBeUndefined();
+    expect(isUnchanged(manifest, current)).toBe(false);
+    expect(isUnchanged(last, current)).toBe(true);
   });
 });
 

@@ -1,15 +1,18 @@
 /**
  * `cox apply`: create each object, or update it when it exists, with kubectl's outcome words.
  *
- * Update semantics: read the current object, then write the manifest's top-level fields
- * (spec, data, ...) with metadata merged over the current metadata (system fields such as uid
- * and creationTimestamp kept) and the current resourceVersion as the precondition; a Conflict
- * (someone wrote in between) re-reads and retries, at most `conflictRetriesMax` times. An
- * object whose every manifest field already holds is `unchanged` and not written.
+ * Update semantics are kubectl's three-way merge, with JSON merge patch rules: the manifest
+ * applied last is kept in the annotation `coxswain.io/last-applied-configuration`; an update
+ * removes the fields that manifest had and the new one dropped, sets every field the new one
+ * gives (objects merge, arrays replace), and leaves everything else as it is on the server
+ * (fields set by controllers, the scheduler or defaults: `spec.nodeName`, `status`, ...).
+ * It is written with the current resourceVersion as precondition; a Conflict (someone wrote
+ * in between) re-reads and retries, at most `conflictRetriesMax` times. An object whose every
+ * manifest field already holds, applied from the same manifest, is `unchanged` and not written.
  */
 
 import { ApiErrorCode, isApiError, type ObjectApi, type ObjectKey } from '../actors/api.js';
-import { isKnownKind, kindInfo } from '../core/index.js';
+import { applyMergePatch, createMergePatch, isKnownKind, kindInfo } from '../core/index.js';
 import { UsageError } from './errors.js';
 
 type Obj = Record<string, unknown>;
@@ -64,12 +67,88 @@ export function isSubset(want: unknown, have: unknown): boolean {
   return want === have;
 }
 
-/** The object `update` receives: the manifest's fields, metadata merged, current version as precondition. */
+/** Where the manifest applied last is kept (as kubectl's `kubectl.kubernetes.io/last-applied-configuration`). */
+export const lastAppliedAnnotation = 'coxswain.io/last-applied-configuration';
+
+/** The configuration a manifest stands for: without status and without the annotation itself. */
+function configOf(manifest: Obj): Obj {
+  const { status: _status, ...config } = manifest;
+  const meta = isRecord(config.metadata) ? { ...config.metadata } : {};
+  if (isRecord(meta.annotations)) {
+    const { [lastAppliedAnnotation]: _last, ...rest } = meta.annotations;
+    if (Object.keys(rest).length > 0) meta.annotations = rest;
+    else delete meta.annotations;
+  }
+  return { ...config, metadata: meta };
+}
+
+/** The manifest to send on create: its configuration, recorded as the last applied. */
+export function withLastApplied(manifest: Obj): Obj {
+  const config = configOf(manifest);
+  const meta = config.metadata as Obj;
+  const annotations = isRecord(meta.annotations) ? meta.annotations : {};
+  return {
+    ...config,
+    metadata: { ...meta, annotations: { ...annotations, [lastAppliedAnnotation]: JSON.stringify(config) } },
+  };
+}
+
+function lastApplied(current: Obj): Obj {
+  const meta = isRecord(current.metadata) ? current.metadata : {};
+  const text = isRecord(meta.annotations) ? meta.annotations[lastAppliedAnnotation] : undefined;
+  if (typeof text !== 'string') return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return isRecord(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Only the removals (nulls) of a merge patch. */
+function removalsOf(patch: unknown): Obj {
+  const out: Obj = {};
+  if (!isRecord(patch)) return out;
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) out[k] = null;
+    else if (isRecord(v)) {
+      const inner = removalsOf(v);
+      if (Object.keys(inner).length > 0) out[k] = inner;
+    }
+  }
+  return out;
+}
+
+/** Whether applying `manifest` over `current` would change nothing. */
+export function isUnchanged(manifest: Obj, current: Obj): boolean {
+  const config = configOf(manifest);
+  return (
+    isSubset(config, current) &&
+    Object.keys(removalsOf(createMergePatch(lastApplied(current), config))).length === 0
+  );
+}
+
+/**
+ * The object `update` receives: the current object with the fields the last manifest had and
+ * this one dropped removed, this manifest's fields merged in, the new last-applied annotation,
+ * and the current version as the precondition.
+ */
 export function desiredUpdate(manifest: Obj, current: Obj): Obj {
-  const { metadata, status: _status, ...rest } = manifest;
+  const config = configOf(manifest);
+  const removed = removalsOf(createMergePatch(lastApplied(current), config));
+  const merged = applyMergePatch(applyMergePatch(current, removed), config) as Obj;
+  const { status: _status, ...rest } = merged;
+  const meta = isRecord(rest.metadata) ? rest.metadata : {};
+  const annotations = isRecord(meta.annotations) ? meta.annotations : {};
   const cur = isRecord(current.metadata) ? current.metadata : {};
-  const mine = isRecord(metadata) ? metadata : {};
-  return { ...rest, metadata: { ...cur, ...mine, resourceVersion: cur.resourceVersion } };
+  return {
+    ...rest,
+    metadata: {
+      ...meta,
+      annotations: { ...annotations, [lastAppliedAnnotation]: JSON.stringify(config) },
+      resourceVersion: cur.resourceVersion,
+    },
+  };
 }
 
 export function keyOf(obj: Obj): ObjectKey {
@@ -88,7 +167,10 @@ export async function applyObject(
   const write = opts.dryRun ? { dryRun: true } : undefined;
   const meta = isRecord(manifest.metadata) ? manifest.metadata : {};
   if (typeof meta.name !== 'string' || meta.name === '') {
-    return { outcome: 'created', object: (await api.create(manifest, write)) as unknown as Obj };
+    return {
+      outcome: 'created',
+      object: (await api.create(withLastApplied(manifest), write)) as unknown as Obj,
+    };
   }
   const key = keyOf(manifest);
   let lastConflict: unknown;
@@ -99,14 +181,17 @@ export async function applyObject(
     } catch (err) {
       if (!isApiError(err) || err.code !== ApiErrorCode.NotFound) throw err;
       try {
-        return { outcome: 'created', object: (await api.create(manifest, write)) as unknown as Obj };
+        return {
+          outcome: 'created',
+          object: (await api.create(withLastApplied(manifest), write)) as unknown as Obj,
+        };
       } catch (createErr) {
         // Created by someone else in between: read it and update.
         if (isApiError(createErr) && createErr.code === ApiErrorCode.AlreadyExists) continue;
         throw createErr;
       }
     }
-    if (isSubset(manifest, current)) return { outcome: 'unchanged', object: current };
+    if (isUnchanged(manifest, current)) return { outcome: 'unchanged', object: current };
     try {
       return {
         outcome: 'configured',
