@@ -1,0 +1,113 @@
+/**
+ * The container runtime port of a node agent: what a pod actor asks of the machine. One
+ * interface, three drivers (docker, process, hollow) and one conformance suite. A pod is a
+ * sandbox (the network namespace and hostname its containers share) plus app containers joined
+ * to it. Every container carries labels naming its pod uid, container name, restart count and
+ * node, so an agent restarted with `kill -9` finds (adopts) what it started instead of starting
+ * it twice.
+ */
+
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+/** Labels every runtime object carries (the adoption contract). */
+export const runtimeLabels = {
+  podUid: 'io.coxswain.pod.uid',
+  podName: 'io.coxswain.pod.name',
+  podNamespace: 'io.coxswain.pod.namespace',
+  node: 'io.coxswain.node',
+  container: 'io.coxswain.container.name',
+  restartCount: 'io.coxswain.container.restart-count',
+  /** 'sandbox' or 'app'. */
+  role: 'io.coxswain.role',
+} as const;
+
+export interface SandboxSpec {
+  podUid: string;
+  namespace: string;
+  name: string;
+  node: string;
+  /** Default: the pod's name. */
+  hostname?: string;
+}
+
+export interface SandboxStatus {
+  id: string;
+  /** The pod's IP (absent for runtimes without their own network namespace). */
+  ip?: string;
+  running: boolean;
+}
+
+export interface MountSpec {
+  containerPath: string;
+  /** A host directory (hostPath, emptyDir, configMap and secret volumes materialized by the agent). */
+  hostPath?: string;
+  /** A tmpfs of this many bytes instead (emptyDir `medium: Memory`, secrets). */
+  tmpfsBytes?: number;
+  readOnly?: boolean;
+}
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  /** Replaces the image's entrypoint (Kubernetes `command`). */
+  command?: string[];
+  /** Replaces the image's cmd (Kubernetes `args`). */
+  args?: string[];
+  workingDir?: string;
+  /** In order; later entries may refer to earlier ones as the pod spec allows. */
+  env?: { name: string; value: string }[];
+  mounts?: MountSpec[];
+  /** Hard memory limit. */
+  memoryBytes?: number;
+  /** CPU limit in millicores. */
+  cpuMillis?: number;
+  /** Which start of this container this is (0 for the first); recorded as a label. */
+  restartCount: number;
+}
+
+export type ContainerPhase = 'created' | 'running' | 'exited' | 'unknown';
+
+export interface ContainerStatus {
+  id: string;
+  podUid: string;
+  name: string;
+  image: string;
+  restartCount: number;
+  phase: ContainerPhase;
+  exitCode?: number;
+  /** `OOMKilled`, `Error`, `Completed`, as Kubernetes reports them. */
+  reason?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** The image is neither local nor pullable; `message` is what the engine said. */
+export class ImagePullError extends Error {
+  override readonly name = 'ImagePullError';
+  constructor(
+    readonly image: string,
+    message: string,
+  ) {
+    super(`image ${image}: ${message}`);
+  }
+}
+
+export interface ContainerRuntime {
+  readonly kind: 'docker' | 'process' | 'hollow';
+  /** Makes `image` available (builds the base image on first use); throws ImagePullError. */
+  ensureImage(image: string, policy: PullPolicy): Promise<void>;
+  /** Starts the pod's sandbox, or returns the running one of this pod uid (adoption). */
+  runSandbox(spec: SandboxSpec): Promise<SandboxStatus>;
+  /** Creates and starts an app container joined to the pod's sandbox. */
+  startContainer(podUid: string, spec: ContainerSpec): Promise<ContainerStatus>;
+  /** SIGTERM, up to `graceSeconds`, then SIGKILL. Stopping a stopped container is fine. */
+  stopContainer(id: string, graceSeconds: number): Promise<void>;
+  removeContainer(id: string): Promise<void>;
+  /** Stops and removes every container and the sandbox of a pod. */
+  removePod(podUid: string, graceSeconds: number): Promise<void>;
+  /** App containers of one pod, or of every pod on this node (adoption after a restart). */
+  listContainers(filter?: { podUid?: string }): Promise<ContainerStatus[]>;
+  /** Pod uids that have a sandbox on this node. */
+  listPods(): Promise<string[]>;
+  inspect(id: string): Promise<ContainerStatus>;
+}
