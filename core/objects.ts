@@ -73,9 +73,28 @@ export interface KeySelector {
   key: string;
   optional?: boolean;
 }
+/** A field of the pod itself (`metadata.name`, `status.podIP`, ...). */
+export interface ObjectFieldSelector {
+  apiVersion?: string;
+  fieldPath: string;
+}
+/** A container's resource (`limits.cpu`, `requests.memory`, ...), in units of `divisor`. */
+export interface ResourceFieldSelector {
+  containerName?: string;
+  resource: string;
+  divisor?: string;
+}
 export interface EnvVarSource {
   configMapKeyRef?: KeySelector;
   secretKeyRef?: KeySelector;
+  fieldRef?: ObjectFieldSelector;
+  resourceFieldRef?: ResourceFieldSelector;
+}
+/** Every key of a ConfigMap or Secret as an environment variable (`prefix` + key). */
+export interface EnvFromSource {
+  prefix?: string;
+  configMapRef?: { name: string; optional?: boolean };
+  secretRef?: { name: string; optional?: boolean };
 }
 export interface EnvVar {
   name: string;
@@ -98,13 +117,15 @@ export interface VolumeMount {
 export interface KeyToPath {
   key: string;
   path: string;
+  /** File mode bits (0-0777). */
+  mode?: number;
 }
 export interface Volume {
   name: string;
   emptyDir?: { medium?: '' | 'Memory'; sizeLimit?: string };
   hostPath?: { path: string; type?: string };
-  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
-  secret?: { secretName: string; items?: KeyToPath[]; optional?: boolean };
+  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean; defaultMode?: number };
+  secret?: { secretName: string; items?: KeyToPath[]; optional?: boolean; defaultMode?: number };
 }
 
 export interface HttpGetAction {
@@ -112,6 +133,7 @@ export interface HttpGetAction {
   port: IntOrString;
   host?: string;
   scheme?: 'HTTP' | 'HTTPS';
+  httpHeaders?: { name: string; value: string }[];
 }
 export interface TcpSocketAction {
   port: IntOrString;
@@ -149,6 +171,7 @@ export interface Container {
   workingDir?: string;
   ports?: ContainerPort[];
   env?: EnvVar[];
+  envFrom?: EnvFromSource[];
   resources?: ResourceRequirements;
   volumeMounts?: VolumeMount[];
   livenessProbe?: Probe;
@@ -228,8 +251,10 @@ export interface PodStatus {
   containerStatuses?: ContainerStatus[];
   initContainerStatuses?: ContainerStatus[];
   podIP?: string;
+  podIPs?: { ip: string }[];
   hostIP?: string;
   startTime?: string;
+  qosClass?: 'Guaranteed' | 'Burstable' | 'BestEffort';
   reason?: string;
   message?: string;
 }

@@ -1290,3 +1290,43 @@ describe('IP and CIDR checks', () => {
     expect(isCIDR(text)).toBe(expected);
   });
 });
+
+describe('env fieldRef, resourceFieldRef and envFrom', () => {
+  const podWith = (container: Record<string, unknown>) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'default' },
+    spec: { containers: [{ name: 'c', image: 'busybox', ...container }] },
+  });
+
+  it('accepts the pod fields and resources Kubernetes allows', () => {
+    expect(
+      validateObject(
+        podWith({
+          env: [
+            { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+            { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+            { name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
+          ],
+          envFrom: [
+            { prefix: 'CFG_', configMapRef: { name: 'cfg' } },
+            { secretRef: { name: 's', optional: true } },
+          ],
+        }),
+      ),
+    ).toEqual([]);
+  });
+
+  it('names the bad field', () => {
+    const errs = validateObject(
+      podWith({
+        env: [{ name: 'X', valueFrom: { fieldRef: { fieldPath: 'spec.containers' } } }],
+        envFrom: [{ configMapRef: { name: 'a' }, secretRef: { name: 'b' } }],
+      }),
+    ).map((e) => e.path);
+    expect(errs).toEqual([
+      'spec.containers[0].env[0].valueFrom.fieldRef.fieldPath',
+      'spec.containers[0].envFrom[0]',
+    ]);
+  });
+});

@@ -524,6 +524,7 @@ function checkContainer(
   c.string(get(container, 'workingDir'), child(path, 'workingDir'));
   checkContainerPorts(c, get(container, 'ports'), child(path, 'ports'));
   checkEnv(c, get(container, 'env'), child(path, 'env'));
+  checkEnvFrom(c, get(container, 'envFrom'), child(path, 'envFrom'));
   checkResources(c, get(container, 'resources'), child(path, 'resources'));
   for (const [mount, at] of c.records(get(container, 'volumeMounts'), child(path, 'volumeMounts'))) {
     const volume = get(mount, 'name');
@@ -578,6 +579,33 @@ function checkContainerPorts(c: Checker, value: unknown, path: string): void {
   }
 }
 
+/** The pod fields an env var may take with `fieldRef`, as Kubernetes allows. */
+const envFieldPaths = [
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  'spec.nodeName',
+  'spec.serviceAccountName',
+  'status.hostIP',
+  'status.podIP',
+] as const;
+const envResourceFields = ['limits.cpu', 'limits.memory', 'requests.cpu', 'requests.memory'] as const;
+
+function checkEnvFrom(c: Checker, value: unknown, path: string): void {
+  for (const [src, at] of c.records(value, path)) {
+    c.string(get(src, 'prefix'), child(at, 'prefix'));
+    const refs = ['configMapRef', 'secretRef'].filter((k) => get(src, k) != null);
+    if (refs.length !== 1) {
+      c.invalid(at, 'must specify exactly one of configMapRef and secretRef');
+      continue;
+    }
+    const ref = get(src, refs[0]);
+    if (!c.record(ref, child(at, refs[0]))) continue;
+    c.string(get(ref, 'name'), child(at, `${refs[0]}.name`), true);
+    c.boolean(get(ref, 'optional'), child(at, `${refs[0]}.optional`));
+  }
+}
+
 function checkEnv(c: Checker, value: unknown, path: string): void {
   for (const [env, at] of c.records(value, path)) {
     const name = get(env, 'name');
@@ -594,7 +622,9 @@ function checkEnv(c: Checker, value: unknown, path: string): void {
     if (typeof envValue === 'string' && envValue !== '') {
       c.invalid(child(at, 'valueFrom'), 'may not be specified when `value` is not empty');
     }
-    const sources = ['configMapKeyRef', 'secretKeyRef'].filter((s) => get(valueFrom, s) != null);
+    const sources = ['configMapKeyRef', 'secretKeyRef', 'fieldRef', 'resourceFieldRef'].filter(
+      (s) => get(valueFrom, s) != null,
+    );
     if (sources.length === 0) c.required(child(at, 'valueFrom'));
     if (sources.length > 1) {
       c.add(child(at, 'valueFrom'), FieldErrorType.Forbidden, 'may not have more than one field specified');
@@ -603,6 +633,22 @@ function checkEnv(c: Checker, value: unknown, path: string): void {
       const ref = get(valueFrom, source);
       const refPath = child(at, `valueFrom.${source}`);
       if (!c.record(ref, refPath)) continue;
+      if (source === 'fieldRef') {
+        const fieldPath = get(ref, 'fieldPath');
+        if (c.string(fieldPath, child(refPath, 'fieldPath'), true)) {
+          c.oneOf(fieldPath, child(refPath, 'fieldPath'), envFieldPaths);
+        }
+        continue;
+      }
+      if (source === 'resourceFieldRef') {
+        const resource = get(ref, 'resource');
+        if (c.string(resource, child(refPath, 'resource'), true)) {
+          c.oneOf(resource, child(refPath, 'resource'), envResourceFields);
+        }
+        c.string(get(ref, 'containerName'), child(refPath, 'containerName'));
+        checkQuantity(c, get(ref, 'divisor'), child(refPath, 'divisor'));
+        continue;
+      }
       c.string(get(ref, 'name'), child(refPath, 'name'), true);
       const key = get(ref, 'key');
       if (c.string(key, child(refPath, 'key'), true)) checkConfigKey(c, key, child(refPath, 'key'));
