@@ -8,14 +8,28 @@
  * ImagePullError naming it.
  */
 
+import type { IncomingMessage } from 'node:http';
+import {
+  type Duplex,
+  finished,
+  pipeline,
+  type Readable,
+  Transform,
+  type TransformCallback,
+} from 'node:stream';
 import Docker from 'dockerode';
 import { baseImage, ensureBaseImage, hasImage } from './images.js';
 import {
   type ContainerRuntime,
   type ContainerSpec,
+  type ContainerStats,
   type ContainerStatus,
+  type ExecOptions,
+  type ExecSession,
   ImagePullError,
   runtimeLabels as L,
+  type LogChunk,
+  type LogOptions,
   type PullPolicy,
   type SandboxSpec,
   type SandboxStatus,
@@ -31,6 +45,107 @@ export interface DockerRuntimeOptions {
 
 /** The sandbox's process: sleeps until told to stop, and stops at once on SIGTERM. */
 const sandboxCommand = ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
+
+/** Demultiplexed chunks buffered ahead of a slow reader before the engine's stream is paused. */
+const outputBufferChunksMax = 64;
+/** A frame header announcing more than this is a corrupted stream, not output. */
+const frameBytesMax = 16 * 1024 * 1024;
+/** How long the engine may take to record an exec's exit code after its stream ended. */
+const execExitWaitMs = 5_000;
+const execExitPollMs = 10;
+/** Exit code reported for an exec session ended by `kill()` whose command the engine still runs. */
+const killedExitCode = 137;
+
+/**
+ * Splits the engine's multiplexed stream (8-byte frame headers: stream type 0 stdin, 1 stdout,
+ * 2 stderr, 3 engine error; 3 zero bytes; big-endian payload length) into LogChunks. With a tty there are no frames: everything is
+ * stdout. Frames may be split across, or packed into, the incoming chunks.
+ */
+export class DockerStreamDemux extends Transform {
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly tty: boolean) {
+    super({ readableObjectMode: true, readableHighWaterMark: outputBufferChunksMax });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.tty) {
+      if (chunk.length > 0) this.push({ stream: 'stdout', data: new Uint8Array(chunk) } satisfies LogChunk);
+      done();
+      return;
+    }
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    while (this.pending.length >= 8) {
+      const type = this.pending[0];
+      const size = this.pending.readUInt32BE(4);
+      if (type > 3 || size > frameBytesMax) {
+        done(new Error(`docker stream: bad frame header (stream type ${type}, ${size} bytes)`));
+        return;
+      }
+      if (this.pending.length < 8 + size) break;
+      const data = new Uint8Array(this.pending.subarray(8, 8 + size));
+      this.pending = this.pending.subarray(8 + size);
+      if (type === 3) {
+        // The engine's own error (stdcopy's Systemerr), not the program's output.
+        done(new Error(`docker stream: engine error: ${Buffer.from(data).toString().trim()}`));
+        return;
+      }
+      if (size > 0) this.push({ stream: type === 2 ? 'stderr' : 'stdout', data } satisfies LogChunk);
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(
+      this.pending.length > 0
+        ? new Error(`docker stream: ended inside a frame (${this.pending.length} bytes left)`)
+        : null,
+    );
+  }
+}
+
+/**
+ * Pipes an engine stream into a demultiplexer at once (so the stream drains, up to
+ * `outputBufferChunksMax` chunks, even before anyone iterates), and hands out its chunks.
+ * Stopping the iteration early (break, return, throw) or `stop()` destroys the engine stream,
+ * so an abandoned `logs -f` holds no connection open; after `stop()` the iteration just ends.
+ */
+function demultiplex(
+  source: Readable | Duplex,
+  tty: boolean,
+): { chunks: AsyncGenerator<LogChunk>; stop(): void } {
+  const demux = new DockerStreamDemux(tty);
+  let stopped = false;
+  pipeline(source, demux, () => {});
+  const stop = (): void => {
+    stopped = true;
+    demux.destroy();
+    source.destroy();
+  };
+  async function* chunks(): AsyncGenerator<LogChunk> {
+    try {
+      for await (const chunk of demux) yield chunk as LogChunk;
+    } catch (err) {
+      if (!stopped) throw err;
+    } finally {
+      stop();
+    }
+  }
+  return { chunks: chunks(), stop };
+}
+
+/** RFC 3339 (with up to nanosecond fractions) as the engine's `since`: "<seconds>.<nanoseconds>". */
+export function engineTimestamp(rfc3339: string): string | undefined {
+  const fraction = /T[^.]*\.(\d+)/.exec(rfc3339)?.[1] ?? '';
+  const ms = Date.parse(fraction === '' ? rfc3339 : rfc3339.replace(`.${fraction}`, ''));
+  if (Number.isNaN(ms)) return undefined;
+  return `${Math.floor(ms / 1000)}.${fraction.padEnd(9, '0').slice(0, 9)}`;
+}
+
+function engineMessage(err: unknown): string {
+  const json = (err as { json?: { message?: string } }).json;
+  return (json?.message ?? (err instanceof Error ? err.message : String(err))).trim();
+}
 
 function shortUid(uid: string): string {
   return uid.replace(/-/g, '').slice(0, 8);
@@ -217,6 +332,156 @@ export class DockerRuntime implements ContainerRuntime {
     }
     if (s.StartedAt && !s.StartedAt.startsWith('0001')) status.startedAt = s.StartedAt;
     return status;
+  }
+
+  /**
+   * Reads through the engine's log driver (json-file here), so logs of exited containers stay
+   * readable until the container is removed. A follow stream ends when the container exits.
+   */
+  async *logs(id: string, opts: LogOptions = {}): AsyncGenerator<LogChunk> {
+    let tty: boolean;
+    try {
+      tty = (await this.docker.getContainer(id).inspect()).Config.Tty;
+    } catch (err) {
+      throw new Error(`logs of container ${id}: ${engineMessage(err)}`);
+    }
+    const query: Record<string, string | number | boolean> = {
+      stdout: true,
+      stderr: true,
+      follow: opts.follow ?? false,
+      timestamps: opts.timestamps ?? false,
+    };
+    if (opts.tailLines !== undefined) query.tail = Math.max(0, Math.floor(opts.tailLines));
+    if (opts.sinceTime !== undefined) {
+      const since = engineTimestamp(opts.sinceTime);
+      if (since === undefined)
+        throw new Error(`logs of container ${id}: sinceTime "${opts.sinceTime}" is not an RFC 3339 time`);
+      query.since = since;
+    }
+    const response = await this.dialStream(
+      `/containers/${id}/logs?`,
+      'GET',
+      query,
+      `logs of container ${id}`,
+    );
+    yield* demultiplex(response, tty).chunks;
+  }
+
+  /**
+   * Runs a command over a hijacked connection. The engine cannot kill an exec: `kill()` closes
+   * the connection, which ends a tty command (SIGHUP) or one reading stdin (EOF); others run on
+   * until they exit by themselves, and `exitCode` then reports 137. `exitCode` resolves once the
+   * engine closed the stream (the command exited) and its output went into the session's buffer
+   * (`outputBufferChunksMax` chunks): read `output` to let a chatty command's exit code through.
+   */
+  async exec(id: string, opts: ExecOptions): Promise<ExecSession> {
+    const tty = opts.tty ?? false;
+    const stdin = opts.stdin ?? false;
+    const what = `exec ${JSON.stringify(opts.command)} in container ${id}`;
+    let exec: Docker.Exec;
+    let socket: Duplex;
+    try {
+      exec = await this.docker.getContainer(id).exec({
+        Cmd: opts.command,
+        AttachStdin: stdin,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: tty,
+      });
+      socket = await exec.start({ hijack: true, stdin, Tty: tty });
+    } catch (err) {
+      throw new Error(`${what}: ${engineMessage(err)}`);
+    }
+    let killed = false;
+    const { chunks: output, stop } = demultiplex(socket, tty);
+    const drained = new Promise<void>((resolve) => {
+      finished(socket, { writable: false }, () => resolve());
+    });
+    const exitCode = (async () => {
+      await drained;
+      return this.execExitCode(exec, what, () => killed);
+    })();
+    exitCode.catch(() => {}); // callers that await it see the rejection; unobserved, it is not a crash
+    return {
+      output,
+      exitCode,
+      write(data: Uint8Array): void {
+        if (!stdin) throw new Error(`${what}: stdin is not open (start the session with stdin: true)`);
+        socket.write(data);
+      },
+      end(): void {
+        if (stdin) socket.end();
+      },
+      ...(tty
+        ? {
+            resize(cols: number, rows: number): void {
+              exec.resize({ w: cols, h: rows }).catch(() => {}); // a resize racing the exit is harmless
+            },
+          }
+        : {}),
+      kill(): void {
+        killed = true;
+        stop();
+      },
+    };
+  }
+
+  /**
+   * Cumulative CPU time and memory in use, as kubelet counts it: usage minus the inactive file
+   * cache (`total_inactive_file` on cgroup v1, `inactive_file` on v2), which the kernel can reclaim.
+   */
+  async stats(id: string): Promise<ContainerStats> {
+    let s: Docker.ContainerStats;
+    try {
+      s = await this.docker.getContainer(id).stats({ stream: false, 'one-shot': true });
+    } catch (err) {
+      throw new Error(`stats of container ${id}: ${engineMessage(err)}`);
+    }
+    if (s.read === undefined || s.read.startsWith('0001'))
+      throw new Error(`stats of container ${id}: not running`);
+    const memory = s.memory_stats as { usage?: number; stats?: Record<string, number | undefined> };
+    const usage = memory.usage ?? 0;
+    const inactive = memory.stats?.total_inactive_file ?? memory.stats?.inactive_file ?? 0;
+    return {
+      cpuNanos: s.cpu_stats?.cpu_usage?.total_usage ?? 0,
+      memoryBytes: inactive < usage ? usage - inactive : usage,
+      timestamp: s.read,
+    };
+  }
+
+  /** Polls the exec until the engine has recorded its exit (it may lag the end of the stream). */
+  private async execExitCode(exec: Docker.Exec, what: string, killed: () => boolean): Promise<number> {
+    const deadline = Date.now() + execExitWaitMs;
+    for (;;) {
+      const info = await exec.inspect();
+      if (!info.Running && info.ExitCode !== null) return info.ExitCode;
+      if (killed()) return killedExitCode;
+      if (Date.now() > deadline)
+        throw new Error(`${what}: stream ended but no exit code within ${execExitWaitMs} ms`);
+      await new Promise((r) => setTimeout(r, execExitPollMs));
+    }
+  }
+
+  /** An engine request answered with a stream (dockerode buffers non-follow logs whole). */
+  private dialStream(
+    path: string,
+    method: string,
+    query: Record<string, string | number | boolean>,
+    what: string,
+  ): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) =>
+      this.docker.modem.dial(
+        {
+          path,
+          method,
+          isStream: true,
+          statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+          options: query,
+        },
+        (err, result) =>
+          err ? reject(new Error(`${what}: ${engineMessage(err)}`)) : resolve(result as IncomingMessage),
+      ),
+    );
   }
 
   private async findSandbox(podUid: string): Promise<string | undefined> {

@@ -1,12 +1,13 @@
 /**
  * Images built on this machine (no registry is reachable): the base image
  * `coxswain/busybox` is `FROM scratch` plus Debian's statically linked busybox, with busybox's
- * applets linked into /bin. Built on first use, or by `cox image build-base`.
+ * applets linked into /bin. Built on first use, or by `cox image build-base`. Other images are
+ * built from a Dockerfile directory (`buildImage`).
  */
 
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import type Docker from 'dockerode';
 
 export const baseImage = 'coxswain/busybox:latest';
@@ -95,4 +96,76 @@ export async function ensureBaseImage(
     await rm(dir, { recursive: true, force: true });
   }
   return (await docker.getImage(baseImage).inspect()).Id;
+}
+
+/** Files of a build context are listed up to this many; a bigger directory is a mistake. */
+const buildContextEntriesMax = 10_000;
+
+/**
+ * The build context of `dir`, as paths relative to it ('/'-separated): every file and symlink,
+ * and empty directories. Not directories with content: the tar packer would add their files twice.
+ */
+export async function listBuildContext(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const parents = new Set(entries.map((e) => e.parentPath ?? e.path));
+  const paths = entries
+    .filter((e) => !e.isDirectory() || !parents.has(join(e.parentPath ?? e.path, e.name)))
+    .map((e) =>
+      relative(dir, join(e.parentPath ?? e.path, e.name))
+        .split(sep)
+        .join('/'),
+    )
+    .sort();
+  if (paths.length > buildContextEntriesMax) {
+    throw new ImageBuildError(
+      `build context ${dir}: ${paths.length} entries, more than ${buildContextEntriesMax}`,
+    );
+  }
+  return paths;
+}
+
+/** One line of the classic builder's JSON progress stream. */
+interface BuildProgress {
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+/**
+ * Builds `tag` from the Dockerfile directory `dir` (its `.dockerignore` applies) and resolves
+ * with the image id. A failed step is an ImageBuildError of one line naming the step, e.g.
+ * `building demo:1 from ./web: step 2/3 "RUN false" failed: ... returned a non-zero code: 1`.
+ */
+export async function buildImage(docker: Docker, dir: string, tag: string): Promise<string> {
+  const what = `building ${tag} from ${dir}`;
+  const files = await listBuildContext(dir).catch((err: unknown) => {
+    throw err instanceof ImageBuildError ? err : new ImageBuildError(`${what}: ${(err as Error).message}`);
+  });
+  if (!files.includes('Dockerfile')) throw new ImageBuildError(`${what}: no Dockerfile in the directory`);
+  let output: BuildProgress[];
+  try {
+    const stream = await docker.buildImage({ context: dir, src: files }, { t: tag, rm: true, forcerm: true });
+    output = await new Promise<BuildProgress[]>((resolve, reject) =>
+      docker.modem.followProgress(stream, (err: Error | null, res: BuildProgress[]) =>
+        err ? reject(err) : resolve(res),
+      ),
+    );
+  } catch (err) {
+    throw new ImageBuildError(`${what}: ${oneLine((err as Error).message)}`);
+  }
+  let step: string | undefined;
+  for (const line of output) {
+    const started = /^Step (\d+\/\d+) : (.*)$/m.exec(line.stream ?? '');
+    if (started) step = `step ${started[1]} "${started[2].trim()}"`;
+    const error = line.error ?? line.errorDetail?.message;
+    if (error !== undefined) {
+      throw new ImageBuildError(`${what}: ${step === undefined ? '' : `${step} failed: `}${oneLine(error)}`);
+    }
+  }
+  return (await docker.getImage(tag).inspect()).Id;
+}
+
+function oneLine(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, '; ');
 }

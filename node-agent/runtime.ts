@@ -92,6 +92,52 @@ export class ImagePullError extends Error {
   }
 }
 
+export interface LogOptions {
+  /** Keep streaming new output until the stream is closed or the container exits. */
+  follow?: boolean;
+  /** Only the last N lines (of the output so far). */
+  tailLines?: number;
+  /** Only output written at or after this time (RFC 3339). */
+  sinceTime?: string;
+  /** Prefix each line with its RFC 3339 timestamp (nanoseconds where the runtime has them). */
+  timestamps?: boolean;
+}
+
+/** One chunk of a container's output. */
+export interface LogChunk {
+  stream: 'stdout' | 'stderr';
+  data: Uint8Array;
+}
+
+export interface ExecOptions {
+  command: string[];
+  tty?: boolean;
+  /** Keep stdin open: the session's `write` feeds it. */
+  stdin?: boolean;
+}
+
+/** A running command in a container. Output arrives through `output`; it ends with the exit code. */
+export interface ExecSession {
+  /** stdout/stderr chunks (one merged `stdout` stream with a tty), in order. */
+  output: AsyncIterable<LogChunk>;
+  write(data: Uint8Array): void;
+  /** Closes stdin (EOF). */
+  end(): void;
+  resize?(cols: number, rows: number): void;
+  /** Resolves with the command's exit code once it has exited and its output was consumed. */
+  exitCode: Promise<number>;
+  /** Ends the session at once (kills the command where the runtime can). */
+  kill(): void;
+}
+
+export interface ContainerStats {
+  /** Cumulative CPU time used, in nanoseconds. */
+  cpuNanos: number;
+  memoryBytes: number;
+  /** When these were read (RFC 3339). */
+  timestamp: string;
+}
+
 export interface ContainerRuntime {
   readonly kind: 'docker' | 'process' | 'hollow';
   /** Makes `image` available (builds the base image on first use); throws ImagePullError. */
@@ -110,4 +156,8 @@ export interface ContainerRuntime {
   /** Pod uids that have a sandbox on this node. */
   listPods(): Promise<string[]>;
   inspect(id: string): Promise<ContainerStatus>;
+  /** The container's output. Logs of exited containers stay readable until they are removed. */
+  logs(id: string, opts?: LogOptions): AsyncIterable<LogChunk>;
+  exec(id: string, opts: ExecOptions): Promise<ExecSession>;
+  stats(id: string): Promise<ContainerStats>;
 }
