@@ -1,0 +1,294 @@
+/**
+ * The node agent: registers its Node, renews its Lease as a heartbeat, watches the pods bound
+ * to it, and runs one supervised pod actor per pod. Pod actors reconcile through `syncPod`
+ * (one pass at a time per pod, level-based), so a restarted agent adopts what runs by label
+ * and a master failover restarts nothing. Pods keep running while no master is reachable: the
+ * runtime holds them, and the agent reconciles when the API answers again.
+ */
+
+import { cpus, hostname, totalmem } from 'node:os';
+import type { ObjectApi, WatchEvent } from '../actors/api.js';
+import { ApiErrorCode, isApiError } from '../actors/api.js';
+import {
+  type ActorRef,
+  type ActorSpec,
+  type ActorSystem,
+  type Registry,
+  run,
+  startActorSystem,
+  stopActorSystem,
+  timer,
+} from '../actors/runtime.js';
+import type { ApiObject, Pod } from '../core/index.js';
+import { type PodSyncContext, type PodSyncResult, type PodSyncState, syncPod } from './pod-sync.js';
+import type { ContainerRuntime } from './runtime.js';
+
+export interface NodeAgentOptions {
+  node: string;
+  nodeIp: string;
+  api: ObjectApi;
+  runtime: ContainerRuntime;
+  dataDir: string;
+  memoryDir: string;
+  /** Reported capacity; default: this machine's CPUs and memory, 110 pods. */
+  capacity?: { cpu?: string; memory?: string; pods?: string };
+  labels?: Record<string, string>;
+  taints?: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
+  /** Lease duration; the lease is renewed every quarter of it. Default 40. */
+  leaseDurationSeconds?: number;
+  /** A pod is reconciled at least this often (container exits are seen by then). Default 1,000. */
+  podResyncMs?: number;
+  nowMs?: () => number;
+  log?: (line: string) => void;
+}
+
+type PodMsg =
+  | { readonly type: 'pod'; readonly pod: Pod }
+  | { readonly type: 'sync' }
+  | { readonly type: 'synced'; readonly result: PodSyncResult }
+  | { readonly type: 'failed'; readonly error: string };
+
+interface PodActorState {
+  pod: Pod | undefined;
+  sync: PodSyncState;
+}
+
+export const leaseNamespace = 'kube-node-lease';
+
+function rfc3339Micro(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '000Z');
+}
+
+export class NodeAgent {
+  private readonly system: ActorSystem;
+  private readonly pods: Registry;
+  private readonly ctx: PodSyncContext;
+  private readonly refs = new Map<string, ActorRef<PodMsg>>();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private watchLoop: Promise<void> | undefined;
+  private stopped = false;
+  private closeWatch: (() => void) | undefined;
+  private readonly nowMs: () => number;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly opts: NodeAgentOptions) {
+    this.nowMs = opts.nowMs ?? Date.now;
+    this.log = opts.log ?? ((line) => console.error(`[agent ${opts.node}] ${line}`));
+    this.system = startActorSystem({ log: (line, detail) => this.log(`${line} ${detail ?? ''}`) });
+    this.pods = this.system.createRegistry('pods', { bucketsCount: 16 });
+    this.ctx = {
+      node: opts.node,
+      nodeIp: opts.nodeIp,
+      api: opts.api,
+      runtime: opts.runtime,
+      dataDir: opts.dataDir,
+      memoryDir: opts.memoryDir,
+      nowMs: this.nowMs,
+      log: this.log,
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.register();
+    await this.renewLease();
+    const period = ((this.opts.leaseDurationSeconds ?? 40) * 1000) / 4;
+    this.leaseTimer = setInterval(() => {
+      this.renewLease().catch((err) => this.log(`lease renewal failed: ${String(err)}`));
+    }, period);
+    this.watchLoop = this.watchPods();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.closeWatch?.();
+    await this.watchLoop?.catch(() => {});
+    await stopActorSystem(this.system);
+  }
+
+  /** Creates the Node, or refreshes its status (and labels/taints from the flags). */
+  private async register(): Promise<void> {
+    const cap = {
+      cpu: this.opts.capacity?.cpu ?? String(cpus().length),
+      memory: this.opts.capacity?.memory ?? `${Math.floor(totalmem() / 1024 / 1024)}Mi`,
+      pods: this.opts.capacity?.pods ?? '110',
+    };
+    const now = rfc3339Micro(this.nowMs()).replace(/\.\d+Z$/, 'Z');
+    const status = {
+      capacity: cap,
+      allocatable: cap,
+      addresses: [
+        { type: 'InternalIP', address: this.opts.nodeIp },
+        { type: 'Hostname', address: this.opts.node },
+      ],
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'AgentReady',
+          message: 'coxswain agent is posting ready status',
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+      ],
+      nodeInfo: {
+        kernelVersion: '',
+        osImage: hostname(),
+        containerRuntimeVersion: this.opts.runtime.kind,
+        kubeletVersion: 'coxswain',
+        architecture: process.arch,
+        operatingSystem: process.platform,
+      },
+    };
+    const node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: this.opts.node,
+        labels: { 'kubernetes.io/hostname': this.opts.node, ...this.opts.labels },
+      },
+      spec: { ...(this.opts.taints ? { taints: this.opts.taints } : {}) },
+      status,
+    };
+    try {
+      const current = await this.opts.api.get({ kind: 'Node', name: this.opts.node });
+      const updated = await this.opts.api.update({
+        ...current,
+        metadata: { ...current.metadata, labels: node.metadata.labels },
+        spec: node.spec,
+      } as unknown as ApiObject);
+      await this.opts.api.updateStatus({ ...updated, status } as unknown as ApiObject);
+    } catch (err) {
+      if (!(isApiError(err) && err.code === ApiErrorCode.NotFound)) throw err;
+      await this.opts.api.create(node);
+    }
+  }
+
+  private async renewLease(): Promise<void> {
+    const key = { kind: 'Lease', namespace: leaseNamespace, name: this.opts.node };
+    const renewTime = rfc3339Micro(this.nowMs());
+    const duration = this.opts.leaseDurationSeconds ?? 40;
+    try {
+      await this.opts.api.patch(key, {
+        spec: { holderIdentity: this.opts.node, leaseDurationSeconds: duration, renewTime },
+      });
+    } catch (err) {
+      if (!(isApiError(err) && err.code === ApiErrorCode.NotFound)) throw err;
+      await this.opts.api.create({
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: this.opts.node, namespace: leaseNamespace },
+        spec: {
+          holderIdentity: this.opts.node,
+          leaseDurationSeconds: duration,
+          acquireTime: renewTime,
+          renewTime,
+        },
+      });
+    }
+  }
+
+  /** Lists this node's pods, removes runtime pods the API no longer has, then watches. */
+  private async watchPods(): Promise<void> {
+    const fieldSelector = `spec.nodeName=${this.opts.node}`;
+    while (!this.stopped) {
+      try {
+        const list = await this.opts.api.list('Pod', { fieldSelector });
+        const known = new Set<string>();
+        for (const obj of list.items) {
+          const pod = obj as unknown as Pod;
+          known.add(pod.metadata.uid ?? '');
+          this.deliver(pod);
+        }
+        for (const uid of await this.opts.runtime.listPods()) {
+          if (!known.has(uid)) {
+            this.log(`removing pod ${uid}: it is no longer bound to this node`);
+            await this.opts.runtime.removePod(uid, 0);
+          }
+        }
+        const w = await this.opts.api.watch('Pod', { fieldSelector, resourceVersion: list.resourceVersion });
+        this.closeWatch = () => w.close();
+        for (;;) {
+          const events = await w.next();
+          if (events === undefined) break;
+          for (const e of events) this.onEvent(e);
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        this.log(`pod watch: ${String(err instanceof Error ? err.message : err)}; relisting`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private onEvent(e: WatchEvent): void {
+    if (e.type === 'BOOKMARK') return;
+    const pod = e.object as unknown as Pod;
+    if (e.type === 'DELETED') {
+      // Gone from the API: whatever still runs of it goes too.
+      const uid = pod.metadata.uid ?? '';
+      this.refs.delete(uid);
+      this.pods.stop(uid);
+      this.opts.runtime.removePod(uid, 0).catch((err) => this.log(`removing pod ${uid}: ${String(err)}`));
+      return;
+    }
+    this.deliver(pod);
+  }
+
+  private deliver(pod: Pod): void {
+    const uid = pod.metadata.uid ?? '';
+    let ref = this.pods.get<PodMsg>(uid);
+    if (ref === undefined) {
+      ref = this.pods.spawn(uid, this.podActor(), {
+        restart: { restartBackoffMsMin: 100, restartBackoffMsMax: 10_000, restartsMax: 1_000 },
+      });
+      this.refs.set(uid, ref);
+    }
+    this.system.tell(ref, { type: 'pod', pod });
+  }
+
+  /** A pod actor: keeps the newest pod and runs one sync at a time, again when due. */
+  private podActor(): ActorSpec<PodActorState, PodMsg, { kind: 'sync'; pod: Pod; state: PodSyncState }> {
+    const resyncMs = this.opts.podResyncMs ?? 1_000;
+    return {
+      init: () => ({ pod: undefined, sync: { backoff: {} } }),
+      receive: (state, msg) => {
+        switch (msg.type) {
+          case 'pod':
+            return {
+              state: { ...state, pod: msg.pod },
+              effects: [timer('sync', 0, { type: 'sync' } as PodMsg)],
+            };
+          case 'sync':
+            if (state.pod === undefined) return { state, effects: [] };
+            return { state, effects: [run({ kind: 'sync' as const, pod: state.pod, state: state.sync })] };
+          case 'synced': {
+            if (msg.result.finished) return { state, effects: [{ kind: 'stop' }] };
+            const due =
+              msg.result.wakeAtMs !== undefined ? Math.max(0, msg.result.wakeAtMs - this.nowMs()) : resyncMs;
+            return {
+              state: { ...state, sync: msg.result.state },
+              effects: [timer('sync', Math.min(due, resyncMs), { type: 'sync' } as PodMsg)],
+            };
+          }
+          case 'failed':
+            this.log(
+              `pod ${state.pod?.metadata.namespace}/${state.pod?.metadata.name}: sync failed: ${msg.error}`,
+            );
+            return { state, effects: [timer('sync', resyncMs, { type: 'sync' } as PodMsg)] };
+          default: {
+            const unknown: never = msg;
+            throw new Error(`pod actor: unknown message ${JSON.stringify(unknown)}`);
+          }
+        }
+      },
+      run: async (effect) => {
+        try {
+          return { type: 'synced', result: await syncPod(this.ctx, effect.pod, effect.state) };
+        } catch (err) {
+          return { type: 'failed', error: err instanceof Error ? err.message : String(err) };
+        }
+      },
+    };
+  }
+}
