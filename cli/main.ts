@@ -6,6 +6,7 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import type { AddMemberRequest, ClusterStatus, ObjectApi } from '../actors/api.js';
+import { registerAgentCommand } from './agent-command.js';
 import { applyObject, withNamespace } from './apply.js';
 import { CoxClient } from './client.js';
 import { printClusterStatus } from './cluster-status.js';
@@ -234,6 +235,7 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
     });
 
   registerMasterCommands(program);
+  registerAgentCommand(program);
   registerLocalClusterCommands(program);
 
   try {
