@@ -114,11 +114,20 @@ export function registerAgentCommand(program: Command): void {
     });
 }
 
-async function createRuntime(kind: string, node: string, _dataDir: string, _nodeIp: string) {
+async function createRuntime(kind: string, node: string, dataDir: string, nodeIp: string) {
   switch (kind) {
     case 'docker': {
       const { DockerRuntime } = await import('../node-agent/docker-runtime.js');
       return new DockerRuntime({ node });
+    }
+    case 'process': {
+      const { ProcessRuntime } = await import('../node-agent/process-runtime.js');
+      const { join } = await import('node:path');
+      return new ProcessRuntime({ node, root: join(dataDir, 'runtime'), nodeIp });
+    }
+    case 'hollow': {
+      const { HollowRuntime } = await import('../node-agent/hollow-runtime.js');
+      return new HollowRuntime({ node });
     }
     default:
       throw new Error(`agent: --runtime: "${kind}" is not one of docker, process, hollow`);
