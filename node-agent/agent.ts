@@ -20,7 +20,27 @@ import {
   timer,
 } from '../actors/runtime.js';
 import type { ApiObject, Pod } from '../core/index.js';
-import { type PodSyncContext, type PodSyncResult, type PodSyncState, syncPod } from './pod-sync.js';
+import { AgentRemote } from './agent-remote.js';
+import type { ProbeKind } from './pod/probes.js';
+import type { BackoffPolicy } from './pod/restart.js';
+import {
+  type PodSyncContext,
+  type PodSyncResult,
+  type PodSyncState,
+  stopContainerGracefully,
+  syncPod,
+} from './pod-sync.js';
+import {
+  containerHealth,
+  type DueProbe,
+  emptyPodProbes,
+  type PodProbeStep,
+  type PodProbes,
+  type ProbeRestart,
+  runProbe,
+  stepPodProbes,
+  trackContainers,
+} from './probe-runner.js';
 import type { ContainerRuntime } from './runtime.js';
 
 export interface NodeAgentOptions {
@@ -38,19 +58,42 @@ export interface NodeAgentOptions {
   leaseDurationSeconds?: number;
   /** A pod is reconciled at least this often (container exits are seen by then). Default 1,000. */
   podResyncMs?: number;
+  /** Crash-loop and image-pull backoff of containers. Default 10 s doubling to 5 min. */
+  restartBackoff?: BackoffPolicy;
   nowMs?: () => number;
   log?: (line: string) => void;
+  /** The masters' gRPC API addresses: the agent then serves logs/exec/stats to each of them. */
+  masters?: string[];
 }
 
 type PodMsg =
   | { readonly type: 'pod'; readonly pod: Pod }
   | { readonly type: 'sync' }
   | { readonly type: 'synced'; readonly result: PodSyncResult }
-  | { readonly type: 'failed'; readonly error: string };
+  | { readonly type: 'failed'; readonly error: string }
+  | { readonly type: 'probeTick' }
+  | {
+      readonly type: 'probed';
+      readonly container: string;
+      readonly id: string;
+      readonly probe: ProbeKind;
+      readonly ok: boolean;
+      readonly message?: string;
+    };
+
+type PodEffect =
+  | { kind: 'sync'; pod: Pod; state: PodSyncState }
+  /** Started in the background: its result comes back as a `probed` message. */
+  | { kind: 'probe'; probe: DueProbe }
+  /** A failed liveness/startup probe: stop the run (in the background), then sync. */
+  | { kind: 'kill'; pod: Pod; restart: ProbeRestart };
 
 interface PodActorState {
   pod: Pod | undefined;
   sync: PodSyncState;
+  probes: PodProbes;
+  /** Where probes reach the pod (from the last sync). */
+  podIP?: string;
 }
 
 export const leaseNamespace = 'kube-node-lease';
@@ -68,6 +111,8 @@ export class NodeAgent {
   private watchLoop: Promise<void> | undefined;
   private stopped = false;
   private closeWatch: (() => void) | undefined;
+  private closeExits: (() => void) | undefined;
+  private remote: AgentRemote | undefined;
   private readonly nowMs: () => number;
   private readonly log: (line: string) => void;
 
@@ -85,6 +130,7 @@ export class NodeAgent {
       memoryDir: opts.memoryDir,
       nowMs: this.nowMs,
       log: this.log,
+      ...(opts.restartBackoff !== undefined ? { backoffPolicy: opts.restartBackoff } : {}),
     };
   }
 
@@ -95,12 +141,24 @@ export class NodeAgent {
     this.leaseTimer = setInterval(() => {
       this.renewLease().catch((err) => this.log(`lease renewal failed: ${String(err)}`));
     }, period);
+    // A container exit reconciles its pod at once (the resync would see it within podResyncMs).
+    this.closeExits = this.opts.runtime.events?.((uid) => {
+      const ref = this.refs.get(uid);
+      if (ref !== undefined) this.system.tell(ref, { type: 'sync' });
+    });
     this.watchLoop = this.watchPods();
+    if (this.opts.masters !== undefined && this.opts.masters.length > 0) {
+      const remote = new AgentRemote({ ...this.opts, masters: this.opts.masters, log: this.log });
+      this.remote = remote;
+      remote.start();
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.remote?.stop();
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.closeExits?.();
     this.closeWatch?.();
     await this.watchLoop?.catch(() => {});
     await stopActorSystem(this.system);
@@ -247,11 +305,23 @@ export class NodeAgent {
     this.system.tell(ref, { type: 'pod', pod });
   }
 
-  /** A pod actor: keeps the newest pod and runs one sync at a time, again when due. */
-  private podActor(): ActorSpec<PodActorState, PodMsg, { kind: 'sync'; pod: Pod; state: PodSyncState }> {
+  /**
+   * A pod actor: keeps the newest pod and runs one sync at a time, again when due. It also
+   * holds the probe state of the pod's running containers: probes run in the background and
+   * answer with `probed`; readiness changes sync the status, liveness failures stop the run.
+   */
+  private podActor(): ActorSpec<PodActorState, PodMsg, PodEffect> {
     const resyncMs = this.opts.podResyncMs ?? 1_000;
+    const probeEffects = (pod: Pod, step: PodProbeStep) => [
+      ...step.due.map((probe) => run<PodEffect>({ kind: 'probe', probe })),
+      ...step.restarts.map((restart) => run<PodEffect>({ kind: 'kill', pod, restart })),
+      ...(step.healthChanged ? [timer('sync', 0, { type: 'sync' } as PodMsg)] : []),
+      ...(step.wakeAtMs !== undefined
+        ? [timer('probe', Math.max(0, step.wakeAtMs - this.nowMs()), { type: 'probeTick' } as PodMsg)]
+        : []),
+    ];
     return {
-      init: () => ({ pod: undefined, sync: { backoff: {} } }),
+      init: () => ({ pod: undefined, sync: { backoff: {} }, probes: emptyPodProbes }),
       receive: (state, msg) => {
         switch (msg.type) {
           case 'pod':
@@ -261,15 +331,45 @@ export class NodeAgent {
             };
           case 'sync':
             if (state.pod === undefined) return { state, effects: [] };
-            return { state, effects: [run({ kind: 'sync' as const, pod: state.pod, state: state.sync })] };
+            return {
+              state,
+              effects: [
+                run<PodEffect>({
+                  kind: 'sync',
+                  pod: state.pod,
+                  state: { ...state.sync, health: containerHealth(state.probes) },
+                }),
+              ],
+            };
           case 'synced': {
             if (msg.result.finished) return { state, effects: [{ kind: 'stop' }] };
             const due =
               msg.result.wakeAtMs !== undefined ? Math.max(0, msg.result.wakeAtMs - this.nowMs()) : resyncMs;
+            const podIP = msg.result.podIP ?? this.opts.nodeIp;
+            const pod = state.pod;
+            const step =
+              pod === undefined
+                ? undefined
+                : trackContainers(state.probes, pod, msg.result.running, podIP, this.nowMs());
             return {
-              state: { ...state, sync: msg.result.state },
-              effects: [timer('sync', Math.min(due, resyncMs), { type: 'sync' } as PodMsg)],
+              state: { ...state, sync: msg.result.state, probes: step?.state ?? state.probes, podIP },
+              effects: [
+                timer('sync', Math.min(due, resyncMs), { type: 'sync' } as PodMsg),
+                ...(pod !== undefined && step !== undefined ? probeEffects(pod, step) : []),
+              ],
             };
+          }
+          case 'probeTick':
+          case 'probed': {
+            if (state.pod === undefined) return { state, effects: [] };
+            const nowMs = this.nowMs();
+            const step = stepPodProbes(
+              state.probes,
+              state.pod,
+              msg.type === 'probeTick' ? { type: 'tick', nowMs } : { ...msg, type: 'result', nowMs },
+              state.podIP ?? this.opts.nodeIp,
+            );
+            return { state: { ...state, probes: step.state }, effects: probeEffects(state.pod, step) };
           }
           case 'failed':
             this.log(
@@ -282,13 +382,59 @@ export class NodeAgent {
           }
         }
       },
-      run: async (effect) => {
-        try {
-          return { type: 'synced', result: await syncPod(this.ctx, effect.pod, effect.state) };
-        } catch (err) {
-          return { type: 'failed', error: err instanceof Error ? err.message : String(err) };
+      run: async (effect, self) => {
+        switch (effect.kind) {
+          case 'sync':
+            try {
+              return { type: 'synced', result: await syncPod(this.ctx, effect.pod, effect.state) };
+            } catch (err) {
+              return { type: 'failed', error: err instanceof Error ? err.message : String(err) };
+            }
+          case 'probe':
+            this.startProbe(effect.probe, self);
+            return undefined;
+          case 'kill':
+            this.startKill(effect.pod, effect.restart, self);
+            return undefined;
+          default: {
+            const unknown: never = effect;
+            throw new Error(`pod actor: unknown effect ${JSON.stringify(unknown)}`);
+          }
         }
       },
     };
+  }
+
+  /** Runs one probe in the background; its result comes back to the pod actor as `probed`. */
+  private startProbe(probe: DueProbe, self: ActorRef<PodMsg>): void {
+    const answer = (ok: boolean, message?: string): void => {
+      const { container, id } = probe;
+      this.system.tell(self, {
+        type: 'probed',
+        container,
+        id,
+        probe: probe.probe,
+        ok,
+        ...(message !== undefined ? { message } : {}),
+      });
+    };
+    if (probe.target === undefined) {
+      answer(false, probe.error);
+      return;
+    }
+    runProbe(this.opts.runtime, probe.id, probe.target, probe.timeoutMs).then(
+      (r) => answer(r.ok, r.message),
+      (err) => answer(false, String(err)),
+    );
+  }
+
+  /** Stops a run whose liveness or startup probe failed, then syncs (its restart policy decides). */
+  private startKill(pod: Pod, restart: ProbeRestart, self: ActorRef<PodMsg>): void {
+    this.log(
+      `pod ${pod.metadata.namespace}/${pod.metadata.name} container ${restart.container}: ${restart.message}, will be restarted`,
+    );
+    stopContainerGracefully(this.ctx, pod, restart.container, restart.id)
+      .catch((err) => this.log(`stopping container ${restart.id}: ${String(err)}`))
+      .finally(() => this.system.tell(self, { type: 'sync' }));
   }
 }

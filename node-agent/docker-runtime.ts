@@ -55,6 +55,10 @@ const execExitWaitMs = 5_000;
 const execExitPollMs = 10;
 /** Exit code reported for an exec session ended by `kill()` whose command the engine still runs. */
 const killedExitCode = 137;
+/** Wait before reopening the engine's event stream after it ended or failed. */
+const eventsReconnectMs = 1_000;
+/** A line of the event stream longer than this is not an event: the stream is reopened. */
+const eventLineBytesMax = 1024 * 1024;
 
 /**
  * Splits the engine's multiplexed stream (8-byte frame headers: stream type 0 stdin, 1 stdout,
@@ -446,6 +450,51 @@ export class DockerRuntime implements ContainerRuntime {
       cpuNanos: s.cpu_stats?.cpu_usage?.total_usage ?? 0,
       memoryBytes: inactive < usage ? usage - inactive : usage,
       timestamp: s.read,
+    };
+  }
+
+  /**
+   * Follows the engine's `die` events of this node's app containers (by label) and reports each
+   * one's pod uid. The stream is reopened after a failure (the engine restarted); exits missed
+   * meanwhile are found by the pod actors' resync.
+   */
+  events(onExit: (podUid: string) => void): () => void {
+    let closed = false;
+    const abort = new AbortController();
+    const follow = async (): Promise<void> => {
+      const stream = (await this.docker.getEvents({
+        filters: { type: ['container'], event: ['die'], label: [`${L.node}=${this.node}`, `${L.role}=app`] },
+        abortSignal: abort.signal,
+      } as Docker.GetEventsOptions)) as unknown as Readable;
+      let pending = '';
+      for await (const chunk of stream) {
+        pending += String(chunk);
+        if (pending.length > eventLineBytesMax) throw new Error('docker events: line too long');
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          const line = pending.slice(0, newline).trim();
+          pending = pending.slice(newline + 1);
+          newline = pending.indexOf('\n');
+          if (line === '') continue;
+          const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+          const uid = event.Actor?.Attributes?.[L.podUid];
+          if (uid !== undefined) onExit(uid);
+        }
+      }
+    };
+    void (async () => {
+      while (!closed) {
+        try {
+          await follow();
+        } catch {
+          // The engine went away or the stream broke: reopen below.
+        }
+        if (!closed) await new Promise((r) => setTimeout(r, eventsReconnectMs));
+      }
+    })();
+    return () => {
+      closed = true;
+      abort.abort();
     };
   }
 

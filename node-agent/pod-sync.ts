@@ -10,15 +10,17 @@ import { join } from 'node:path';
 import type { ObjectApi } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
 import { deepEqual } from '../core/deep-equal.js';
-import type { ApiObject, ConfigMap, Pod, PodStatus, Secret } from '../core/index.js';
+import type { ApiObject, ConfigMap, Container, Handler, Pod, PodStatus, Secret } from '../core/index.js';
 import { parseQuantity } from '../core/index.js';
 import { containerEnv, containerPath, expandCommand } from './pod/env.js';
 import { ContainerConfigError } from './pod/errors.js';
-import type { ContainerObservation, WaitingReason } from './pod/observation.js';
-import { type Backoff, planRestarts } from './pod/restart.js';
+import { type ContainerObservation, timeMs, type WaitingReason } from './pod/observation.js';
+import { probeTarget } from './pod/probes.js';
+import { type Backoff, type BackoffPolicy, defaultBackoffPolicy, planRestarts } from './pod/restart.js';
 import { podStatus } from './pod/status.js';
 import { planVolumes } from './pod/volumes.js';
-import { type ContainerRuntime, type ContainerStatus, ImagePullError } from './runtime.js';
+import { type ContainerHealth, type RunningContainer, runProbe } from './probe-runner.js';
+import { type ContainerRuntime, type ContainerStatus, ImagePullError, type MountSpec } from './runtime.js';
 
 export interface PodSyncContext {
   node: string;
@@ -31,12 +33,27 @@ export interface PodSyncContext {
   memoryDir: string;
   nowMs: () => number;
   log: (line: string) => void;
+  /** Crash-loop and image-pull backoff. Default kubelet's: 10 s doubling to 5 min. */
+  backoffPolicy?: BackoffPolicy;
+}
+
+/** The image of one container could not be had: retried after `untilMs` (ImagePullBackOff). */
+export interface ImagePullBackoff {
+  image: string;
+  delayMs: number;
+  untilMs: number;
+  /** The ImagePullError's message. */
+  message: string;
 }
 
 export interface PodSyncState {
   backoff: Record<string, Backoff>;
   /** The status reported last (keeps transition times). */
   reported?: PodStatus;
+  /** Per container name: the failed image pull being backed off. */
+  imagePull?: Record<string, ImagePullBackoff>;
+  /** Readiness and startup from the pod actor's probes (by container name, for one run id). */
+  health?: ContainerHealth;
 }
 
 export interface PodSyncResult {
@@ -45,7 +62,15 @@ export interface PodSyncResult {
   wakeAtMs?: number;
   /** The pod is gone from this node: stop its actor. */
   finished: boolean;
+  /** The app containers running after this pass (to be probed). */
+  running: RunningContainer[];
+  /** Where probes and hooks reach the pod: its IP, or the node's IP for runtimes without one. */
+  podIP?: string;
 }
+
+/** A postStart hook that has not finished by then has failed (the container is stopped). */
+const postStartHookTimeoutMs = 30_000;
+const defaultGraceSeconds = 30;
 
 /** The newest container per name, with the run before it as `lastTermination`. */
 export function observe(containers: readonly ContainerStatus[]): Record<string, ContainerObservation> {
@@ -137,10 +162,77 @@ async function podConfig(
   return out;
 }
 
-/** Stops and removes the pod, then removes it from the API (grace already spent here). */
+/** Where probes and hooks reach the pod when its status has no IP yet: the node. */
+function podAddress(ctx: PodSyncContext, pod: Pod, sandboxIp?: string): string {
+  return sandboxIp ?? pod.status?.podIP ?? ctx.nodeIp;
+}
+
+/**
+ * Runs a lifecycle hook of `container` (run `id`) within `timeoutMs`; a failure is logged and
+ * returned as a message, never thrown.
+ */
+async function runHook(
+  ctx: PodSyncContext,
+  pod: Pod,
+  container: Container,
+  hook: 'postStart' | 'preStop',
+  handler: Handler,
+  id: string,
+  podIP: string,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const index = pod.spec.containers.indexOf(container);
+  const field = `spec.containers[${index}].lifecycle.${hook}`;
+  let message: string | undefined;
+  try {
+    const result = await runProbe(ctx.runtime, id, probeTarget(handler, container, podIP, field), timeoutMs);
+    if (!result.ok) message = result.message ?? 'failed';
+  } catch (err) {
+    if (!(err instanceof ContainerConfigError)) throw err;
+    message = err.message;
+  }
+  if (message !== undefined)
+    ctx.log(
+      `pod ${pod.metadata.namespace}/${pod.metadata.name} container ${container.name}: ${hook} hook: ${message}`,
+    );
+  return message;
+}
+
+/** The grace period of stopping this pod's containers: the deletion's, else the spec's. */
+export function graceSecondsOf(pod: Pod): number {
+  return (
+    pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? defaultGraceSeconds
+  );
+}
+
+/**
+ * Stops one run of an app container as kubelet kills it (a failed liveness probe, a deletion):
+ * its preStop hook first, then SIGTERM and SIGKILL within what is left of the grace period.
+ */
+export async function stopContainerGracefully(
+  ctx: PodSyncContext,
+  pod: Pod,
+  name: string,
+  id: string,
+  graceSeconds: number = graceSecondsOf(pod),
+): Promise<void> {
+  const startMs = ctx.nowMs();
+  const container = pod.spec.containers.find((c) => c.name === name);
+  const preStop = container?.lifecycle?.preStop;
+  if (container !== undefined && preStop !== undefined && graceSeconds > 0) {
+    await runHook(ctx, pod, container, 'preStop', preStop, id, podAddress(ctx, pod), graceSeconds * 1000);
+  }
+  const leftSeconds = Math.max(0, graceSeconds - (ctx.nowMs() - startMs) / 1000);
+  await ctx.runtime.stopContainer(id, leftSeconds);
+}
+
+/** Stops (preStop hooks first) and removes the pod, then removes it from the API (grace already spent here). */
 async function terminate(ctx: PodSyncContext, pod: Pod): Promise<void> {
-  const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
-  await ctx.runtime.removePod(pod.metadata.uid ?? '', grace);
+  const grace = graceSecondsOf(pod);
+  const uid = pod.metadata.uid ?? '';
+  const running = (await ctx.runtime.listContainers({ podUid: uid })).filter((c) => c.phase === 'running');
+  await Promise.all(running.map((c) => stopContainerGracefully(ctx, pod, c.name, c.id, grace)));
+  await ctx.runtime.removePod(uid, grace);
   try {
     await ctx.api.delete(
       { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name ?? '' },
@@ -157,10 +249,11 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
   const uid = pod.metadata.uid ?? '';
   if (pod.metadata.deletionTimestamp !== undefined) {
     await terminate(ctx, pod);
-    return { state, finished: true };
+    return { state, finished: true, running: [] };
   }
   const phase = pod.status?.phase;
-  if (phase === 'Succeeded' || phase === 'Failed') return { state, finished: false };
+  if (phase === 'Succeeded' || phase === 'Failed') return { state, finished: false, running: [] };
+  const policy = ctx.backoffPolicy ?? defaultBackoffPolicy;
 
   const sandbox = await ctx.runtime.runSandbox({
     podUid: uid,
@@ -168,8 +261,11 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     name: pod.metadata.name ?? '',
     node: ctx.node,
   });
+  const podIP = podAddress(ctx, pod, sandbox.ip);
   let observed = observe(await ctx.runtime.listContainers({ podUid: uid }));
   const nowMs = ctx.nowMs();
+  const imagePull: Record<string, ImagePullBackoff> = { ...state.imagePull };
+  let wakeAtMs: number | undefined;
   const plan = planRestarts({
     restartPolicy: pod.spec.restartPolicy,
     initContainers: (pod.spec.initContainers ?? []).map((c) => c.name),
@@ -177,12 +273,14 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     observed,
     backoff: state.backoff,
     nowMs,
+    policy,
   });
+  wakeAtMs = plan.wakeAtMs;
   const waiting: Record<string, WaitingReason> = { ...plan.waiting };
   if (plan.start.length > 0) {
     const config = await podConfig(ctx.api, pod);
     const podDir = join(ctx.dataDir, 'pods', uid);
-    let mounts: Record<string, import('./runtime.js').MountSpec[]> = {};
+    let mounts: Record<string, MountSpec[]> = {};
     try {
       const volumes = planVolumes({
         pod,
@@ -206,11 +304,30 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
         (c) => c.name === start.name,
       );
       if (spec === undefined) continue;
+      const pulling = imagePull[start.name];
+      if (pulling !== undefined && pulling.image === spec.image && nowMs < pulling.untilMs) {
+        waiting[start.name] = { reason: 'ImagePullBackOff', message: pulling.message };
+        wakeAtMs = Math.min(wakeAtMs ?? pulling.untilMs, pulling.untilMs);
+        if (start.init) break;
+        continue;
+      }
       try {
         await ctx.runtime.ensureImage(spec.image, spec.imagePullPolicy ?? 'IfNotPresent');
+        delete imagePull[start.name];
       } catch (err) {
         if (!(err instanceof ImagePullError)) throw err;
-        waiting[start.name] = { reason: 'ErrImagePull', message: err.message };
+        // Kubelet's image backoff: 10 s doubling to 5 min, per container and image.
+        const delayMs =
+          pulling?.image === spec.image
+            ? Math.min(pulling.delayMs * 2, policy.backoffMsMax)
+            : policy.backoffMsInitial;
+        const untilMs = ctx.nowMs() + delayMs;
+        imagePull[start.name] = { image: spec.image, delayMs, untilMs, message: err.message };
+        // The first failure is ErrImagePull; a failed retry shows that the pull is backing off.
+        const reason = pulling?.image === spec.image ? 'ImagePullBackOff' : 'ErrImagePull';
+        waiting[start.name] = { reason, message: err.message };
+        wakeAtMs = Math.min(wakeAtMs ?? untilMs, untilMs);
+        if (start.init) break;
         continue;
       }
       let env: { name: string; value: string }[];
@@ -227,7 +344,7 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
         continue;
       }
       const limits = spec.resources?.limits ?? {};
-      await ctx.runtime.startContainer(uid, {
+      const started = await ctx.runtime.startContainer(uid, {
         name: spec.name,
         image: spec.image,
         ...(spec.command !== undefined ? { command: expandCommand(spec.command, env) } : {}),
@@ -239,10 +356,26 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
         ...(limits.cpu !== undefined ? { cpuMillis: millisOf(limits.cpu) } : {}),
         restartCount: start.restartCount,
       });
+      const postStart = spec.lifecycle?.postStart;
+      if (!start.init && postStart !== undefined) {
+        // As kubelet: the hook runs right after the start; if it fails, the run is killed.
+        const failed = await runHook(
+          ctx,
+          pod,
+          spec,
+          'postStart',
+          postStart,
+          started.id,
+          podIP,
+          postStartHookTimeoutMs,
+        );
+        if (failed !== undefined) await ctx.runtime.stopContainer(started.id, 0);
+      }
       if (start.init) break; // init containers run one at a time
     }
     observed = observe(await ctx.runtime.listContainers({ podUid: uid }));
   }
+  observed = withHealth(observed, state.health);
   const status = podStatus({
     pod,
     observed,
@@ -269,14 +402,51 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     } catch (err) {
       // Gone, or replaced by a pod of the same name (another uid): this pod is over here.
       if (isApiError(err) && (err.code === ApiErrorCode.NotFound || err.code === ApiErrorCode.Conflict)) {
-        return { state, finished: true };
+        return { state, finished: true, running: [] };
       }
       throw err;
     }
   }
   return {
-    state: { backoff: plan.backoff, ...(reported !== undefined ? { reported } : {}) },
-    ...(plan.wakeAtMs !== undefined ? { wakeAtMs: plan.wakeAtMs } : {}),
+    state: {
+      backoff: plan.backoff,
+      ...(reported !== undefined ? { reported } : {}),
+      ...(Object.keys(imagePull).length > 0 ? { imagePull } : {}),
+      ...(state.health !== undefined ? { health: state.health } : {}),
+    },
+    ...(wakeAtMs !== undefined ? { wakeAtMs } : {}),
     finished: false,
+    running: runningApps(pod, observed, ctx.nowMs()),
+    podIP,
   };
+}
+
+/** Readiness and startup from the probes, for the runs they were measured on. */
+function withHealth(
+  observed: Record<string, ContainerObservation>,
+  health: ContainerHealth | undefined,
+): Record<string, ContainerObservation> {
+  if (health === undefined) return observed;
+  const out = { ...observed };
+  for (const [name, h] of Object.entries(health)) {
+    const seen = out[name];
+    if (seen === undefined || seen.id !== h.id || seen.phase !== 'running') continue;
+    out[name] = { ...seen, ready: h.ready, started: h.started };
+  }
+  return out;
+}
+
+/** The running app containers (init containers are never probed). */
+function runningApps(
+  pod: Pod,
+  observed: Record<string, ContainerObservation>,
+  nowMs: number,
+): RunningContainer[] {
+  const out: RunningContainer[] = [];
+  for (const c of pod.spec.containers) {
+    const seen = observed[c.name];
+    if (seen?.phase !== 'running' || seen.id === undefined) continue;
+    out.push({ name: c.name, id: seen.id, startedAtMs: timeMs(seen.startedAt) ?? nowMs });
+  }
+  return out;
 }

@@ -160,4 +160,10 @@ export interface ContainerRuntime {
   logs(id: string, opts?: LogOptions): AsyncIterable<LogChunk>;
   exec(id: string, opts: ExecOptions): Promise<ExecSession>;
   stats(id: string): Promise<ContainerStats>;
+  /**
+   * Optional: calls `onExit` with the pod uid whenever an app container of this node exits, so
+   * the pod is reconciled at once; returns the unsubscribe. Runtimes without it are seen by the
+   * pod actor's periodic resync.
+   */
+  events?(onExit: (podUid: string) => void): () => void;
 }
