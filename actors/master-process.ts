@@ -1,16 +1,21 @@
 /**
  * The master process: file storage in the data directory, the Raft transport and the peer
- * service on the Raft port, the gRPC API on the API port, the WebSocket gateway on the ws port.
+ * service on the Raft port, the gRPC API and the agents' AgentChannel on the API port, the
+ * WebSocket gateway (with the pod stream ops reaching agents through the AgentHub) on the ws port.
  * `cox master` calls `runMaster`; `cox master restore` calls `restoreDataDir`.
  */
 
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { pack, unpack } from 'msgpackr';
 import { FileStorage, GrpcTransport } from '../raft/index.js';
-import { type ApiServer, createApiServer } from './grpc-api.js';
+import { AgentHub } from './agent-channel.js';
+import { ApiError, ApiErrorCode } from './api.js';
+import { type ApiServices, addApiServices, apiServerGrpcOptions } from './grpc-api.js';
 import { MasterNode } from './master-node.js';
 import { GrpcPeerLink, peerServiceDefinition, peerServiceImplementation } from './peers.js';
+import { podStreamOps } from './pod-streams.js';
 import type { MemberRecord } from './store.js';
 import { startWsGateway, type WsGateway } from './ws-gateway.js';
 
@@ -62,6 +67,47 @@ function splitHostPort(text: string, flag: string): { host: string; port: number
   return { host: text.slice(0, i), port };
 }
 
+/** Time the API server waits for calls to finish on stop before cutting them, in ms. */
+const apiCloseGraceMs = 1_000;
+
+function unknownAgentRequest(type: string): ApiError {
+  return new ApiError(ApiErrorCode.Invalid, `master: agent request "${type}": masters serve none`);
+}
+
+/** The gRPC API server: Objects, Cluster, health, reflection, and the agents' AgentChannel. */
+async function startApiServer(
+  listen: string,
+  node: MasterNode,
+  hub: AgentHub,
+): Promise<{ services: ApiServices; address: string; close(): Promise<void> }> {
+  const server = new grpc.Server(apiServerGrpcOptions());
+  const services = addApiServices(server, { objects: node.api, cluster: node.api });
+  hub.addTo(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err
+        ? reject(new Error(`--api: cannot listen on ${listen}: ${err.message}`, { cause: err }))
+        : resolve(p),
+    ),
+  );
+  let closing: Promise<void> | undefined;
+  return {
+    services,
+    address: `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        services.setServing('NOT_SERVING');
+        const timer = setTimeout(() => server.forceShutdown(), apiCloseGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}
+
 export async function runMaster(opts: MasterProcessOptions): Promise<RunningMaster> {
   const log = opts.log ?? ((line: string) => console.error(line));
   if (!opts.join && opts.peers[opts.id] === undefined) {
@@ -103,16 +149,25 @@ export async function runMaster(opts: MasterProcessOptions): Promise<RunningMast
       },
     },
   });
-  let api: ApiServer | undefined;
+  let api: Awaited<ReturnType<typeof startApiServer>> | undefined;
   let gateway: WsGateway | undefined;
+  // Masters call agents (logs, exec, stats); agents ask masters nothing over this channel yet.
+  const hub = new AgentHub({ handler: () => (req) => req.respond.fail(unknownAgentRequest(req.type)) });
   try {
-    api = await createApiServer({ objects: node.api, cluster: node.api, listen: opts.apiListen });
-    addresses.api = api.address();
-    gateway = await startWsGateway({ objects: node.api, cluster: node.api, listen: ws, log });
+    api = await startApiServer(opts.apiListen, node, hub);
+    addresses.api = api.address;
+    gateway = await startWsGateway({
+      objects: node.api,
+      cluster: node.api,
+      listen: ws,
+      log,
+      streamOps: podStreamOps(hub),
+    });
     addresses.ws = gateway.url;
     await node.start();
   } catch (err) {
     await gateway?.close();
+    hub.close();
     await api?.close();
     await node.stop();
     throw err;
@@ -128,8 +183,9 @@ export async function runMaster(opts: MasterProcessOptions): Promise<RunningMast
     addresses,
     stop: () => {
       stopping ??= (async () => {
-        api?.setServing('NOT_SERVING');
+        api?.services.setServing('NOT_SERVING');
         await gateway?.close();
+        hub.close();
         await api?.close();
         await running.stop();
       })();

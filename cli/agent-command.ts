@@ -88,6 +88,8 @@ export function registerAgentCommand(program: Command): void {
         runtime,
         dataDir,
         memoryDir: join('/dev/shm', `cox-agent-${o.name}`),
+        // Each master reaches this agent directly for logs, exec and top.
+        masters,
         labels: parseLabelsFlag(o.labels),
         taints: parseTaintsFlag(o.taints),
         capacity: {

@@ -184,6 +184,12 @@ class Connection {
     this.socket.send(JSON.stringify({ ...frame, id }));
   }
 
+  /** An `input` frame for an open stream (exec stdin, resize, eof). */
+  input(id: WsRequestId, body: Record<string, unknown>): void {
+    if (this.streams.has(id) && !this.closedError)
+      this.socket.send(JSON.stringify({ ...body, id, op: 'input' }));
+  }
+
   cancel(id: WsRequestId): void {
     if (this.streams.has(id) && !this.closedError) this.socket.send(JSON.stringify({ id, op: 'cancel' }));
   }
@@ -394,6 +400,17 @@ export class CoxClient implements ObjectApi {
     return this.call('cluster.transfer', to === undefined ? {} : { to });
   }
 
+  /**
+   * Opens a stream op (`logs`, `exec`, `stats`). It fails over to the next master only while
+   * nothing happened yet (no frame received, no input sent): a master that cannot reach the
+   * pod's agent ends the stream with Unavailable at once, and another master may.
+   */
+  async stream(op: string, args: Record<string, unknown>): Promise<ClientStream> {
+    const s = new ClientOpStream(this, op, args, this.limits);
+    await s.start();
+    return s;
+  }
+
   /** Ends every watch and the connection. */
   close(): void {
     for (const w of [...this.watches]) w.close();
@@ -531,5 +548,117 @@ class ClientWatch implements WatchStream {
 
   private fail(err: unknown): void {
     this.finish(err);
+  }
+}
+
+/** A generic stream op as the CLI consumes it. */
+export interface ClientStream {
+  /** The next frame (without `id`), undefined at the end; rejects with the error that ended it. */
+  next(): Promise<Record<string, unknown> | undefined>;
+  /** Sends an `input` frame (`{ stdin }`, `{ resize }`, `{ eof: true }`). */
+  input(body: Record<string, unknown>): void;
+  close(): void;
+}
+
+class ClientOpStream implements ClientStream {
+  private readonly queue: BatchQueue<Record<string, unknown>>;
+  private conn: Connection | undefined;
+  private streamId: number | undefined;
+  private started = false;
+  private attempts = 0;
+
+  constructor(
+    private readonly client: CoxClient,
+    private readonly op: string,
+    private readonly args: Record<string, unknown>,
+    private readonly limits: ClientLimits,
+  ) {
+    this.queue = new BatchQueue(
+      {
+        highWaterBatches: limits.watchQueuedFramesMax,
+        pause: () => this.conn?.pause(),
+        resume: () => this.conn?.resume(),
+      },
+      op,
+    );
+  }
+
+  async start(): Promise<void> {
+    const tries = this.client.serverCount * this.limits.failoverRoundsMax;
+    for (;;) {
+      if (this.queue.ended) return;
+      const connP = this.client.connection();
+      try {
+        const conn = await connP;
+        this.conn = conn;
+        const id = this.client.allocateId();
+        this.streamId = id;
+        conn.openStream(
+          id,
+          { op: this.op, ...this.args },
+          {
+            onFrame: (frame) => this.onFrame(id, frame),
+            onEnd: (err) => void this.onEnd(id, connP, err),
+          },
+        );
+        return;
+      } catch (err) {
+        this.client.dropConnection(connP, err);
+        this.attempts += 1;
+        if (this.attempts >= tries) {
+          this.queue.end(err);
+          return;
+        }
+        if (this.attempts % this.client.serverCount === 0) await sleep(this.limits.retryBackoffMsMax / 4);
+      }
+    }
+  }
+
+  private onFrame(id: number, frame: Record<string, unknown>): void {
+    if (id !== this.streamId || this.queue.ended) return;
+    this.started = true;
+    const { id: _id, ...body } = frame;
+    this.queue.push([body]);
+  }
+
+  private async onEnd(id: number, connP: Promise<Connection>, err: unknown): Promise<void> {
+    if (id !== this.streamId || this.queue.ended) return;
+    this.streamId = undefined;
+    this.queue.releaseFlow();
+    this.attempts += 1;
+    const retry =
+      err !== undefined &&
+      isFailover(err) &&
+      !this.started &&
+      this.attempts < this.client.serverCount * this.limits.failoverRoundsMax;
+    if (!retry) {
+      this.queue.end(err);
+      return;
+    }
+    // Unavailable from a master that cannot reach the agent: the connection itself is fine,
+    // but the next request should go to another master.
+    this.client.dropConnection(connP, err);
+    if (this.attempts % this.client.serverCount === 0) {
+      const hinted = isApiError(err) ? err.details.retryAfterMs : undefined;
+      await sleep(Math.min(hinted ?? 200, this.limits.retryBackoffMsMax));
+    }
+    await this.start();
+  }
+
+  async next(): Promise<Record<string, unknown> | undefined> {
+    const batch = await this.queue.next();
+    return batch?.[0];
+  }
+
+  input(body: Record<string, unknown>): void {
+    this.started = true; // input may have taken effect: never replay the stream elsewhere
+    if (this.streamId !== undefined) this.conn?.input(this.streamId, body);
+  }
+
+  close(): void {
+    if (this.queue.ended) return;
+    if (this.streamId !== undefined) this.conn?.cancel(this.streamId);
+    this.streamId = undefined;
+    this.queue.end();
   }
 }

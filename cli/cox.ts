@@ -23,12 +23,36 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+/** Writes, then waits for a drain when the stream's buffer is full (logs -f into a slow pipe). */
+function writeDrained(stream: NodeJS.WriteStream, data: Uint8Array): Promise<void> {
+  if (stream.write(data)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('close', done);
+  });
+}
+
 const deps: CliDeps = {
   env: process.env,
   homeDir: homedir(),
   nowMs: () => Date.now(),
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
+  terminal: {
+    writeOut: (data) => writeDrained(process.stdout, data),
+    writeErr: (data) => writeDrained(process.stderr, data),
+    // Lazily: touching process.stdin creates its handle, which other verbs do not need.
+    get stdin() {
+      return process.stdin;
+    },
+    size: () =>
+      process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined,
+  },
   files: {
     listDir: (path) => (isDirectory(path) ? readdirSync(path) : undefined),
     readFile: (path) => readFileSync(path, 'utf8'),

@@ -23,6 +23,7 @@ import {
   parseOutputFormat,
   parseResourceArgs,
 } from './options.js';
+import { runExec, runLogs, runTopNodes, runTopPods, type StreamApi, type Terminal } from './pod-verbs.js';
 import { objectRef } from './printers.js';
 import { resolveServers } from './servers.js';
 
@@ -32,6 +33,8 @@ export interface CliApi extends ObjectApi {
   addMember(member: AddMemberRequest): Promise<ClusterStatus>;
   removeMember(memberId: string): Promise<ClusterStatus>;
   transferLeadership(to?: string): Promise<ClusterStatus>;
+  /** Stream ops (logs, exec, stats); absent in clients that have none. */
+  stream?: StreamApi['stream'];
   close(): void;
 }
 
@@ -43,6 +46,8 @@ export interface CliDeps extends Output {
     /** The text, or undefined when the file does not exist. */
     readIfExists(path: string): string | undefined;
   };
+  /** Raw output and stdin for logs and exec; default: text through stdout/stderr, no stdin. */
+  terminal?: Terminal;
   /** Opens the client; default: a failover {@link CoxClient}. */
   connect?(servers: string[], log: (line: string) => void): CliApi;
 }
@@ -232,6 +237,95 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
         );
       }
       deps.stdout(`snapshot written to ${file} (${bytes} bytes)\n`);
+    });
+
+  const streams = (cmd: Command): StreamApi => {
+    const api = connect(cmd);
+    const stream = api.stream?.bind(api);
+    if (stream === undefined) throw new UsageError(`${cmd.name()}: this client cannot open streams`);
+    return { stream };
+  };
+  const terminal: Terminal = deps.terminal ?? {
+    writeOut: async (b) => deps.stdout(Buffer.from(b).toString('utf8')),
+    writeErr: async (b) => deps.stderr(Buffer.from(b).toString('utf8')),
+  };
+
+  program
+    .command('logs')
+    .description("print a pod's container output (through the pod's node agent)")
+    .argument('<pod>')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option('-c, --container <name>', "container (default: the pod's first)")
+    .option('-f, --follow', 'keep streaming new output')
+    .option('--tail <lines>', 'only the last N lines (-1: all)')
+    .option('--since <duration>', 'only output newer than this (30s, 5m, 2h)')
+    .option('--timestamps', 'prefix each line with its RFC 3339 time')
+    .option('-p, --previous', 'the previous (terminated) start of the container')
+    .action(async (pod: string, o: Record<string, string | boolean | undefined>, cmd: Command) => {
+      code = await runLogs(
+        streams(cmd),
+        pod,
+        {
+          namespace: o.namespace as string | undefined,
+          container: o.container as string | undefined,
+          follow: o.follow === true,
+          tail: o.tail as string | undefined,
+          since: o.since as string | undefined,
+          timestamps: o.timestamps === true,
+          previous: o.previous === true,
+        },
+        terminal,
+      );
+    });
+
+  program
+    .command('exec')
+    .description("run a command in a pod's container: exec [-i] [-t] POD [-c C] -- CMD...")
+    .argument('<pod>')
+    .argument('<command...>')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option('-c, --container <name>', "container (default: the pod's first)")
+    .option('-i, --stdin', "pass cox's stdin to the command")
+    .option('-t, --tty', 'allocate a terminal (raw mode when stdin is one)')
+    .action(
+      async (
+        pod: string,
+        command: string[],
+        o: Record<string, string | boolean | undefined>,
+        cmd: Command,
+      ) => {
+        code = await runExec(
+          streams(cmd),
+          pod,
+          command,
+          {
+            namespace: o.namespace as string | undefined,
+            container: o.container as string | undefined,
+            stdin: o.stdin === true,
+            tty: o.tty === true,
+          },
+          terminal,
+        );
+      },
+    );
+
+  const top = program.command('top').description('CPU and memory in use (from the node agents)');
+  top
+    .command('pods')
+    .description('per pod: CPU (millicores) and memory')
+    .argument('[pod]')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option('-A, --all-namespaces', 'every namespace')
+    .action(
+      async (pod: string | undefined, o: { namespace?: string; allNamespaces?: boolean }, cmd: Command) => {
+        code = await runTopPods(streams(cmd), { ...o, ...(pod !== undefined ? { pod } : {}) }, deps);
+      },
+    );
+  top
+    .command('nodes')
+    .description('per node: CPU and memory of its running containers, against its capacity')
+    .action(async (_o: unknown, cmd: Command) => {
+      code = await runTopNodes(streams(cmd), deps);
     });
 
   registerMasterCommands(program);

@@ -1,0 +1,384 @@
+/**
+ * The gateway's pod stream ops (`cox logs`, `cox exec`, `cox top`): the master reads the pod,
+ * finds its node, and opens a remote stream to that node's agent over the agent's session in
+ * this master's {@link AgentHub}. Every agent keeps a session with every master, so any master
+ * reaches any agent directly; a node whose agent is not connected here is Unavailable (the
+ * client then tries another master).
+ *
+ * ## Agent protocol (remote actors, msgpack bodies)
+ *
+ * | to           | type     | body                | answer                                       |
+ * |--------------|----------|---------------------|----------------------------------------------|
+ * | `pod/<uid>`  | `logs`   | {@link AgentLogsRequest} | stream of {@link AgentOutputFrame}       |
+ * | `pod/<uid>`  | `exec`   | {@link AgentExecRequest} | output frames, then `{ exitCode }`       |
+ * | `node`       | `stats`  | {@link AgentStatsRequest} | {@link AgentStatsReply}                 |
+ * | `stream/<id>`| `credit` | `{ frames }` (tell) | — the agent may send that many more frames   |
+ * | `stream/<id>`| `stdin`, `resize`, `eof` | `{ data }`, `{ cols, rows }`, — (tells) | —   |
+ *
+ * Flow control: the agent sends at most `window` frames beyond the credit the master granted;
+ * the master grants credit as the gateway pulls frames, and the gateway pulls only while the
+ * client's socket drains. A slow client thus stops the agent reading the container's output
+ * instead of filling the master (whose remote stream queue is bounded).
+ *
+ * ## Gateway ops
+ *
+ * - `logs` { namespace?, pod, container?, follow?, tailLines?, sinceSeconds?, timestamps?, previous? }
+ *   → `{ stream: 'stdout'|'stderr', data: base64 }` frames.
+ * - `exec` { namespace?, pod, container?, command[], stdin?, tty? } → `{ started: true }` once
+ *   the agent was asked (input may follow; before it, another master may be tried), output frames, then
+ *   `{ exitCode }`. Input frames: `{ stdin: base64 }`, `{ resize: { cols, rows } }`, `{ eof: true }`.
+ * - `stats` { target: 'pods', namespace? (absent: all), pod? } → one `{ pods, unreachable }` frame;
+ *   { target: 'nodes' } → one `{ nodes, unreachable }` frame.
+ */
+
+import { randomUUID } from 'node:crypto';
+import type { Node, Pod } from '../core/index.js';
+import { ApiError, ApiErrorCode, type ObjectApi } from './api.js';
+import type { RemoteSession, RemoteStream } from './remoting.js';
+import type { GatewayStream, StreamOpHandler, WsRequest } from './ws-gateway.js';
+
+export const podStreamLimits = {
+  /** Frames an agent may send ahead of the master's credit, per stream (under remoting's streamQueueFramesMax). */
+  windowFrames: 256,
+  /** How long a `stats` ask waits for one agent. */
+  statsTimeoutMs: 10_000,
+  /** Longest command line of an exec, in arguments. */
+  execArgsMax: 1_024,
+} as const;
+
+/** Agent request `logs` to `pod/<uid>`. */
+export interface AgentLogsRequest {
+  streamId: string;
+  window: number;
+  container: string;
+  follow?: boolean;
+  tailLines?: number;
+  sinceSeconds?: number;
+  timestamps?: boolean;
+  previous?: boolean;
+}
+
+/** Agent request `exec` to `pod/<uid>`. */
+export interface AgentExecRequest {
+  streamId: string;
+  window: number;
+  container: string;
+  command: string[];
+  stdin?: boolean;
+  tty?: boolean;
+}
+
+export type AgentOutputFrame = { stream: 'stdout' | 'stderr'; data: Uint8Array } | { exitCode: number };
+
+/** Agent request `stats` to `node`: the running containers of these pods (absent: all). */
+export interface AgentStatsRequest {
+  podUids?: string[];
+}
+
+export interface ContainerUsage {
+  podUid: string;
+  name: string;
+  /** CPU used over the sampling window, in millicores. */
+  cpuMillis: number;
+  memoryBytes: number;
+}
+
+export interface AgentStatsReply {
+  containers: ContainerUsage[];
+}
+
+/** What the ops need of the hub: a node's agent session, when connected here. */
+export interface AgentSessions {
+  session(node: string): RemoteSession | undefined;
+}
+
+export interface PodStatsFrame {
+  pods: { namespace: string; name: string; node: string; containers: Omit<ContainerUsage, 'podUid'>[] }[];
+  /** Nodes whose agents did not answer (not connected here, or failed), with the reason. */
+  unreachable: { node: string; reason: string }[];
+}
+
+export interface NodeStatsFrame {
+  nodes: { name: string; cpuMillis: number; memoryBytes: number; capacity: Record<string, string> }[];
+  unreachable: { node: string; reason: string }[];
+}
+
+// ---------------------------------------------------------------------------------- arguments
+
+function invalid(message: string, fieldPath: string): ApiError {
+  return new ApiError(ApiErrorCode.Invalid, message, { fieldPath });
+}
+
+function str(req: WsRequest, field: string, required: true): string;
+function str(req: WsRequest, field: string, required?: false): string | undefined;
+function str(req: WsRequest, field: string, required = false): string | undefined {
+  const v = req[field];
+  if (v === undefined || v === null || v === '') {
+    if (required) throw invalid(`${req.op}: ${field}: required`, field);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw invalid(`${req.op}: ${field}: must be a string`, field);
+  return v;
+}
+
+function bool(req: WsRequest, field: string): boolean | undefined {
+  const v = req[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw invalid(`${req.op}: ${field}: must be a boolean`, field);
+  return v;
+}
+
+function count(req: WsRequest, field: string): number | undefined {
+  const v = req[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw invalid(`${req.op}: ${field}: must be a non-negative integer`, field);
+  return v;
+}
+
+/** The pod, its node's agent session and the container the request names (default: the first). */
+async function target(
+  req: WsRequest,
+  objects: ObjectApi,
+  hub: AgentSessions,
+): Promise<{ pod: Pod; session: RemoteSession; container: string }> {
+  const namespace = str(req, 'namespace') ?? 'default';
+  const name = str(req, 'pod', true);
+  const pod = (await objects.get({ kind: 'Pod', namespace, name })) as unknown as Pod;
+  const ref = `pod/${name}`;
+  const names = (pod.spec?.containers ?? []).map((c) => c.name);
+  const container = str(req, 'container') ?? names[0];
+  if (container === undefined || !names.includes(container)) {
+    throw invalid(
+      `${ref}: container "${container ?? ''}" is not one of the pod's containers (${names.join(', ')})`,
+      'container',
+    );
+  }
+  const node = pod.spec?.nodeName;
+  if (node === undefined || node === '')
+    throw new ApiError(ApiErrorCode.Invalid, `${ref}: spec.nodeName: not scheduled to a node yet`);
+  const session = hub.session(node);
+  if (session === undefined) {
+    throw new ApiError(
+      ApiErrorCode.Unavailable,
+      `${ref}: node "${node}": its agent is not connected to this master`,
+      { retryAfterMs: 200 },
+    );
+  }
+  return { pod, session, container };
+}
+
+// ------------------------------------------------------------------------------------ streams
+
+/**
+ * Adapts an agent's output stream to gateway frames, granting the agent credit as frames are
+ * pulled (see the flow control contract above). `input` forwards exec input as tells.
+ */
+export function agentOutputFrames(
+  session: RemoteSession,
+  streamId: string,
+  remote: RemoteStream<AgentOutputFrame>,
+  window: number,
+  /** Send `{ started: true }` first: the client may send input from then on (exec). */
+  announce = false,
+): GatewayStream {
+  const it = remote[Symbol.asyncIterator]();
+  const control = `stream/${streamId}`;
+  let consumed = 0;
+  let closed = false;
+  let announced = !announce;
+  return {
+    async next() {
+      if (closed) return undefined;
+      if (!announced) {
+        announced = true;
+        return { started: true };
+      }
+      const r = await it.next();
+      if (r.done) return undefined;
+      consumed += 1;
+      if (consumed >= Math.max(1, Math.floor(window / 2))) {
+        session.tell(control, 'credit', { frames: consumed });
+        consumed = 0;
+      }
+      const f = r.value;
+      if ('exitCode' in f) return { exitCode: f.exitCode };
+      return { stream: f.stream, data: Buffer.from(f.data).toString('base64') };
+    },
+    input(req) {
+      if (closed) return;
+      if (typeof req.stdin === 'string') {
+        session.tell(control, 'stdin', { data: new Uint8Array(Buffer.from(req.stdin, 'base64')) });
+      }
+      const resize = req.resize as { cols?: unknown; rows?: unknown } | undefined;
+      if (resize !== undefined && typeof resize === 'object' && resize !== null) {
+        const { cols, rows } = resize;
+        if (!Number.isInteger(cols) || !Number.isInteger(rows))
+          throw invalid('input: resize: cols and rows must be integers', 'resize');
+        session.tell(control, 'resize', { cols, rows });
+      }
+      if (req.eof === true) session.tell(control, 'eof', {});
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      remote.cancel();
+    },
+  };
+}
+
+function logsOp(hub: AgentSessions, newId: () => string): StreamOpHandler {
+  return async (req, apis) => {
+    const { pod, session, container } = await target(req, apis.objects, hub);
+    const body: AgentLogsRequest = { streamId: newId(), window: podStreamLimits.windowFrames, container };
+    const follow = bool(req, 'follow');
+    const tailLines = count(req, 'tailLines');
+    const sinceSeconds = count(req, 'sinceSeconds');
+    const timestamps = bool(req, 'timestamps');
+    const previous = bool(req, 'previous');
+    if (follow !== undefined) body.follow = follow;
+    if (tailLines !== undefined) body.tailLines = tailLines;
+    if (sinceSeconds !== undefined) body.sinceSeconds = sinceSeconds;
+    if (timestamps !== undefined) body.timestamps = timestamps;
+    if (previous !== undefined) body.previous = previous;
+    const remote = session.stream<AgentOutputFrame>(`pod/${pod.metadata.uid}`, 'logs', body);
+    return agentOutputFrames(session, body.streamId, remote, body.window);
+  };
+}
+
+function execOp(hub: AgentSessions, newId: () => string): StreamOpHandler {
+  return async (req, apis) => {
+    const command = req.command;
+    if (
+      !Array.isArray(command) ||
+      command.length === 0 ||
+      command.length > podStreamLimits.execArgsMax ||
+      !command.every((a) => typeof a === 'string')
+    ) {
+      throw invalid(
+        `exec: command: required non-empty list of at most ${podStreamLimits.execArgsMax} strings`,
+        'command',
+      );
+    }
+    const { pod, session, container } = await target(req, apis.objects, hub);
+    const body: AgentExecRequest = {
+      streamId: newId(),
+      window: podStreamLimits.windowFrames,
+      container,
+      command: command as string[],
+      stdin: bool(req, 'stdin') ?? false,
+      tty: bool(req, 'tty') ?? false,
+    };
+    const remote = session.stream<AgentOutputFrame>(`pod/${pod.metadata.uid}`, 'exec', body);
+    return agentOutputFrames(session, body.streamId, remote, body.window, true);
+  };
+}
+
+/** A gateway stream of exactly one frame. */
+function oneFrame(frame: () => Promise<Record<string, unknown>>): GatewayStream {
+  let sent = false;
+  return {
+    async next() {
+      if (sent) return undefined;
+      sent = true;
+      return frame();
+    },
+    close() {
+      sent = true;
+    },
+  };
+}
+
+async function askStats(
+  hub: AgentSessions,
+  node: string,
+  request: AgentStatsRequest,
+): Promise<AgentStatsReply | string> {
+  const session = hub.session(node);
+  if (session === undefined) return 'agent not connected to this master';
+  try {
+    return await session.ask<AgentStatsReply>('node', 'stats', request, podStreamLimits.statsTimeoutMs);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+async function podStats(req: WsRequest, objects: ObjectApi, hub: AgentSessions): Promise<PodStatsFrame> {
+  const namespace = str(req, 'namespace');
+  const name = str(req, 'pod');
+  const pods =
+    name !== undefined
+      ? [(await objects.get({ kind: 'Pod', namespace: namespace ?? 'default', name })) as unknown as Pod]
+      : ((await objects.list('Pod', namespace === undefined ? {} : { namespace })).items as unknown as Pod[]);
+  const byNode = new Map<string, Pod[]>();
+  for (const p of pods) {
+    const node = p.spec?.nodeName;
+    if (node === undefined || node === '' || p.status?.phase !== 'Running') continue;
+    byNode.set(node, [...(byNode.get(node) ?? []), p]);
+  }
+  const frame: PodStatsFrame = { pods: [], unreachable: [] };
+  await Promise.all(
+    [...byNode].map(async ([node, onNode]) => {
+      const reply = await askStats(hub, node, { podUids: onNode.map((p) => p.metadata.uid ?? '') });
+      if (typeof reply === 'string') {
+        frame.unreachable.push({ node, reason: reply });
+        return;
+      }
+      for (const p of onNode) {
+        const containers = reply.containers
+          .filter((c) => c.podUid === p.metadata.uid)
+          .map(({ name: n, cpuMillis, memoryBytes }) => ({ name: n, cpuMillis, memoryBytes }));
+        if (containers.length === 0) continue;
+        frame.pods.push({
+          namespace: p.metadata.namespace ?? 'default',
+          name: p.metadata.name ?? '',
+          node,
+          containers,
+        });
+      }
+    }),
+  );
+  frame.pods.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return frame;
+}
+
+async function nodeStats(objects: ObjectApi, hub: AgentSessions): Promise<NodeStatsFrame> {
+  const nodes = (await objects.list('Node')).items as unknown as Node[];
+  const frame: NodeStatsFrame = { nodes: [], unreachable: [] };
+  await Promise.all(
+    nodes.map(async (n) => {
+      const name = n.metadata.name ?? '';
+      const reply = await askStats(hub, name, {});
+      if (typeof reply === 'string') {
+        frame.unreachable.push({ node: name, reason: reply });
+        return;
+      }
+      frame.nodes.push({
+        name,
+        cpuMillis: reply.containers.reduce((s, c) => s + c.cpuMillis, 0),
+        memoryBytes: reply.containers.reduce((s, c) => s + c.memoryBytes, 0),
+        capacity: { ...(n.status?.capacity ?? {}) },
+      });
+    }),
+  );
+  frame.nodes.sort((a, b) => a.name.localeCompare(b.name));
+  return frame;
+}
+
+function statsOp(hub: AgentSessions): StreamOpHandler {
+  return async (req, apis) => {
+    const what = str(req, 'target', true);
+    if (what === 'pods') return oneFrame(async () => ({ ...(await podStats(req, apis.objects, hub)) }));
+    if (what === 'nodes') return oneFrame(async () => ({ ...(await nodeStats(apis.objects, hub)) }));
+    throw invalid(`stats: target: "${what}" is not pods or nodes`, 'target');
+  };
+}
+
+/** The `logs`, `exec` and `stats` stream ops for `startWsGateway({ streamOps })`. */
+export function podStreamOps(
+  hub: AgentSessions,
+  opts: { newId?: () => string } = {},
+): Record<string, StreamOpHandler> {
+  const newId = opts.newId ?? randomUUID;
+  return { logs: logsOp(hub, newId), exec: execOp(hub, newId), stats: statsOp(hub) };
+}

@@ -1,0 +1,228 @@
+/**
+ * `cox logs`, `cox exec` and `cox top` through any of 3 real masters to a node agent with the
+ * docker runtime: the real `cox` process, COX_SERVERS set to the masters' gateways. The agent
+ * keeps one session per master, so each master alone reaches it. Needs Docker (CI starts it);
+ * never skipped.
+ */
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiClient } from '../../actors/grpc-client.js';
+import type { Pod } from '../../core/index.js';
+import { NodeAgent } from '../../node-agent/agent.js';
+import { DockerRuntime } from '../../node-agent/docker-runtime.js';
+import { runtimeLabels } from '../../node-agent/runtime.js';
+import { MasterCluster } from '../multiprocess/master-cluster.js';
+
+const coxPath = fileURLToPath(new URL('../../cli/cox.ts', import.meta.url));
+const node = `e2e-streams-${process.pid}`;
+const memoryDir = join('/dev/shm', `cox-e2e-streams-${process.pid}`);
+const docker = new Docker();
+let cluster: MasterCluster;
+let api: ApiClient;
+let agent: NodeAgent;
+let dir: string;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function wsUrls(ids = cluster.ids()): string {
+  return ids.map((id) => `ws://${cluster.member(id).wsAddress}`).join(',');
+}
+
+/** Runs the real `cox`; `until` ends it early (SIGTERM) once the output satisfies it. */
+function cox(
+  args: string[],
+  opts: { servers?: string; input?: string; until?: (out: string) => boolean; timeoutMs?: number } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', coxPath, ...args], {
+      env: { ...process.env, COX_SERVERS: opts.servers ?? wsUrls(), COX_HOME: dir },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`cox ${args.join(' ')}: no exit in time (stdout ${stdout}, stderr ${stderr})`));
+    }, opts.timeoutMs ?? 20_000);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (opts.until?.(stdout)) child.kill('SIGTERM');
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (${String(last ?? '')})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function containersOfNode(): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${runtimeLabels.node}=${node}`] } });
+}
+
+describe('logs, exec and top through the masters to a docker node agent', () => {
+  beforeAll(async () => {
+    await docker.ping();
+    dir = mkdtempSync(join(tmpdir(), 'cox-streams-e2e-'));
+    cluster = await MasterCluster.start({ size: 3, tickMs: 50 });
+    await cluster.waitForLeader(15_000);
+    api = cluster.client();
+    agent = new NodeAgent({
+      node,
+      nodeIp: '127.0.0.1',
+      api,
+      runtime: new DockerRuntime({ node, docker }),
+      dataDir: join(dir, 'agent'),
+      memoryDir,
+      podResyncMs: 300,
+      masters: cluster.apiAddresses(),
+      log: () => {},
+    });
+    await agent.start();
+    await api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'talker' },
+      spec: {
+        nodeName: node,
+        restartPolicy: 'Always',
+        containers: [
+          {
+            name: 'main',
+            image: 'coxswain/busybox',
+            // stderr first and apart: the engine orders lines of its two pipes by arrival.
+            command: [
+              'sh',
+              '-c',
+              'echo oops >&2; sleep 0.3; echo one; echo two; echo three; exec sleep 3600',
+            ],
+          },
+        ],
+      },
+    });
+    await waitFor('pod Running', async () => {
+      const p = (await api.get({ kind: 'Pod', name: 'talker' })) as unknown as Pod;
+      return p.status?.phase === 'Running' ? p : undefined;
+    });
+    // Every master has the agent's session (each is asked alone).
+    for (const id of cluster.ids()) {
+      await waitFor(`logs through ${id}`, async () => {
+        const r = await cox(['logs', 'talker'], { servers: wsUrls([id]) });
+        return r.code === 0 && r.stdout.includes('three') ? r : undefined;
+      });
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    api?.close();
+    await cluster?.close();
+    for (const c of await containersOfNode())
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(memoryDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('prints the output, stdout and stderr apart, and the last line with --tail 1', async () => {
+    const all = await cox(['logs', 'talker']);
+    expect(all).toMatchObject({ code: 0, stdout: 'one\ntwo\nthree\n' });
+    expect(all.stderr).toBe('oops\n');
+    const tail = await cox(['logs', '--tail', '1', 'talker']);
+    expect(tail.stdout).toBe('three\n');
+    const stamped = await cox(['logs', '--timestamps', '--tail', '1', 'talker']);
+    expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z three\n$/);
+  }, 30_000);
+
+  it('reaches the agent through a master that is not the first of its list', async () => {
+    const r = await cox(['logs', '--tail', '2', 'talker'], { servers: wsUrls(['m3']) });
+    expect(r).toMatchObject({ code: 0, stdout: 'two\nthree\n' });
+  }, 30_000);
+
+  it('follows new output with -f', async () => {
+    const following = cox(['logs', '-f', 'talker'], { until: (out) => out.includes('four\n') });
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Written to the container's own stdout, so it enters the log.
+    const w = await cox(['exec', 'talker', '--', 'sh', '-c', 'echo four > /proc/1/fd/1']);
+    expect(w.code).toBe(0);
+    const r = await following;
+    expect(r.stdout).toBe('one\ntwo\nthree\nfour\n');
+  }, 30_000);
+
+  it('runs a command with exec: its output, and its exit code as cox exit code', async () => {
+    const r = await cox(['exec', 'talker', '--', 'sh', '-c', 'echo hi; echo err >&2; exit 3']);
+    expect(r).toMatchObject({ code: 3, stdout: 'hi\n', stderr: 'err\n' });
+  }, 30_000);
+
+  it('feeds stdin with exec -i', async () => {
+    const r = await cox(['exec', '-i', 'talker', '--', 'sh', '-c', 'cat; echo done'], {
+      input: 'piped line\n',
+    });
+    expect(r).toMatchObject({ code: 0, stdout: 'piped line\ndone\n' });
+  }, 30_000);
+
+  it('fails in one line for a missing pod or container', async () => {
+    const missing = await cox(['logs', 'nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: .*nope.*not found\n$/);
+    const badContainer = await cox(['exec', 'talker', '-c', 'other', '--', 'true']);
+    expect(badContainer.code).toBe(1);
+    expect(badContainer.stderr).toMatch(/^error: .*container "other".*\n$/);
+  }, 30_000);
+
+  it('shows the pod with top pods and the node with top nodes', async () => {
+    const pods = await cox(['top', 'pods']);
+    expect(pods.code).toBe(0);
+    expect(pods.stdout).toMatch(/^NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)\ntalker\s+\d+m\s+\d+Mi\n$/);
+    const nodes = await cox(['top', 'nodes']);
+    expect(nodes.code).toBe(0);
+    expect(nodes.stdout).toMatch(new RegExp(`\\n${node}\\s+\\d+m\\s+\\d+%\\s+\\d+Mi\\s+\\d+%\\n`));
+  }, 30_000);
+
+  // Last: it kills a master.
+  it('keeps a follow through one master running while another master dies', async () => {
+    const following = cox(['logs', '-f', '--tail', '0', 'talker'], {
+      servers: wsUrls(['m2']),
+      until: (out) => out.includes('five\n'),
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    await cluster.kill('m1');
+    const w = await cox(['exec', 'talker', '--', 'sh', '-c', 'echo five > /proc/1/fd/1'], {
+      servers: wsUrls(['m3']),
+    });
+    expect(w.code).toBe(0);
+    expect((await following).stdout).toBe('five\n');
+  }, 30_000);
+});
