@@ -312,10 +312,13 @@ export class NodeAgent {
    */
   private podActor(): ActorSpec<PodActorState, PodMsg, PodEffect> {
     const resyncMs = this.opts.podResyncMs ?? 1_000;
+    // "Sync now" (a new pod version, a health change) has its own timer key: the 'synced' of a
+    // pass in flight, queued behind it, resets the 'sync' timer to the resync and would drop it.
+    const syncNowTimer = 'syncNow';
     const probeEffects = (pod: Pod, step: PodProbeStep) => [
       ...step.due.map((probe) => run<PodEffect>({ kind: 'probe', probe })),
       ...step.restarts.map((restart) => run<PodEffect>({ kind: 'kill', pod, restart })),
-      ...(step.healthChanged ? [timer('sync', 0, { type: 'sync' } as PodMsg)] : []),
+      ...(step.healthChanged ? [timer(syncNowTimer, 0, { type: 'sync' } as PodMsg)] : []),
       ...(step.wakeAtMs !== undefined
         ? [timer('probe', Math.max(0, step.wakeAtMs - this.nowMs()), { type: 'probeTick' } as PodMsg)]
         : []),
@@ -327,7 +330,7 @@ export class NodeAgent {
           case 'pod':
             return {
               state: { ...state, pod: msg.pod },
-              effects: [timer('sync', 0, { type: 'sync' } as PodMsg)],
+              effects: [timer(syncNowTimer, 0, { type: 'sync' } as PodMsg)],
             };
           case 'sync':
             if (state.pod === undefined) return { state, effects: [] };

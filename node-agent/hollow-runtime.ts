@@ -4,7 +4,8 @@
  * is stopped (exit code 0 on SIGTERM, or 137 after the grace period when scripted to ignore
  * SIGTERM) or until its scripted exit. State is computed from the injected clock when read, so
  * a container costs one small object and no timer; a timer exists only while someone follows
- * the logs of a container with a scripted exit.
+ * the logs of a container with a scripted exit, and one per runtime (for the soonest scripted
+ * exit) while someone subscribed to `events`.
  */
 
 import {
@@ -83,6 +84,11 @@ export class HollowRuntime implements ContainerRuntime {
   /** Container id → pod uid. */
   private readonly podOf = new Map<string, string>();
   private podsCreated = 0;
+  /** `events` subscribers. */
+  private readonly exitListeners = new Set<(podUid: string) => void>();
+  /** While subscribed: scripted exits not yet reported, soonest first. */
+  private pendingExits: { atMs: number; id: string }[] = [];
+  private exitTimer: { handle: NodeJS.Timeout; atMs: number } | undefined;
 
   constructor(opts: HollowRuntimeOptions) {
     this.node = opts.node;
@@ -136,6 +142,7 @@ export class HollowRuntime implements ContainerRuntime {
     };
     pod.containers.set(id, c);
     this.podOf.set(id, podUid);
+    if (this.exitListeners.size > 0 && this.scheduleExit(id, c)) this.armExitTimer();
     return this.statusOf(c);
   }
 
@@ -220,6 +227,80 @@ export class HollowRuntime implements ContainerRuntime {
   async stats(id: string): Promise<ContainerStats> {
     this.mustFind(id);
     return { cpuNanos: 0, memoryBytes: 0, timestamp: new Date(this.nowMs()).toISOString() };
+  }
+
+  /**
+   * Reports scripted exits at their time (stops are not reported: the agent stopped them).
+   * Only while subscribed: one real timer per runtime, for the soonest pending exit, whose
+   * delay is computed from the injected clock (an exit is reported once the clock says it is
+   * due when the timer fires).
+   */
+  events(onExit: (podUid: string) => void): () => void {
+    // A wrapper per subscription, so the same function subscribed twice is two subscriptions.
+    const listener = (podUid: string) => onExit(podUid);
+    if (this.exitListeners.size === 0) {
+      for (const pod of this.pods.values()) for (const [id, c] of pod.containers) this.scheduleExit(id, c);
+    }
+    this.exitListeners.add(listener);
+    this.armExitTimer();
+    return () => {
+      this.exitListeners.delete(listener);
+      if (this.exitListeners.size > 0) return;
+      this.pendingExits = [];
+      this.armExitTimer();
+    };
+  }
+
+  /** Adds a scripted exit still to come to the pending ones; false if there is none. */
+  private scheduleExit(id: string, c: HollowContainer): boolean {
+    if (c.behaviour.exitAfterMs === undefined || this.exitOf(c) !== undefined) return false;
+    const atMs = c.startedMs + c.behaviour.exitAfterMs;
+    // Binary search for the insertion point (pending exits stay sorted).
+    let lo = 0;
+    let hi = this.pendingExits.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.pendingExits[mid]!.atMs <= atMs) lo = mid + 1;
+      else hi = mid;
+    }
+    this.pendingExits.splice(lo, 0, { atMs, id });
+    return true;
+  }
+
+  /** Keeps one timer for the soonest pending exit, or none. */
+  private armExitTimer(): void {
+    const next = this.pendingExits[0];
+    if (this.exitTimer !== undefined && next !== undefined && this.exitTimer.atMs <= next.atMs) return;
+    if (this.exitTimer !== undefined) clearTimeout(this.exitTimer.handle);
+    this.exitTimer = undefined;
+    if (next === undefined || this.exitListeners.size === 0) return;
+    const handle = setTimeout(() => this.fireExits(), Math.max(1, next.atMs - this.nowMs()));
+    handle.unref();
+    this.exitTimer = { handle, atMs: next.atMs };
+  }
+
+  private fireExits(): void {
+    this.exitTimer = undefined;
+    const nowMs = this.nowMs();
+    const due: string[] = [];
+    while (this.pendingExits.length > 0 && this.pendingExits[0]!.atMs <= nowMs) {
+      const { atMs, id } = this.pendingExits.shift()!;
+      const c = this.find(id);
+      const podUid = this.podOf.get(id);
+      // Removed, or stopped before its scripted time: not an exit of its own.
+      if (c === undefined || podUid === undefined || (c.exit !== undefined && c.exit.atMs < atMs)) continue;
+      due.push(podUid);
+    }
+    this.armExitTimer();
+    for (const podUid of due) {
+      for (const listener of [...this.exitListeners]) {
+        try {
+          listener(podUid);
+        } catch {
+          // A subscriber's failure is its own; the others are still told.
+        }
+      }
+    }
   }
 
   private find(id: string): HollowContainer | undefined {

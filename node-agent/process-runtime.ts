@@ -80,8 +80,13 @@ const logLineBytesMax = 16 * 1024;
 const drainWaitMsMax = 2_000;
 /** After SIGKILL, how long to wait for the process to disappear before giving up. */
 const killWaitMsMax = 5_000;
-/** How often an adopted (non-child) process is checked for exit while stopping it. */
+/** How often an adopted (non-child) process is checked for exit once its output has ended. */
 const exitPollMs = 50;
+/**
+ * How often an adopted (non-child) process is checked in /proc for its exit while its output
+ * may still be held open by processes it started: bounds how late `events` reports its exit.
+ */
+const adoptedExitPollMs = 250;
 const logPollMsMax = 1_000;
 
 interface SandboxRecord {
@@ -274,6 +279,8 @@ export class ProcessRuntime implements ContainerRuntime {
   private readonly logPollMs: number;
   /** Running containers this instance started or adopted, by id. */
   private readonly watched = new Map<string, Watched>();
+  /** `events` subscribers: told the pod uid of every recorded exit of a watched container. */
+  private readonly exitListeners = new Set<(podUid: string) => void>();
   private closed = false;
 
   constructor(opts: ProcessRuntimeOptions) {
@@ -296,6 +303,23 @@ export class ProcessRuntime implements ContainerRuntime {
       w.child?.unref();
     }
     this.watched.clear();
+    this.exitListeners.clear();
+  }
+
+  /**
+   * Reports the exit of every container this instance watches: its children (their 'exit'),
+   * and the processes it adopted (found gone by a poll of /proc every {@link adoptedExitPollMs}
+   * ms, or by the end of their output). A running container is watched once this instance
+   * started it or once it was read (listed, inspected) after an adoption; the exit is reported
+   * after it is recorded, so a pass triggered by it sees the exited container.
+   */
+  events(onExit: (podUid: string) => void): () => void {
+    // A wrapper per subscription, so the same function subscribed twice is two subscriptions.
+    const listener = (podUid: string) => onExit(podUid);
+    this.exitListeners.add(listener);
+    return () => {
+      this.exitListeners.delete(listener);
+    };
   }
 
   async ensureImage(image: string, _policy: PullPolicy): Promise<void> {
@@ -690,22 +714,37 @@ export class ProcessRuntime implements ContainerRuntime {
     };
     this.watched.set(record.id, w);
     const settle = async (exit: { exitCode?: number; reason: string }) => {
+      // Let go (close): the group is no longer this instance's to kill, nor the exit to record.
+      if (this.closed) return;
       // The main process is gone: kill the rest of its group, as a container's init dying does.
       signalGroup(record.pid!, 'SIGKILL');
       await Promise.race([pump.done, sleep(drainWaitMsMax)]);
       pump.close();
       if (this.closed || this.watched.get(record.id) !== w) return;
-      // Recorded before the watch ends, so no reader takes the exit for a lost process.
-      const current = (await this.readRecord(record.id)) ?? record;
-      if (current.exitCode === undefined && current.reason === undefined) {
-        await this.writeJson(`${this.pathOf(record.id)}.json`, {
-          ...current,
-          ...exit,
-          finishedAt: rfc3339Nanos(this.nowMs()),
-        });
+      // Recorded before the watch ends, so no reader takes the exit for a lost process. A record
+      // removed meanwhile (the pod went, perhaps through another instance) is not written again.
+      try {
+        const current = await this.readRecord(record.id);
+        if (current !== undefined && current.exitCode === undefined && current.reason === undefined) {
+          await this.writeJson(`${this.pathOf(record.id)}.json`, {
+            ...current,
+            ...exit,
+            finishedAt: rfc3339Nanos(this.nowMs()),
+          });
+        }
+      } catch {
+        // The pod directory went while we wrote: nothing is left to record the exit in.
+      } finally {
+        this.watched.delete(record.id);
+        finish();
       }
-      this.watched.delete(record.id);
-      finish();
+      for (const listener of [...this.exitListeners]) {
+        try {
+          listener(record.podUid);
+        } catch {
+          // A subscriber's failure is its own; the others are still told.
+        }
+      }
     };
     if (own !== undefined) {
       void own.exit.then(({ code, signal }) => {
@@ -713,11 +752,20 @@ export class ProcessRuntime implements ContainerRuntime {
         void settle({ exitCode, reason: exitCode === 0 ? 'Completed' : 'Error' });
       });
     } else {
-      // Not our child: the FIFOs reach EOF when the last process holding them exits.
-      void pump.done.then(async () => {
-        while (await this.isOurProcess(record)) await sleep(exitPollMs);
-        await settle(w.killed ? { exitCode: 137, reason: 'Error' } : { reason: 'ContainerStatusUnknown' });
+      // Not our child, so not waitable: the process is looked up in /proc every
+      // adoptedExitPollMs, and more often once its FIFOs reached EOF (the last process holding
+      // them exited; processes it started may hold them longer than it lives).
+      let outputEnded = false;
+      const ended = pump.done.then(() => {
+        outputEnded = true;
       });
+      void (async () => {
+        while (!this.closed && this.watched.get(record.id) === w && (await this.isOurProcess(record))) {
+          await (outputEnded ? sleep(exitPollMs) : Promise.race([sleep(adoptedExitPollMs), ended]));
+        }
+        if (this.closed || this.watched.get(record.id) !== w) return;
+        await settle(w.killed ? { exitCode: 137, reason: 'Error' } : { reason: 'ContainerStatusUnknown' });
+      })();
     }
     return w;
   }
