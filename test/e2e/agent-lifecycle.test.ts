@@ -6,57 +6,20 @@
  * OnFailure and Never. Needs Docker (CI starts it); never skipped.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../actors/grpc-client.js';
-import type { Container, Pod } from '../../core/index.js';
-import { NodeAgent } from '../../node-agent/agent.js';
+import type { Pod } from '../../core/index.js';
 import { DockerRuntime } from '../../node-agent/docker-runtime.js';
 import { runtimeLabels } from '../../node-agent/runtime.js';
-import { MasterCluster } from '../multiprocess/master-cluster.js';
+import { type AgentCluster, podHelpers, startDockerAgentCluster, waitFor } from '../fixtures/e2e.js';
 
 const node = `e2e-lifecycle-${process.pid}`;
-const memoryDir = join('/dev/shm', `cox-e2e-lifecycle-${process.pid}`);
 const docker = new Docker();
 const runtime = new DockerRuntime({ node, docker });
-let cluster: MasterCluster;
 let api: ApiClient;
-let agent: NodeAgent;
-let dir: string;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function getPod(name: string): Promise<Pod> {
-  return (await api.get({ kind: 'Pod', name })) as unknown as Pod;
-}
-
-async function createPod(
-  name: string,
-  spec: Partial<Pod['spec']> & { containers: Container[] },
-): Promise<void> {
-  await api.create({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name },
-    spec: { nodeName: node, terminationGracePeriodSeconds: 1, ...spec },
-  });
-}
+const { getPod, createPod } = podHelpers(() => api, node);
 
 /** Docker containers (sandbox included) of pod `name` on this node. */
 async function containersOf(name: string): Promise<Docker.ContainerInfo[]> {
@@ -91,41 +54,20 @@ async function deleteAndTime(name: string, timeoutMs: number): Promise<number> {
 }
 
 describe('pod lifecycle on docker through a node agent', () => {
+  let env: AgentCluster;
   beforeAll(async () => {
-    await docker.ping();
-    dir = mkdtempSync(join(tmpdir(), 'cox-agent-lifecycle-'));
-    cluster = await MasterCluster.start({ size: 3, tickMs: 50 });
-    await cluster.waitForLeader(15_000);
-    api = cluster.client();
-    agent = new NodeAgent({
+    env = await startDockerAgentCluster({
       node,
-      nodeIp: '127.0.0.1',
-      api,
-      runtime,
-      dataDir: join(dir, 'agent'),
-      memoryDir,
+      docker,
       podResyncMs: 1_000,
       restartBackoff: { backoffMsInitial: 300, backoffMsMax: 600, backoffResetAfterRunMs: 600_000 },
-      log: process.env.COX_E2E_LOG ? (l) => console.log(l) : () => {},
+      runtime,
     });
-    await agent.start();
+    api = env.api;
   }, 60_000);
 
   afterAll(async () => {
-    await agent?.stop();
-    api?.close();
-    await cluster?.close();
-    const left = await docker.listContainers({
-      all: true,
-      filters: { label: [`${runtimeLabels.node}=${node}`] },
-    });
-    for (const c of left)
-      await docker
-        .getContainer(c.Id)
-        .remove({ force: true })
-        .catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(memoryDir, { recursive: true, force: true });
+    await env?.stop();
   }, 60_000);
 
   it('stops a SIGTERM-handling container when it exits, and kills one ignoring SIGTERM after its grace period', async () => {

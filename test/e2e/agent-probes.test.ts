@@ -4,98 +4,38 @@
  * reacting sooner shows the exit events at work. Needs Docker (CI starts it); never skipped.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../actors/grpc-client.js';
-import type { Container, Pod } from '../../core/index.js';
-import { NodeAgent } from '../../node-agent/agent.js';
-import { DockerRuntime } from '../../node-agent/docker-runtime.js';
-import { runtimeLabels } from '../../node-agent/runtime.js';
-import { MasterCluster } from '../multiprocess/master-cluster.js';
+import {
+  type AgentCluster,
+  podHelpers,
+  readyCondition,
+  startDockerAgentCluster,
+  waitFor,
+} from '../fixtures/e2e.js';
 
 const node = `e2e-probes-${process.pid}`;
-const memoryDir = join('/dev/shm', `cox-e2e-probes-${process.pid}`);
 const podResyncMs = 5_000;
 const docker = new Docker();
-let cluster: MasterCluster;
 let api: ApiClient;
-let agent: NodeAgent;
-let dir: string;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function getPod(name: string): Promise<Pod> {
-  return (await api.get({ kind: 'Pod', name })) as unknown as Pod;
-}
-
-async function createPod(
-  name: string,
-  spec: Partial<Pod['spec']> & { containers: Container[] },
-): Promise<void> {
-  await api.create({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name },
-    spec: { nodeName: node, terminationGracePeriodSeconds: 1, ...spec },
-  });
-}
-
-function readyCondition(p: Pod): string | undefined {
-  return p.status?.conditions?.find((c) => c.type === 'Ready')?.status;
-}
+const { getPod, createPod } = podHelpers(() => api, node);
 
 describe('node agent probes and restarts with the docker runtime', () => {
+  let env: AgentCluster;
   beforeAll(async () => {
-    await docker.ping();
-    dir = mkdtempSync(join(tmpdir(), 'cox-agent-probes-'));
-    cluster = await MasterCluster.start({ size: 3, tickMs: 50 });
-    await cluster.waitForLeader(15_000);
-    api = cluster.client();
-    agent = new NodeAgent({
+    env = await startDockerAgentCluster({
       node,
-      nodeIp: '127.0.0.1',
-      api,
-      runtime: new DockerRuntime({ node, docker }),
-      dataDir: join(dir, 'agent'),
-      memoryDir,
-      podResyncMs,
+      docker,
+      podResyncMs: podResyncMs,
       restartBackoff: { backoffMsInitial: 500, backoffMsMax: 1_000, backoffResetAfterRunMs: 600_000 },
-      log: process.env.COX_E2E_LOG ? (l) => console.log(l) : () => {},
     });
-    await agent.start();
+    api = env.api;
   }, 60_000);
 
   afterAll(async () => {
-    await agent?.stop();
-    api?.close();
-    await cluster?.close();
-    const left = await docker.listContainers({
-      all: true,
-      filters: { label: [`${runtimeLabels.node}=${node}`] },
-    });
-    for (const c of left)
-      await docker
-        .getContainer(c.Id)
-        .remove({ force: true })
-        .catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(memoryDir, { recursive: true, force: true });
+    await env?.stop();
   }, 60_000);
 
   it('restarts a container whose liveness probe fails, with a rising restartCount', async () => {

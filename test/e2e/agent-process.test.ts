@@ -18,6 +18,7 @@ import type { ApiClient } from '../../actors/grpc-client.js';
 import type { Container, Pod } from '../../core/index.js';
 import { NodeAgent } from '../../node-agent/agent.js';
 import { ProcessRuntime } from '../../node-agent/process-runtime.js';
+import { readyCondition, waitFor } from '../fixtures/e2e.js';
 import { freeLoopbackPorts } from '../multiprocess/cluster.js';
 import { MasterCluster } from '../multiprocess/master-cluster.js';
 
@@ -51,21 +52,6 @@ function startAgent(resyncMs = podResyncMs): NodeAgent {
   });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function getPod(name: string): Promise<Pod> {
   return (await api.get({ kind: 'Pod', name })) as unknown as Pod;
 }
@@ -80,10 +66,6 @@ async function createPod(
     metadata: { name },
     spec: { nodeName: node, terminationGracePeriodSeconds: 1, ...spec },
   })) as unknown as Pod;
-}
-
-function readyCondition(p: Pod): string | undefined {
-  return p.status?.conditions?.find((c) => c.type === 'Ready')?.status;
 }
 
 /** The runs the runtime recorded for a pod (file names without `.json`) and their pids. */

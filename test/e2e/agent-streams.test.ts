@@ -17,6 +17,7 @@ import type { Pod } from '../../core/index.js';
 import { NodeAgent } from '../../node-agent/agent.js';
 import { DockerRuntime } from '../../node-agent/docker-runtime.js';
 import { runtimeLabels } from '../../node-agent/runtime.js';
+import { waitFor } from '../fixtures/e2e.js';
 import { MasterCluster } from '../multiprocess/master-cluster.js';
 
 const coxPath = fileURLToPath(new URL('../../cli/cox.ts', import.meta.url));
@@ -69,21 +70,6 @@ function cox(
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
   });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function containersOfNode(): Promise<Docker.ContainerInfo[]> {

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../actors/grpc-client.js';
 import type { Pod } from '../../core/index.js';
 import { runtimeLabels } from '../../node-agent/runtime.js';
+import { waitFor } from '../fixtures/e2e.js';
 import { AgentProcess } from './agent-process.js';
 import { sleep } from './cluster.js';
 import { MasterCluster } from './master-cluster.js';
@@ -39,24 +40,6 @@ async function startAgent(): Promise<AgentProcess> {
     logPath: join(dir, 'agent.log'),
   });
   return agent;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `${what}: not within ${timeoutMs} ms (${String(last ?? '')})\n--- agent ---\n${agent?.logTail(2_000) ?? ''}`,
-      );
-    await sleep(100);
-  }
 }
 
 /** One docker container of this node: its id, pod, role and start time. */
