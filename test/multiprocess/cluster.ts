@@ -71,24 +71,49 @@ export function untrackDir(dir: string): void {
   liveDirs.delete(dir);
 }
 
-/** Reserves `n` distinct free TCP ports on 127.0.0.1 (all held open at once, then released). */
+/**
+ * `n` loopback ports that are free now, for servers a test starts later. They are drawn at
+ * random from below the kernel's ephemeral range (which outgoing connections of parallel
+ * suites use up, so a port picked there may be taken again before the server binds it), and
+ * each is checked by binding it; ports handed out by this process are never handed out twice.
+ */
 export async function freeLoopbackPorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const server = net.createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
-      ports.push((server.address() as net.AddressInfo).port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  const [ephemeralLow] = ephemeralRange();
+  const low = 20_000; // below: fixed test ports (cox-up.test.ts uses 17000..19000)
+  const high = Math.max(low + 1_000, Math.min(ephemeralLow, 32_768));
+  const ports: number[] = [];
+  for (let attempts = 0; ports.length < n; attempts++) {
+    if (attempts > 1_000) throw new Error(`no ${n} free loopback ports found in ${low}..${high - 1}`);
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(port) || ports.includes(port)) continue;
+    if (await canBind(port)) ports.push(port);
   }
+  for (const p of ports) handedOut.add(p);
+  return ports;
+}
+
+const handedOut = new Set<number>();
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = fs
+      .readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo, hi];
+  } catch {
+    // not Linux: use the IANA range
+  }
+  return [49_152, 65_535];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** Resolves when `child` has exited, or after `timeoutMs` with false. */

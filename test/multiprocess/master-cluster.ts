@@ -23,6 +23,9 @@ import { freeLoopbackPorts, repoRoot, sleep, trackChild, waitForExit } from './c
  * The script that runs `cox master`. TEMPORARY: master-entry.ts registers the master verbs on
  * a bare commander program until cli/cox.ts does; then this becomes `cli/cox.ts`.
  */
+/** Cluster starts retried when a port was taken between the check and the bind. */
+const portRaceAttemptsMax = 3;
+
 export const masterEntryPath = fileURLToPath(new URL('../../cli/cox.ts', import.meta.url));
 
 export interface MasterClusterOptions {
@@ -86,18 +89,22 @@ export class MasterCluster {
 
   /** Creates the temp dir, picks ports, restores if asked, and starts every member in parallel. */
   static async start(options: MasterClusterOptions = {}): Promise<MasterCluster> {
-    const cluster = MasterCluster.prepare(options);
-    try {
-      const size = options.size ?? 3;
-      for (let i = 1; i <= size; i++) await cluster.define(`m${i}`, false);
-      if (options.restoreFrom !== undefined) {
-        for (const id of cluster.ids()) await cluster.restore(id, options.restoreFrom);
+    // A port checked free can still be taken by another suite before the master binds it:
+    // such a start is retried on fresh ports (a bounded number of times).
+    for (let attempt = 1; ; attempt++) {
+      const cluster = MasterCluster.prepare(options);
+      try {
+        const size = options.size ?? 3;
+        for (let i = 1; i <= size; i++) await cluster.define(`m${i}`, false);
+        if (options.restoreFrom !== undefined) {
+          for (const id of cluster.ids()) await cluster.restore(id, options.restoreFrom);
+        }
+        await Promise.all(cluster.ids().map((id) => cluster.startMember(id)));
+        return cluster;
+      } catch (err) {
+        await cluster.close();
+        if (attempt >= portRaceAttemptsMax || !/cannot listen on/.test(String(err))) throw err;
       }
-      await Promise.all(cluster.ids().map((id) => cluster.startMember(id)));
-      return cluster;
-    } catch (err) {
-      await cluster.close();
-      throw err;
     }
   }
 
