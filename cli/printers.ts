@@ -223,6 +223,54 @@ const nodeColumns: Column[] = [
   },
 ];
 
+const cronJobColumns: Column[] = [
+  { header: 'SCHEDULE', value: (o) => str(at(o, 'spec.schedule')) },
+  { header: 'SUSPEND', value: (o) => String(at(o, 'spec.suspend') === true) },
+  { header: 'ACTIVE', value: (o) => String(list(at(o, 'status.active')).length) },
+  {
+    header: 'LAST SCHEDULE',
+    value: (o, now) => {
+      const t = at(o, 'status.lastScheduleTime');
+      return typeof t === 'string' ? formatAge(t, now) : '<none>';
+    },
+  },
+  ageColumn,
+];
+
+/** `used/hard` of each resource of a quota, requests and limits apart as kubectl shows them. */
+function quotaText(o: Obj, filter: (name: string) => boolean): string {
+  const hard = record(at(o, 'spec.hard'));
+  const used = record(at(o, 'status.used'));
+  const parts = Object.keys(hard)
+    .filter(filter)
+    .sort()
+    .map((k) => `${k}: ${str(used[k], '0')}/${str(hard[k])}`);
+  return parts.join(', ');
+}
+
+const endpointSliceColumns: Column[] = [
+  { header: 'ADDRESSTYPE', value: (o) => str(o.addressType) },
+  {
+    header: 'PORTS',
+    value: (o) =>
+      str(
+        list(o.ports)
+          .map((p) => num(at(p, 'port')))
+          .join(','),
+      ),
+  },
+  {
+    header: 'ENDPOINTS',
+    value: (o) =>
+      str(
+        list(o.endpoints)
+          .flatMap((e) => list(at(e, 'addresses')).map(String))
+          .join(','),
+      ),
+  },
+  ageColumn,
+];
+
 /** The columns after NAME (and NAMESPACE) for each kind; unknown kinds get AGE only. */
 const columnsByKind: Readonly<Record<string, readonly Column[]>> = {
   Pod: podColumns,
@@ -241,6 +289,26 @@ const columnsByKind: Readonly<Record<string, readonly Column[]>> = {
   Namespace: [{ header: 'STATUS', value: (o) => str(at(o, 'status.phase'), 'Active') }, ageColumn],
   Node: nodeColumns,
   Lease: [{ header: 'HOLDER', value: (o) => str(at(o, 'spec.holderIdentity'), '') }, ageColumn],
+  CronJob: cronJobColumns,
+  ResourceQuota: [
+    ageColumn,
+    { header: 'REQUEST', value: (o) => quotaText(o, (k) => !k.startsWith('limits.')) },
+    { header: 'LIMIT', value: (o) => quotaText(o, (k) => k.startsWith('limits.')) },
+  ],
+  EndpointSlice: endpointSliceColumns,
+  ControllerRevision: [
+    {
+      header: 'CONTROLLER',
+      value: (o) => {
+        const owner = list(at(o, 'metadata.ownerReferences')).find((r) => at(r, 'controller') === true);
+        return owner === undefined
+          ? '<none>'
+          : `${str(at(owner, 'kind'), '').toLowerCase()}.apps/${str(at(owner, 'name'), '')}`;
+      },
+    },
+    { header: 'REVISION', value: (o) => String(num(o.revision)) },
+    ageColumn,
+  ],
 };
 
 export function columnsFor(kind: string, wide: boolean): Column[] {

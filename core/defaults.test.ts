@@ -182,6 +182,7 @@ describe('applyDefaults', () => {
         },
       ],
       restartPolicy: 'Always',
+      schedulerName: 'default-scheduler',
       terminationGracePeriodSeconds: 30,
       dnsPolicy: 'ClusterFirst',
     });

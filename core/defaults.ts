@@ -22,6 +22,9 @@ export const defaultProgressDeadlineSeconds = 600;
 export const defaultDaemonSetMaxUnavailable = 1;
 export const defaultDaemonSetMaxSurge = 0;
 export const defaultJobBackoffLimit = 6;
+export const defaultSchedulerName = 'default-scheduler';
+export const defaultSuccessfulJobsHistoryLimit = 3;
+export const defaultFailedJobsHistoryLimit = 1;
 
 type Json = Record<string, unknown>;
 
@@ -87,10 +90,19 @@ export function applyDefaults<T extends ApiObject>(obj: T): T {
     case 'Secret':
       setDefault(json, 'type', 'Opaque');
       break;
+    case 'CronJob':
+      if (spec) defaultCronJobSpec(spec);
+      break;
+    case 'EndpointSlice':
+      for (const port of ownRecords(json, 'ports')) setDefault(port, 'protocol', 'TCP');
+      break;
     case 'Namespace':
     case 'ConfigMap':
     case 'Event':
     case 'Lease':
+    case 'ControllerRevision':
+    case 'LimitRange':
+    case 'ResourceQuota':
       break;
     default: {
       const unknown: never = kind;
@@ -114,6 +126,7 @@ export function defaultImagePullPolicy(image: string): 'Always' | 'IfNotPresent'
 
 function defaultPodSpec(spec: Json): void {
   setDefault(spec, 'restartPolicy', 'Always');
+  setDefault(spec, 'schedulerName', defaultSchedulerName);
   setDefault(spec, 'terminationGracePeriodSeconds', defaultTerminationGracePeriodSeconds);
   setDefault(spec, 'dnsPolicy', 'ClusterFirst');
   for (const container of [...ownRecords(spec, 'containers'), ...ownRecords(spec, 'initContainers')]) {
@@ -232,6 +245,16 @@ function defaultJobSpec(spec: Json): void {
   setDefault(spec, 'completionMode', 'NonIndexed');
   setDefault(spec, 'suspend', false);
   defaultTemplate(spec);
+}
+
+function defaultCronJobSpec(spec: Json): void {
+  setDefault(spec, 'concurrencyPolicy', 'Allow');
+  setDefault(spec, 'suspend', false);
+  setDefault(spec, 'successfulJobsHistoryLimit', defaultSuccessfulJobsHistoryLimit);
+  setDefault(spec, 'failedJobsHistoryLimit', defaultFailedJobsHistoryLimit);
+  const template = ownRecord(spec, 'jobTemplate');
+  const jobSpec = template ? ownRecord(template, 'spec') : undefined;
+  if (jobSpec) defaultJobSpec(jobSpec);
 }
 
 /** As Kubernetes (batch/v1): a Job without labels takes its pod template's labels. */

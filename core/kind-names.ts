@@ -20,6 +20,11 @@ export const kindNames: Readonly<
   Secret: { plural: 'secrets', short: [] },
   Event: { plural: 'events', short: ['ev'] },
   Lease: { plural: 'leases', short: [] },
+  CronJob: { plural: 'cronjobs', short: ['cj'] },
+  ControllerRevision: { plural: 'controllerrevisions', short: [] },
+  LimitRange: { plural: 'limitranges', short: ['limits'] },
+  ResourceQuota: { plural: 'resourcequotas', short: ['quota'] },
+  EndpointSlice: { plural: 'endpointslices', short: [] },
 };
 
 const byName = new Map<string, Kind>();

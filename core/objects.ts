@@ -2,8 +2,9 @@
  * API object types with Kubernetes field names and semantics.
  *
  * Covered kinds: Namespace, Node, Pod, ConfigMap, Secret, Service, Endpoints, Event (v1);
- * ReplicaSet, Deployment, DaemonSet, StatefulSet (apps/v1); Job (batch/v1); Lease
- * (coordination.k8s.io/v1).
+ * LimitRange, ResourceQuota (v1); ReplicaSet, Deployment, DaemonSet, StatefulSet,
+ * ControllerRevision (apps/v1); Job, CronJob (batch/v1); Lease (coordination.k8s.io/v1);
+ * EndpointSlice (discovery.k8s.io/v1).
  * These types describe well-formed objects; input from the wire is `unknown` until
  * `validateObject` accepts it. Timestamps are RFC 3339 strings chosen by the proposer.
  */
@@ -193,16 +194,70 @@ export interface Toleration {
   tolerationSeconds?: number;
 }
 
+/** Kubernetes `NodeSelectorRequirement`: `Gt`/`Lt` compare integers. */
+export interface NodeSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+  values?: string[];
+}
+/** The requirements of one term are ANDed; `matchFields` supports `metadata.name`. */
+export interface NodeSelectorTerm {
+  matchExpressions?: NodeSelectorRequirement[];
+  matchFields?: NodeSelectorRequirement[];
+}
+export interface PreferredSchedulingTerm {
+  /** 1-100. */
+  weight: number;
+  preference: NodeSelectorTerm;
+}
+export interface NodeAffinity {
+  /** The terms are ORed: a node must match at least one. */
+  requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: NodeSelectorTerm[] };
+  preferredDuringSchedulingIgnoredDuringExecution?: PreferredSchedulingTerm[];
+}
+/** Pods matching `labelSelector` (in `namespaces`, default the pod's own) on the same `topologyKey` domain. */
+export interface PodAffinityTerm {
+  labelSelector?: LabelSelector;
+  namespaces?: string[];
+  topologyKey: string;
+}
+export interface WeightedPodAffinityTerm {
+  /** 1-100. */
+  weight: number;
+  podAffinityTerm: PodAffinityTerm;
+}
+export interface PodAffinityRules {
+  requiredDuringSchedulingIgnoredDuringExecution?: PodAffinityTerm[];
+  preferredDuringSchedulingIgnoredDuringExecution?: WeightedPodAffinityTerm[];
+}
+export interface Affinity {
+  nodeAffinity?: NodeAffinity;
+  podAffinity?: PodAffinityRules;
+  podAntiAffinity?: PodAffinityRules;
+}
+
 export interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
   volumes?: Volume[];
   restartPolicy?: RestartPolicy;
   terminationGracePeriodSeconds?: number;
+  /** Seconds after the pod started before its node fails it (reason DeadlineExceeded). */
+  activeDeadlineSeconds?: number;
   dnsPolicy?: 'ClusterFirst' | 'Default' | 'None';
+  /** Set by the scheduler through a binding, or by the user to run without a scheduler. */
   nodeName?: string;
   nodeSelector?: Record<string, string>;
+  affinity?: Affinity;
   tolerations?: Toleration[];
+  /** Default `default-scheduler`; a pod naming another scheduler is left alone by ours. */
+  schedulerName?: string;
+  /** The pod's hostname (default its name); StatefulSets set it to the pod name. */
+  hostname?: string;
+  /** With `hostname`: the pod's DNS name is `hostname.subdomain.namespace.svc.cluster.local`. */
+  subdomain?: string;
+  /** Service environment variables (`FOO_SERVICE_HOST`, ...) in containers. Default true. */
+  enableServiceLinks?: boolean;
 }
 
 export const PodPhase = {
@@ -257,6 +312,7 @@ export interface PodStatus {
   qosClass?: 'Guaranteed' | 'Burstable' | 'BestEffort';
   reason?: string;
   message?: string;
+  nominatedNodeName?: string;
 }
 
 export interface Pod {
@@ -659,6 +715,119 @@ export interface Lease {
   spec?: LeaseSpec;
 }
 
+// ---------------------------------------------------------------- CronJob
+
+export const ConcurrencyPolicy = { Allow: 'Allow', Forbid: 'Forbid', Replace: 'Replace' } as const;
+export type ConcurrencyPolicy = (typeof ConcurrencyPolicy)[keyof typeof ConcurrencyPolicy];
+
+export interface CronJobSpec {
+  /** Five cron fields (`0 3 * * 1-5`, steps as `*\/5`) or a macro (`@hourly`), in UTC unless `timeZone` is set. */
+  schedule: string;
+  timeZone?: string;
+  concurrencyPolicy?: ConcurrencyPolicy;
+  suspend?: boolean;
+  /** A run missed by more than this is skipped. */
+  startingDeadlineSeconds?: number;
+  successfulJobsHistoryLimit?: number;
+  failedJobsHistoryLimit?: number;
+  jobTemplate: { metadata?: ObjectMeta; spec: JobSpec };
+}
+export interface CronJobStatus {
+  active?: ObjectReference[];
+  lastScheduleTime?: string;
+  lastSuccessfulTime?: string;
+}
+export interface CronJob {
+  apiVersion: 'batch/v1';
+  kind: 'CronJob';
+  metadata: ObjectMeta;
+  spec: CronJobSpec;
+  status?: CronJobStatus;
+}
+
+// ---------------------------------------------------------------- ControllerRevision
+
+/** An immutable snapshot of a DaemonSet's or StatefulSet's pod template, numbered per owner. */
+export interface ControllerRevision {
+  apiVersion: 'apps/v1';
+  kind: 'ControllerRevision';
+  metadata: ObjectMeta;
+  /** The owner's patch that recreates this revision (its `spec.template`). */
+  data?: unknown;
+  revision: number;
+}
+
+// ---------------------------------------------------------------- LimitRange, ResourceQuota
+
+export interface LimitRangeItem {
+  type: 'Container' | 'Pod';
+  max?: Record<string, string>;
+  min?: Record<string, string>;
+  /** Container limits when a container sets none. */
+  default?: Record<string, string>;
+  /** Container requests when a container sets none (default: `default`, else the limit). */
+  defaultRequest?: Record<string, string>;
+  maxLimitRequestRatio?: Record<string, string>;
+}
+export interface LimitRange {
+  apiVersion: 'v1';
+  kind: 'LimitRange';
+  metadata: ObjectMeta;
+  spec: { limits: LimitRangeItem[] };
+}
+
+export const ResourceQuotaScope = {
+  Terminating: 'Terminating',
+  NotTerminating: 'NotTerminating',
+  BestEffort: 'BestEffort',
+  NotBestEffort: 'NotBestEffort',
+} as const;
+export type ResourceQuotaScope = (typeof ResourceQuotaScope)[keyof typeof ResourceQuotaScope];
+
+export interface ResourceQuota {
+  apiVersion: 'v1';
+  kind: 'ResourceQuota';
+  metadata: ObjectMeta;
+  spec: {
+    /**
+     * Resource name to quantity: `requests.cpu` (or `cpu`), `requests.memory` (or `memory`),
+     * `limits.cpu`, `limits.memory`, `pods`, and object counts `count/<plural>` or the
+     * classic `services`, `configmaps`, `secrets`, `replicationcontrollers`.
+     */
+    hard?: Record<string, string>;
+    scopes?: ResourceQuotaScope[];
+  };
+  status?: { hard?: Record<string, string>; used?: Record<string, string> };
+}
+
+// ---------------------------------------------------------------- EndpointSlice
+
+export interface EndpointConditions {
+  ready?: boolean;
+  serving?: boolean;
+  terminating?: boolean;
+}
+export interface SliceEndpoint {
+  addresses: string[];
+  conditions?: EndpointConditions;
+  hostname?: string;
+  nodeName?: string;
+  targetRef?: ObjectReference;
+}
+export interface SlicePort {
+  name?: string;
+  port?: number;
+  protocol?: Protocol;
+}
+export interface EndpointSlice {
+  apiVersion: 'discovery.k8s.io/v1';
+  kind: 'EndpointSlice';
+  metadata: ObjectMeta;
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints: SliceEndpoint[];
+  ports?: SlicePort[];
+}
+
 // ---------------------------------------------------------------- registry
 
 /** Every kind this module knows. */
@@ -676,7 +845,12 @@ export type ApiObject =
   | DaemonSet
   | StatefulSet
   | Job
-  | Lease;
+  | CronJob
+  | Lease
+  | ControllerRevision
+  | LimitRange
+  | ResourceQuota
+  | EndpointSlice;
 export type Kind = ApiObject['kind'];
 
 /** The `apiVersion` of each known kind, and whether it lives in a namespace. */
@@ -695,7 +869,12 @@ export const kindInfo: Readonly<Record<Kind, { readonly apiVersion: string; read
     DaemonSet: { apiVersion: 'apps/v1', namespaced: true },
     StatefulSet: { apiVersion: 'apps/v1', namespaced: true },
     Job: { apiVersion: 'batch/v1', namespaced: true },
+    CronJob: { apiVersion: 'batch/v1', namespaced: true },
     Lease: { apiVersion: 'coordination.k8s.io/v1', namespaced: true },
+    ControllerRevision: { apiVersion: 'apps/v1', namespaced: true },
+    LimitRange: { apiVersion: 'v1', namespaced: true },
+    ResourceQuota: { apiVersion: 'v1', namespaced: true },
+    EndpointSlice: { apiVersion: 'discovery.k8s.io/v1', namespaced: true },
   };
 
 export function isKnownKind(kind: unknown): kind is Kind {

@@ -327,7 +327,7 @@ describe('validateObject rejects', () => {
       'an unknown kind',
       { apiVersion: 'v1', kind: 'Gizmo', metadata: { name: 'a' } },
       [
-        'kind: unsupported value "Gizmo": supported values: "Namespace", "Node", "Pod", "ConfigMap", "Secret", "Service", "Endpoints", "Event", "ReplicaSet", "Deployment", "DaemonSet", "StatefulSet", "Job", "Lease"',
+        'kind: unsupported value "Gizmo": supported values: "Namespace", "Node", "Pod", "ConfigMap", "Secret", "Service", "Endpoints", "Event", "ReplicaSet", "Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Lease", "ControllerRevision", "LimitRange", "ResourceQuota", "EndpointSlice"',
       ],
     ],
     [
@@ -1327,6 +1327,111 @@ describe('env fieldRef, resourceFieldRef and envFrom', () => {
     expect(errs).toEqual([
       'spec.containers[0].env[0].valueFrom.fieldRef.fieldPath',
       'spec.containers[0].envFrom[0]',
+    ]);
+  });
+});
+
+describe('scheduling fields and the policy kinds', () => {
+  const withSpec = (f: (spec: Loose) => void) => edit(pod, (o) => f(o.spec));
+  it('accepts affinity, hostname, subdomain and activeDeadlineSeconds', () => {
+    const ok = withSpec((s) => {
+      s.hostname = 'web-0';
+      s.subdomain = 'web';
+      s.activeDeadlineSeconds = 30;
+      s.affinity = {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] },
+              { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['n1'] }] },
+            ],
+          },
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 10,
+              preference: { matchExpressions: [{ key: 'cores', operator: 'Gt', values: ['4'] }] },
+            },
+          ],
+        },
+        podAntiAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            { labelSelector: { matchLabels: { app: 'web' } }, topologyKey: 'kubernetes.io/hostname' },
+          ],
+        },
+      };
+    });
+    expect(messages(ok)).toEqual([]);
+  });
+  it('names the bad affinity fields', () => {
+    const bad = withSpec((s) => {
+      s.activeDeadlineSeconds = 0;
+      s.hostname = 'Web_0';
+      s.affinity = {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In' }] }],
+          },
+          preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 101, preference: {} }],
+        },
+        podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: {} }] },
+      };
+    });
+    expect(messages(bad)).toEqual([
+      'spec.activeDeadlineSeconds: must be >= 1',
+      "spec.hostname: must be a DNS-1123 label: lowercase alphanumerics or '-', starting and ending with an alphanumeric",
+      'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values: required',
+      'spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: must be <= 100',
+      'spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: required',
+    ]);
+  });
+  it('checks LimitRange ordering and ResourceQuota resources', () => {
+    const limitRange = {
+      apiVersion: 'v1',
+      kind: 'LimitRange',
+      metadata: { name: 'lr', namespace: 'default' },
+      spec: { limits: [{ type: 'Container', min: { cpu: '200m' }, default: { cpu: '100m' } }] },
+    };
+    expect(messages(limitRange)).toEqual([
+      'spec.limits[0].default[cpu]: must be greater than or equal to min (200m)',
+    ]);
+    const quota = {
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      metadata: { name: 'q', namespace: 'default' },
+      spec: { hard: { pods: '10', 'requests.cpu': '2', gpus: '1' }, scopes: ['BestEffort', 'NotBestEffort'] },
+    };
+    expect(messages(quota)).toEqual([
+      'spec.hard[gpus]: unsupported resource: supported: requests.cpu, requests.memory, limits.cpu, limits.memory, cpu, memory, pods, services, services.nodeports, configmaps, secrets, count/<resource>',
+      'spec.scopes: conflicting scopes BestEffort and NotBestEffort',
+    ]);
+  });
+  it('checks a CronJob schedule and its job template with their paths', () => {
+    const cronJob = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'nightly', namespace: 'default' },
+      spec: {
+        schedule: '0 25 * * *',
+        jobTemplate: { spec: { template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } },
+      },
+    };
+    expect(messages(cronJob)).toEqual([
+      'spec.schedule: hour: 25 is out of range 0-23',
+      'spec.jobTemplate.spec.template.spec.restartPolicy: required',
+    ]);
+  });
+  it('checks EndpointSlice addresses against their type', () => {
+    const slice = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'web-abc', namespace: 'default' },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.0.0.1', 'nope'], conditions: { ready: 'yes' } }],
+      ports: [{ name: 'http', port: 80 }],
+    };
+    expect(messages(slice)).toEqual([
+      'endpoints[0].addresses[1]: must be a valid IPv4 address',
+      'endpoints[0].conditions.ready: must be a boolean',
     ]);
   });
 });

@@ -7,6 +7,7 @@
  * submitted (before or after `applyDefaults`); absent optional fields are not errors.
  */
 
+import { cronProblem } from './cron.js';
 import { defaultDaemonSetMaxSurge, defaultDaemonSetMaxUnavailable } from './defaults.js';
 import { CoreError } from './errors.js';
 import {
@@ -347,6 +348,21 @@ function checkKind(c: Checker, obj: Json, kind: Kind): void {
     case 'Lease':
       checkLease(c, obj);
       return;
+    case 'CronJob':
+      checkCronJob(c, obj);
+      return;
+    case 'ControllerRevision':
+      c.integer(get(obj, 'revision'), 'revision', 0, Number.MAX_SAFE_INTEGER, true);
+      return;
+    case 'LimitRange':
+      checkLimitRange(c, obj);
+      return;
+    case 'ResourceQuota':
+      checkResourceQuota(c, obj);
+      return;
+    case 'EndpointSlice':
+      checkEndpointSlice(c, obj);
+      return;
     default: {
       const unknown: never = kind;
       throw new Error(`unhandled kind ${unknown}`);
@@ -460,6 +476,120 @@ function checkPodSpec(c: Checker, spec: Json, path: string, restart: RestartRule
   c.labels(get(spec, 'nodeSelector'), child(path, 'nodeSelector'));
   for (const [toleration, at] of c.records(get(spec, 'tolerations'), child(path, 'tolerations'))) {
     checkToleration(c, toleration, at);
+  }
+  c.integer(get(spec, 'activeDeadlineSeconds'), child(path, 'activeDeadlineSeconds'), 1);
+  for (const field of ['hostname', 'subdomain']) {
+    const value = get(spec, field);
+    if (c.string(value, child(path, field))) c.dnsLabel(value, child(path, field));
+  }
+  c.string(get(spec, 'schedulerName'), child(path, 'schedulerName'));
+  c.boolean(get(spec, 'enableServiceLinks'), child(path, 'enableServiceLinks'));
+  const affinity = get(spec, 'affinity');
+  if (c.record(affinity, child(path, 'affinity'))) checkAffinity(c, affinity, child(path, 'affinity'));
+}
+
+const nodeSelectorOperators = ['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'] as const;
+
+/** Node affinity terms, pod (anti-)affinity terms; weights 1-100. */
+function checkAffinity(c: Checker, affinity: Json, path: string): void {
+  const nodeAffinity = get(affinity, 'nodeAffinity');
+  if (c.record(nodeAffinity, child(path, 'nodeAffinity'))) {
+    const at = child(path, 'nodeAffinity');
+    const required = get(nodeAffinity, 'requiredDuringSchedulingIgnoredDuringExecution');
+    const requiredAt = child(at, 'requiredDuringSchedulingIgnoredDuringExecution');
+    if (c.record(required, requiredAt)) {
+      const termsAt = child(requiredAt, 'nodeSelectorTerms');
+      for (const [term, termAt] of c.records(get(required, 'nodeSelectorTerms'), termsAt, true)) {
+        checkNodeSelectorTerm(c, term, termAt);
+      }
+    }
+    const preferredAt = child(at, 'preferredDuringSchedulingIgnoredDuringExecution');
+    for (const [pref, prefAt] of c.records(
+      get(nodeAffinity, 'preferredDuringSchedulingIgnoredDuringExecution'),
+      preferredAt,
+    )) {
+      c.integer(get(pref, 'weight'), child(prefAt, 'weight'), 1, 100, true);
+      const preference = get(pref, 'preference');
+      if (c.record(preference, child(prefAt, 'preference'), true)) {
+        checkNodeSelectorTerm(c, preference, child(prefAt, 'preference'));
+      }
+    }
+  }
+  for (const field of ['podAffinity', 'podAntiAffinity']) {
+    const rules = get(affinity, field);
+    const at = child(path, field);
+    if (!c.record(rules, at)) continue;
+    const requiredAt = child(at, 'requiredDuringSchedulingIgnoredDuringExecution');
+    for (const [term, termAt] of c.records(
+      get(rules, 'requiredDuringSchedulingIgnoredDuringExecution'),
+      requiredAt,
+    )) {
+      checkPodAffinityTerm(c, term, termAt);
+    }
+    const preferredAt = child(at, 'preferredDuringSchedulingIgnoredDuringExecution');
+    for (const [pref, prefAt] of c.records(
+      get(rules, 'preferredDuringSchedulingIgnoredDuringExecution'),
+      preferredAt,
+    )) {
+      c.integer(get(pref, 'weight'), child(prefAt, 'weight'), 1, 100, true);
+      const term = get(pref, 'podAffinityTerm');
+      if (c.record(term, child(prefAt, 'podAffinityTerm'), true)) {
+        checkPodAffinityTerm(c, term, child(prefAt, 'podAffinityTerm'));
+      }
+    }
+  }
+}
+
+function checkNodeSelectorTerm(c: Checker, term: Json, path: string): void {
+  for (const field of ['matchExpressions', 'matchFields']) {
+    for (const [req, at] of c.records(get(term, field), child(path, field))) {
+      const key = get(req, 'key');
+      if (c.string(key, child(at, 'key'), true) && field === 'matchExpressions') {
+        for (const problem of labelKeyProblems(key)) c.invalid(child(at, 'key'), problem);
+      }
+      if (field === 'matchFields' && typeof key === 'string' && key !== 'metadata.name') {
+        c.oneOf(key, child(at, 'key'), ['metadata.name']);
+      }
+      const operator = get(req, 'operator');
+      if (c.string(operator, child(at, 'operator'), true)) {
+        c.oneOf(operator, child(at, 'operator'), nodeSelectorOperators);
+      }
+      const values = get(req, 'values');
+      if (values != null && (!Array.isArray(values) || values.some((v) => typeof v !== 'string'))) {
+        c.invalid(child(at, 'values'), 'must be an array of strings');
+        continue;
+      }
+      const count = Array.isArray(values) ? values.length : 0;
+      if ((operator === 'In' || operator === 'NotIn') && count === 0) {
+        c.required(child(at, 'values'));
+      } else if ((operator === 'Exists' || operator === 'DoesNotExist') && count > 0) {
+        c.add(
+          child(at, 'values'),
+          FieldErrorType.Forbidden,
+          'may not be specified when `operator` is Exists or DoesNotExist',
+        );
+      } else if (operator === 'Gt' || operator === 'Lt') {
+        if (count !== 1 || !/^-?\d+$/.test(String((values as string[])[0]))) {
+          c.invalid(child(at, 'values'), 'must be a single integer for Gt and Lt');
+        }
+      }
+    }
+  }
+}
+
+function checkPodAffinityTerm(c: Checker, term: Json, path: string): void {
+  const key = get(term, 'topologyKey');
+  if (c.string(key, child(path, 'topologyKey'), true)) {
+    for (const problem of labelKeyProblems(key)) c.invalid(child(path, 'topologyKey'), problem);
+  }
+  const selector = get(term, 'labelSelector');
+  if (selector != null) checkSelector(c, selector, child(path, 'labelSelector'), true);
+  const namespaces = get(term, 'namespaces');
+  if (c.array(namespaces, child(path, 'namespaces'))) {
+    namespaces.forEach((ns, i) => {
+      const at = `${child(path, 'namespaces')}[${i}]`;
+      if (c.string(ns, at, true)) c.dnsLabel(ns, at);
+    });
   }
 }
 
@@ -884,19 +1014,19 @@ type WorkloadKind = 'ReplicaSet' | 'Deployment' | 'DaemonSet' | 'StatefulSet' | 
  * A workload's selector and pod template, then its kind's own fields. A Job's selector may be
  * absent (the proposer generates it from the uid) unless `manualSelector` is true.
  */
-function checkWorkloadSpec(c: Checker, spec: Json, kind: WorkloadKind): void {
-  if (kind !== 'DaemonSet' && kind !== 'Job') c.integer(get(spec, 'replicas'), 'spec.replicas', 0);
-  if (kind !== 'Job') c.integer(get(spec, 'minReadySeconds'), 'spec.minReadySeconds', 0);
+function checkWorkloadSpec(c: Checker, spec: Json, kind: WorkloadKind, base = 'spec'): void {
+  if (kind !== 'DaemonSet' && kind !== 'Job') c.integer(get(spec, 'replicas'), `${base}.replicas`, 0);
+  if (kind !== 'Job') c.integer(get(spec, 'minReadySeconds'), `${base}.minReadySeconds`, 0);
   const rawSelector = get(spec, 'selector');
   const selectorOptional = kind === 'Job' && get(spec, 'manualSelector') !== true && rawSelector == null;
-  const selector = selectorOptional ? undefined : checkSelector(c, rawSelector, 'spec.selector');
+  const selector = selectorOptional ? undefined : checkSelector(c, rawSelector, `${base}.selector`);
   const template = get(spec, 'template');
-  if (c.record(template, 'spec.template', true)) {
+  if (c.record(template, `${base}.template`, true)) {
     const metadata = get(template, 'metadata');
     let labels: Record<string, string> = {};
-    if (c.record(metadata, 'spec.template.metadata')) {
-      c.labels(get(metadata, 'labels'), 'spec.template.metadata.labels');
-      checkAnnotations(c, get(metadata, 'annotations'), 'spec.template.metadata.annotations');
+    if (c.record(metadata, `${base}.template.metadata`)) {
+      c.labels(get(metadata, 'labels'), `${base}.template.metadata.labels`);
+      checkAnnotations(c, get(metadata, 'annotations'), `${base}.template.metadata.annotations`);
       const raw = get(metadata, 'labels');
       if (isRecord(raw))
         labels = Object.fromEntries(
@@ -904,12 +1034,12 @@ function checkWorkloadSpec(c: Checker, spec: Json, kind: WorkloadKind): void {
         );
     }
     if (selector !== undefined && !labelSelectorMatches(selector, labels)) {
-      c.invalid('spec.template.metadata.labels', 'does not match spec.selector');
+      c.invalid(`${base}.template.metadata.labels`, 'does not match spec.selector');
     }
     const podSpec = get(template, 'spec');
     const restart = kind === 'Job' ? jobRestart : alwaysRestart;
-    if (c.record(podSpec, 'spec.template.spec', true))
-      checkPodSpec(c, podSpec, 'spec.template.spec', restart);
+    if (c.record(podSpec, `${base}.template.spec`, true))
+      checkPodSpec(c, podSpec, `${base}.template.spec`, restart);
   }
   switch (kind) {
     case 'Deployment':
@@ -922,7 +1052,7 @@ function checkWorkloadSpec(c: Checker, spec: Json, kind: WorkloadKind): void {
       checkStatefulSetFields(c, spec);
       return;
     case 'Job':
-      checkJobFields(c, spec);
+      checkJobFields(c, spec, base);
       return;
     case 'ReplicaSet':
       return;
@@ -938,6 +1068,7 @@ function checkSelector(
   c: Checker,
   value: unknown,
   path: string,
+  allowEmpty = false,
 ): ReturnType<typeof labelSelectorFromApi> | undefined {
   if (!c.record(value, path, true)) return undefined;
   const matchLabels = get(value, 'matchLabels');
@@ -965,7 +1096,7 @@ function checkSelector(
   if (!wellFormed) return undefined;
   try {
     const parsed = labelSelectorFromApi(value as LabelSelector);
-    if (parsed.requirements.length === 0) {
+    if (parsed.requirements.length === 0 && !allowEmpty) {
       c.invalid(path, 'empty selector is invalid');
       return undefined;
     }
@@ -1078,7 +1209,7 @@ function checkStatefulSetFields(c: Checker, spec: Json): void {
   checkAtMost100Percent(c, unavailable, child(path, 'maxUnavailable'));
 }
 
-function checkJobFields(c: Checker, spec: Json): void {
+function checkJobFields(c: Checker, spec: Json, base: string): void {
   for (const field of [
     'parallelism',
     'completions',
@@ -1086,20 +1217,20 @@ function checkJobFields(c: Checker, spec: Json): void {
     'activeDeadlineSeconds',
     'ttlSecondsAfterFinished',
   ]) {
-    c.integer(get(spec, field), `spec.${field}`, 0);
+    c.integer(get(spec, field), `${base}.${field}`, 0);
   }
-  c.boolean(get(spec, 'suspend'), 'spec.suspend');
-  c.boolean(get(spec, 'manualSelector'), 'spec.manualSelector');
+  c.boolean(get(spec, 'suspend'), `${base}.suspend`);
+  c.boolean(get(spec, 'manualSelector'), `${base}.manualSelector`);
   const mode = get(spec, 'completionMode');
-  c.oneOf(mode, 'spec.completionMode', ['NonIndexed', 'Indexed']);
+  c.oneOf(mode, `${base}.completionMode`, ['NonIndexed', 'Indexed']);
   if (mode !== 'Indexed') return;
   const completions = get(spec, 'completions');
   if (completions == null)
-    c.add('spec.completions', FieldErrorType.Required, 'required when completion mode is Indexed');
+    c.add(`${base}.completions`, FieldErrorType.Required, 'required when completion mode is Indexed');
   for (const field of ['completions', 'parallelism']) {
     const value = get(spec, field);
     if (typeof value === 'number' && value > indexedJobCompletionsMax) {
-      c.invalid(`spec.${field}`, `must be <= ${indexedJobCompletionsMax} when completion mode is Indexed`);
+      c.invalid(`${base}.${field}`, `must be <= ${indexedJobCompletionsMax} when completion mode is Indexed`);
     }
   }
 }
@@ -1343,4 +1474,152 @@ function checkLease(c: Checker, obj: Json): void {
   c.integer(get(spec, 'leaseTransitions'), 'spec.leaseTransitions', 0);
   c.string(get(spec, 'acquireTime'), 'spec.acquireTime');
   c.string(get(spec, 'renewTime'), 'spec.renewTime');
+}
+
+// ---------------------------------------------------------------- CronJob
+
+function checkCronJob(c: Checker, obj: Json): void {
+  const spec = get(obj, 'spec');
+  if (!c.record(spec, 'spec', true)) return;
+  const schedule = get(spec, 'schedule');
+  if (c.string(schedule, 'spec.schedule', true)) {
+    const problem = cronProblem(schedule);
+    if (problem !== undefined) c.invalid('spec.schedule', problem);
+  }
+  c.string(get(spec, 'timeZone'), 'spec.timeZone');
+  c.oneOf(get(spec, 'concurrencyPolicy'), 'spec.concurrencyPolicy', ['Allow', 'Forbid', 'Replace']);
+  c.boolean(get(spec, 'suspend'), 'spec.suspend');
+  c.integer(get(spec, 'startingDeadlineSeconds'), 'spec.startingDeadlineSeconds', 0);
+  c.integer(get(spec, 'successfulJobsHistoryLimit'), 'spec.successfulJobsHistoryLimit', 0);
+  c.integer(get(spec, 'failedJobsHistoryLimit'), 'spec.failedJobsHistoryLimit', 0);
+  const template = get(spec, 'jobTemplate');
+  if (!c.record(template, 'spec.jobTemplate', true)) return;
+  const metadata = get(template, 'metadata');
+  if (c.record(metadata, 'spec.jobTemplate.metadata')) {
+    c.labels(get(metadata, 'labels'), 'spec.jobTemplate.metadata.labels');
+    checkAnnotations(c, get(metadata, 'annotations'), 'spec.jobTemplate.metadata.annotations');
+  }
+  const jobSpec = get(template, 'spec');
+  if (c.record(jobSpec, 'spec.jobTemplate.spec', true)) {
+    checkWorkloadSpec(c, jobSpec, 'Job', 'spec.jobTemplate.spec');
+  }
+}
+
+// ---------------------------------------------------------------- LimitRange, ResourceQuota
+
+const limitRangeFields = ['max', 'min', 'default', 'defaultRequest', 'maxLimitRequestRatio'] as const;
+
+function checkResourceMap(c: Checker, value: unknown, path: string): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  if (!c.record(value, path)) return out;
+  for (const [name, quantity] of Object.entries(value)) {
+    const q = checkQuantity(c, quantity, `${path}[${name}]`);
+    if (q !== undefined) out.set(name, q);
+  }
+  return out;
+}
+
+/** As Kubernetes: min <= defaultRequest <= default <= max for each resource; defaults only for containers. */
+function checkLimitRange(c: Checker, obj: Json): void {
+  const spec = get(obj, 'spec');
+  if (!c.record(spec, 'spec', true)) return;
+  for (const [item, at] of c.records(get(spec, 'limits'), 'spec.limits', true)) {
+    const type = get(item, 'type');
+    if (c.string(type, child(at, 'type'), true)) c.oneOf(type, child(at, 'type'), ['Container', 'Pod']);
+    const maps = Object.fromEntries(
+      limitRangeFields.map((f) => [f, checkResourceMap(c, get(item, f), child(at, f))]),
+    ) as Record<(typeof limitRangeFields)[number], Map<string, bigint>>;
+    if (type === 'Pod') {
+      for (const f of ['default', 'defaultRequest'] as const) {
+        if (maps[f].size > 0)
+          c.add(child(at, f), FieldErrorType.Forbidden, 'may not be specified when `type` is Pod');
+      }
+    }
+    const order: (typeof limitRangeFields)[number][] = ['min', 'defaultRequest', 'default', 'max'];
+    for (let i = 0; i < order.length; i += 1) {
+      for (let j = i + 1; j < order.length; j += 1) {
+        for (const [name, low] of maps[order[i]]) {
+          const high = maps[order[j]].get(name);
+          if (high !== undefined && low > high) {
+            c.invalid(
+              `${child(at, order[j])}[${name}]`,
+              `must be greater than or equal to ${order[i]} (${String(get(get(item, order[i]) as Json, name))})`,
+            );
+          }
+        }
+      }
+    }
+  }
+}
+
+const quotaScopes = ['Terminating', 'NotTerminating', 'BestEffort', 'NotBestEffort'] as const;
+const quotaResourcePattern =
+  /^(requests\.(cpu|memory)|limits\.(cpu|memory)|cpu|memory|pods|services|configmaps|secrets|replicationcontrollers|resourcequotas|services\.nodeports|count\/[a-z0-9.]+)$/;
+
+function checkResourceQuota(c: Checker, obj: Json): void {
+  const spec = get(obj, 'spec');
+  if (!c.record(spec, 'spec', true)) return;
+  const hard = get(spec, 'hard');
+  const hardMap = checkResourceMap(c, hard, 'spec.hard');
+  for (const name of hardMap.keys()) {
+    if (!quotaResourcePattern.test(name)) {
+      c.add(
+        `spec.hard[${name}]`,
+        FieldErrorType.NotSupported,
+        'unsupported resource: supported: requests.cpu, requests.memory, limits.cpu, limits.memory, cpu, memory, pods, services, services.nodeports, configmaps, secrets, count/<resource>',
+      );
+    }
+  }
+  const scopes = get(spec, 'scopes');
+  if (c.array(scopes, 'spec.scopes')) {
+    scopes.forEach((scope, i) => c.oneOf(scope, `spec.scopes[${i}]`, quotaScopes));
+    if (scopes.includes('BestEffort') && scopes.includes('NotBestEffort')) {
+      c.invalid('spec.scopes', 'conflicting scopes BestEffort and NotBestEffort');
+    }
+    if (scopes.includes('Terminating') && scopes.includes('NotTerminating')) {
+      c.invalid('spec.scopes', 'conflicting scopes Terminating and NotTerminating');
+    }
+  }
+  const status = get(obj, 'status');
+  if (c.record(status, 'status')) {
+    checkResourceMap(c, get(status, 'hard'), 'status.hard');
+    checkResourceMap(c, get(status, 'used'), 'status.used');
+  }
+}
+
+// ---------------------------------------------------------------- EndpointSlice
+
+function checkEndpointSlice(c: Checker, obj: Json): void {
+  const addressType = get(obj, 'addressType');
+  if (c.string(addressType, 'addressType', true))
+    c.oneOf(addressType, 'addressType', ['IPv4', 'IPv6', 'FQDN']);
+  for (const [endpoint, at] of c.records(get(obj, 'endpoints'), 'endpoints')) {
+    const addresses = get(endpoint, 'addresses');
+    if (c.array(addresses, child(at, 'addresses'), true)) {
+      if (addresses.length === 0) c.required(child(at, 'addresses'));
+      addresses.forEach((a, i) => {
+        const aat = `${child(at, 'addresses')}[${i}]`;
+        if (!c.string(a, aat, true)) return;
+        if (addressType === 'IPv4' && !isIPv4(a)) c.invalid(aat, 'must be a valid IPv4 address');
+        if (addressType === 'IPv6' && !isIPv6(a)) c.invalid(aat, 'must be a valid IPv6 address');
+      });
+    }
+    const conditions = get(endpoint, 'conditions');
+    if (c.record(conditions, child(at, 'conditions'))) {
+      for (const f of ['ready', 'serving', 'terminating'])
+        c.boolean(get(conditions, f), child(at, `conditions.${f}`));
+    }
+    const hostname = get(endpoint, 'hostname');
+    if (c.string(hostname, child(at, 'hostname'))) c.dnsLabel(hostname, child(at, 'hostname'));
+    c.string(get(endpoint, 'nodeName'), child(at, 'nodeName'));
+    const targetRef = get(endpoint, 'targetRef');
+    if (c.record(targetRef, child(at, 'targetRef')))
+      checkObjectReference(c, targetRef, child(at, 'targetRef'));
+  }
+  for (const [port, at] of c.records(get(obj, 'ports'), 'ports')) {
+    const name = get(port, 'name');
+    if (c.string(name, child(at, 'name'))) c.dnsLabel(name, child(at, 'name'));
+    c.integer(get(port, 'port'), child(at, 'port'), 1, 65535);
+    c.oneOf(get(port, 'protocol'), child(at, 'protocol'), ['TCP', 'UDP', 'SCTP']);
+  }
 }
