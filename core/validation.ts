@@ -1572,7 +1572,9 @@ function checkResourceQuota(c: Checker, obj: Json): void {
   }
   const scopes = get(spec, 'scopes');
   if (c.array(scopes, 'spec.scopes')) {
-    scopes.forEach((scope, i) => c.oneOf(scope, `spec.scopes[${i}]`, quotaScopes));
+    scopes.forEach((scope, i) => {
+      c.oneOf(scope, `spec.scopes[${i}]`, quotaScopes);
+    });
     if (scopes.includes('BestEffort') && scopes.includes('NotBestEffort')) {
       c.invalid('spec.scopes', 'conflicting scopes BestEffort and NotBestEffort');
     }
