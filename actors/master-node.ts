@@ -6,6 +6,9 @@
 
 import { randomUUID } from 'node:crypto';
 import { type DurableStorage, RaftHost, type RaftHostOptions, type Transport } from '../raft/index.js';
+import type { Controller } from './controllers/controller.js';
+import { defaultControllers } from './controllers/index.js';
+import { ControllerManager } from './controllers/manager.js';
 import { MasterApi } from './master.js';
 import type { PeerLink } from './peers.js';
 import { type ActorSystem, startActorSystem, stopActorSystem } from './runtime.js';
@@ -37,6 +40,10 @@ export interface MasterNodeOptions {
   store?: Omit<StoreOptions, 'system' | 'onMembersChanged'>;
   writeTimeoutMs?: number;
   nowMs?: () => number;
+  /** The controllers run on the leader. Default: every built-in controller and the scheduler. */
+  controllers?: readonly Controller[];
+  /** Period of the controllers' tick (delayed keys, resyncs). Default 1,000. */
+  controllerTickMs?: number;
 }
 
 export class MasterNode {
@@ -45,6 +52,7 @@ export class MasterNode {
   readonly store: ObjectStore;
   readonly host: RaftHost;
   readonly api: MasterApi;
+  readonly controllers: ControllerManager;
   private readonly opts: MasterNodeOptions;
   private stopped = false;
 
@@ -71,8 +79,9 @@ export class MasterNode {
       transport: opts.transport,
       stateMachine: this.store,
       ...opts.host,
-      onLeaderChange: (leader) => {
+      onLeaderChange: (leader, term) => {
         if (leader === opts.id) void this.recordFounders();
+        this.controllers?.onLeaderChange(leader, term);
       },
     });
     this.api = new MasterApi({
@@ -84,6 +93,16 @@ export class MasterNode {
       ...(opts.writeTimeoutMs !== undefined ? { writeTimeoutMs: opts.writeTimeoutMs } : {}),
       ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
     });
+    this.controllers = new ControllerManager({
+      id: opts.id,
+      system: this.system,
+      store: this.store,
+      api: this.api,
+      host: this.host,
+      controllers: opts.controllers ?? defaultControllers(),
+      ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
+      ...(opts.controllerTickMs !== undefined ? { tickMs: opts.controllerTickMs } : {}),
+    });
   }
 
   async start(): Promise<void> {
@@ -93,6 +112,7 @@ export class MasterNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.controllers.close();
     this.store.close();
     await this.host.stop();
     this.opts.peers.close();

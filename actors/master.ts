@@ -310,6 +310,15 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     return this.write(cmd, opts);
   }
 
+  /**
+   * Binds a pending pod to a node (the scheduler's write). Rejected with Conflict when the
+   * decision is stale: the pod with `uid` is gone, already bound, or being deleted.
+   */
+  async bind(key: { namespace: string; name: string }, uid: string, nodeName: string): Promise<ApiObject> {
+    const k = this.key({ kind: 'Pod', namespace: key.namespace, name: key.name });
+    return this.write({ op: 'bind', key: k, uid, nodeName, now: rfc3339(this.nowMs()) }, {});
+  }
+
   async watch(kind: string, opts: WatchOptions = {}): Promise<WatchStream> {
     const k = this.kind(kind);
     const labels = this.parseLabels(opts.labelSelector);
@@ -763,7 +772,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   }
 
   private cmdKey(cmd: Command): CommandKey {
-    if (cmd.op === 'delete') return cmd.key;
+    if (cmd.op === 'delete' || cmd.op === 'bind') return cmd.key;
     const m = cmd.object.metadata;
     return { kind: cmd.object.kind, namespace: m.namespace ?? '', name: m.name ?? '' };
   }

@@ -127,6 +127,13 @@ function actorName(key: string): string {
   return key.replaceAll('/', '+');
 }
 
+/**
+ * Called synchronously after each applied batch with its changes in log order (indexes and
+ * `appliedIndex` already updated), and with `reset: true` after a snapshot restore replaced
+ * the state (consumers rebuild from the store). Must not throw and must not block.
+ */
+export type StoreListener = (changes: readonly ChangeEvent[], appliedIndex: number, reset: boolean) => void;
+
 export class ObjectStore {
   /** Every entry up to here is applied in every actor, index and the hub. */
   appliedIndex = 0;
@@ -140,6 +147,7 @@ export class ObjectStore {
   private appliedWaiters: AppliedWaiter[] = [];
   private readonly applyTimeoutMs: number;
   private readonly onMembersChanged: ((m: readonly MemberRecord[]) => void) | undefined;
+  private readonly listeners = new Set<StoreListener>();
 
   constructor(opts: StoreOptions) {
     this.system = opts.system;
@@ -210,9 +218,47 @@ export class ObjectStore {
     }
     for (const key of touched) if (!this.objects.has(key)) this.registry.stop(actorName(key));
     this.appliedIndex = Math.max(this.appliedIndex, lastIndex);
+    this.notify(changes, false);
     this.hub.publish(changes, this.appliedIndex);
     this.releaseAppliedWaiters();
     if (membersChanged) this.onMembersChanged?.([...this.members.values()]);
+  }
+
+  /** Adds a listener of applied changes; returns its removal. */
+  subscribe(listener: StoreListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private notify(changes: readonly ChangeEvent[], reset: boolean): void {
+    if (this.listeners.size === 0 || (changes.length === 0 && !reset)) return;
+    for (const l of this.listeners) {
+      try {
+        l(changes, this.appliedIndex, reset);
+      } catch (err) {
+        console.error('store listener threw (ignored)', err);
+      }
+    }
+  }
+
+  /** The committed object with key `kind/namespace/name`; callers never modify it. */
+  getByKey(key: string): ApiObject | undefined {
+    return this.objects.get(key);
+  }
+
+  /** Every committed object (callers never modify them). */
+  allObjects(): IterableIterator<ApiObject> {
+    return this.objects.values();
+  }
+
+  /** Every object of `kind` (the committed objects: callers never modify them). */
+  *objectsOfKind(kind: string): IterableIterator<ApiObject> {
+    const keys = this.kinds.get(kind)?.keys;
+    if (keys === undefined) return;
+    for (const key of keys) {
+      const obj = this.objects.get(key);
+      if (obj !== undefined) yield obj;
+    }
   }
 
   private dispatch(key: string, cmd: Command, index: number): Promise<ApplyOutcome> | ApplyOutcome {
@@ -277,6 +323,7 @@ export class ObjectStore {
     for (const m of data.members ?? []) this.members.set(m.id, m);
     this.appliedIndex = data.applied;
     this.hub.reset(data.applied);
+    this.notify([], true);
     this.releaseAppliedWaiters();
     this.onMembersChanged?.([...this.members.values()]);
   }

@@ -425,6 +425,47 @@ describe('applyCommand: delete', () => {
   });
 });
 
+describe('applyCommand: bind', () => {
+  const bind = (name: string, extra: Partial<Extract<Command, { op: 'bind' }>> = {}): Command => ({
+    op: 'bind',
+    key: { kind: 'Pod', namespace: 'default', name },
+    uid: `uid-${name}`,
+    nodeName: 'n1',
+    now: LATER,
+    ...extra,
+  });
+  it('sets spec.nodeName and PodScheduled=True at a new version', () => {
+    const out = written(applyCommand(created(pod('p')), bind('p'), 7));
+    expect(out.event).toBe('MODIFIED');
+    const p = out.object as { spec: { nodeName?: string }; status?: { conditions?: unknown[] } };
+    expect(p.spec.nodeName).toBe('n1');
+    expect(out.object.metadata.resourceVersion).toBe('7');
+    expect(p.status?.conditions).toEqual([
+      { type: 'PodScheduled', status: 'True', lastTransitionTime: LATER },
+    ]);
+  });
+  it('rejects a stale decision: another uid, an already bound or a deleting pod, a missing pod', () => {
+    expect(rejected(applyCommand(created(pod('p')), bind('p', { uid: 'old' }), 7), 'Conflict')).toMatch(
+      /uid/,
+    );
+    expect(rejected(applyCommand(created(pod('p', { nodeName: 'n2' })), bind('p'), 7), 'Conflict')).toMatch(
+      /already bound to node "n2"/,
+    );
+    const deleting = created(pod('p', {}, { deletionTimestamp: NOW, finalizers: ['f'] }));
+    expect(
+      rejected(
+        applyCommand(
+          { ...deleting, metadata: { ...deleting.metadata, deletionTimestamp: NOW } },
+          bind('p'),
+          7,
+        ),
+        'Conflict',
+      ),
+    ).toMatch(/being deleted/);
+    rejected(applyCommand(undefined, bind('p'), 7), 'NotFound');
+  });
+});
+
 // ------------------------------------------------------------------ properties
 
 function deepFreeze<T>(v: T): T {
@@ -536,6 +577,15 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
         ...(r.gracePeriodSeconds !== undefined ? { gracePeriodSeconds: r.gracePeriodSeconds } : {}),
       }),
     ),
+  fc.tuple(names, fc.constantFrom('uid-a', 'uid-b', 'u1'), fc.constantFrom('n1', 'n2')).map(
+    ([name, uid, nodeName]): Command => ({
+      op: 'bind',
+      key: { kind: 'Pod', namespace: 'default', name },
+      uid,
+      nodeName,
+      now: LATER,
+    }),
+  ),
 );
 
 /** The current object of the command's kind and name (or none), so every branch is reached. */
@@ -544,7 +594,7 @@ const caseArb = fc
   .map(([cmd, cur, index]) => {
     if (cur === undefined) return { cmd, cur, index };
     const key =
-      cmd.op === 'delete'
+      cmd.op === 'delete' || cmd.op === 'bind'
         ? cmd.key
         : { kind: cmd.object.kind, name: cmd.object.metadata.name ?? '', namespace: '' };
     return {

@@ -45,7 +45,12 @@ export type Command =
       gracePeriodSeconds?: number;
       /** The proposer's clock, RFC 3339: becomes `deletionTimestamp` when the object is only marked. */
       now: string;
-    };
+    }
+  /**
+   * Binds a pod to a node (the scheduler's decision): applies only while the pod with `uid`
+   * exists, is not being deleted and is not bound yet, so a stale decision is rejected.
+   */
+  | { op: 'bind'; key: CommandKey; uid: string; nodeName: string; now: string };
 
 export type CommandOp = Command['op'];
 
@@ -72,7 +77,7 @@ export function keyOfObject(obj: ApiObject): string {
 }
 
 export function commandKey(cmd: Command): CommandKey {
-  if (cmd.op === 'delete') return cmd.key;
+  if (cmd.op === 'delete' || cmd.op === 'bind') return cmd.key;
   const m = cmd.object.metadata;
   return { kind: cmd.object.kind, namespace: m.namespace ?? '', name: m.name ?? '' };
 }
@@ -99,6 +104,8 @@ export function applyCommand(current: ApiObject | undefined, cmd: Command, index
       return applyUpdateStatus(current, cmd.object, cmd.precondition, index);
     case 'delete':
       return applyDelete(current, cmd, index);
+    case 'bind':
+      return applyBind(current, cmd, index);
     default: {
       const unknown: never = cmd;
       throw new Error(`unhandled command ${JSON.stringify(unknown)}`);
@@ -219,6 +226,39 @@ function applyDelete(
   };
   if (metadata.finalizers === undefined) delete metadata.finalizers;
   return marked(current, metadata, index);
+}
+
+function applyBind(
+  current: ApiObject | undefined,
+  cmd: Extract<Command, { op: 'bind' }>,
+  index: number,
+): ApplyOutcome {
+  if (current === undefined || current.kind !== 'Pod')
+    return reject('NotFound', `${describeKey(cmd.key)} not found`);
+  const conflict = checkPrecondition(cmd.key, current, { uid: cmd.uid });
+  if (conflict) return conflict;
+  if (current.metadata.deletionTimestamp !== undefined) {
+    return reject('Conflict', `${describeKey(cmd.key)}: is being deleted; not binding it`);
+  }
+  if (current.spec.nodeName) {
+    return reject(
+      'Conflict',
+      `${describeKey(cmd.key)}: is already bound to node ${JSON.stringify(current.spec.nodeName)}`,
+    );
+  }
+  const conditions = (current.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
+  conditions.push({ type: 'PodScheduled', status: 'True', lastTransitionTime: cmd.now });
+  const object: ApiObject = {
+    ...current,
+    metadata: {
+      ...current.metadata,
+      resourceVersion: String(index),
+      generation: (current.metadata.generation ?? 1) + 1,
+    },
+    spec: { ...current.spec, nodeName: cmd.nodeName },
+    status: { ...current.status, conditions },
+  };
+  return { result: 'written', event: 'MODIFIED', object, prev: current };
 }
 
 /** Pods bound to a node are stopped by their node first: they get a grace period. */

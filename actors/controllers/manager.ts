@@ -1,0 +1,211 @@
+/**
+ * Runs the controllers (and the scheduler) on the Raft leader only. On election it waits
+ * until the local store holds every entry committed before the new term (a ReadIndex
+ * barrier), builds the cache, and spawns one supervised actor per controller under a parent;
+ * on step-down it stops them depth-first. Changes from the store's feed are mapped to keys by
+ * each controller and told to its actor; a tick drives delayed keys and periodic resyncs.
+ */
+
+import { EventRecorder } from '../events.js';
+import type { ActorSystem } from '../runtime.js';
+import type { ObjectStore } from '../store.js';
+import type { ChangeEvent } from '../watch-hub.js';
+import { ClusterCache } from './cache.js';
+import {
+  type Controller,
+  type ControllerApi,
+  type ControllerContext,
+  ControllerRunner,
+  type ControllerStats,
+} from './controller.js';
+
+export interface ControllerManagerOptions {
+  /** This master's id (events' `source.host`). */
+  id: string;
+  system: ActorSystem;
+  store: ObjectStore;
+  api: ControllerApi;
+  /** Leadership: the Raft host's status and its read barrier. */
+  host: { status(): { role: string; term: number }; readIndex(): Promise<number> };
+  controllers: readonly Controller[];
+  nowMs?: () => number;
+  log?: (line: string) => void;
+  /** Period of the tick that drives delayed keys and resyncs. Default 1,000. */
+  tickMs?: number;
+  /** Time a new leader waits for its read barrier before trying again. Default 500 between tries. */
+  barrierRetryMs?: number;
+}
+
+export interface ControllerManagerStatus {
+  running: boolean;
+  term?: number;
+  controllers: ControllerStats[];
+  events: { written: number; dropped: number; failed: number };
+}
+
+export class ControllerManager {
+  private readonly nowMs: () => number;
+  private readonly log: (line: string) => void;
+  private runners: ControllerRunner[] = [];
+  private cache: ClusterCache | undefined;
+  private recorder: EventRecorder | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private tick: NodeJS.Timeout | undefined;
+  /** Bumped on every leadership change: a start that finishes after one is abandoned. */
+  private epoch = 0;
+  private runningTerm: number | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: ControllerManagerOptions) {
+    this.nowMs = opts.nowMs ?? Date.now;
+    this.log = opts.log ?? ((line) => console.error(`[controllers ${opts.id}] ${line}`));
+  }
+
+  get running(): boolean {
+    return this.runningTerm !== undefined;
+  }
+
+  /** The running controllers' context (tests and the `why` query read the cache through it). */
+  get context(): ControllerContext | undefined {
+    return this.cache && this.recorder ? this.makeContext(this.cache, this.recorder) : undefined;
+  }
+
+  /** Called by the Raft host on every leadership change. */
+  onLeaderChange(leader: string | undefined, term: number): void {
+    if (this.closed) return;
+    const leading = leader === this.opts.id;
+    if (leading && this.runningTerm === term) return;
+    this.epoch += 1;
+    this.stopControllers();
+    if (leading) void this.startWhenCaughtUp(this.epoch, term);
+  }
+
+  status(): ControllerManagerStatus {
+    return {
+      running: this.running,
+      ...(this.runningTerm !== undefined ? { term: this.runningTerm } : {}),
+      controllers: this.runners.map((r) =>
+        r.snapshot(r.actor ? (this.opts.system.actorMetrics(r.actor)?.restarts ?? 0) : 0),
+      ),
+      events: {
+        written: this.recorder?.written ?? 0,
+        dropped: this.recorder?.dropped ?? 0,
+        failed: this.recorder?.failed ?? 0,
+      },
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.epoch += 1;
+    this.stopControllers();
+  }
+
+  private async startWhenCaughtUp(epoch: number, term: number): Promise<void> {
+    for (;;) {
+      try {
+        await this.opts.host.readIndex();
+        break;
+      } catch {
+        if (epoch !== this.epoch) return;
+        await new Promise((r) => setTimeout(r, this.opts.barrierRetryMs ?? 500));
+        if (epoch !== this.epoch) return;
+      }
+    }
+    const st = this.opts.host.status();
+    if (epoch !== this.epoch || st.role !== 'leader' || st.term !== term) return;
+    this.startControllers(term);
+  }
+
+  private makeContext(cache: ClusterCache, recorder: EventRecorder): ControllerContext {
+    return { cache, api: this.opts.api, events: recorder, nowMs: this.nowMs, log: this.log };
+  }
+
+  private startControllers(term: number): void {
+    const cache = new ClusterCache(this.opts.store);
+    const recorder = new EventRecorder({
+      api: this.opts.api,
+      component: 'controller-manager',
+      host: this.opts.id,
+      nowMs: this.nowMs,
+      log: this.log,
+    });
+    this.cache = cache;
+    this.recorder = recorder;
+    const ctx = this.makeContext(cache, recorder);
+    this.runners = this.opts.controllers.map((c) => new ControllerRunner(c, ctx));
+    const byKind = new Map<string, ControllerRunner[]>();
+    for (const r of this.runners) {
+      for (const kind of r.controller.watches) {
+        const list = byKind.get(kind) ?? [];
+        list.push(r);
+        byKind.set(kind, list);
+      }
+    }
+    this.unsubscribe = this.opts.store.subscribe((changes, _applied, reset) => {
+      if (reset) {
+        cache.rebuild();
+        for (const r of this.runners) if (r.actor) this.opts.system.tell(r.actor, { type: 'resync' });
+        return;
+      }
+      cache.apply(changes);
+      this.route(changes, byKind, cache);
+    });
+    for (const r of this.runners) {
+      r.controller.start?.(ctx);
+      r.spawn(this.opts.system, `controller-t${term}`);
+    }
+    this.runningTerm = term;
+    const tickMs = this.opts.tickMs ?? 1_000;
+    this.tick = setInterval(() => {
+      for (const r of this.runners) if (r.actor) this.opts.system.tell(r.actor, { type: 'tick' });
+    }, tickMs);
+    this.tick.unref?.();
+    // The first tick resyncs: every actor starts with needsResync.
+    for (const r of this.runners) if (r.actor) this.opts.system.tell(r.actor, { type: 'tick' });
+    this.log(
+      `controllers started for term ${term}: ${this.runners.map((r) => r.controller.name).join(', ')}`,
+    );
+  }
+
+  private route(
+    changes: readonly ChangeEvent[],
+    byKind: Map<string, ControllerRunner[]>,
+    cache: ClusterCache,
+  ): void {
+    const perRunner = new Map<ControllerRunner, Set<string>>();
+    for (const c of changes) {
+      for (const r of byKind.get(c.object.kind) ?? []) {
+        let keys = perRunner.get(r);
+        for (const key of r.controller.keysFor(c, cache)) {
+          if (keys === undefined) {
+            keys = new Set();
+            perRunner.set(r, keys);
+          }
+          keys.add(key);
+        }
+      }
+    }
+    for (const [r, keys] of perRunner) {
+      if (r.actor) this.opts.system.tell(r.actor, { type: 'enqueue', keys: [...keys] });
+    }
+  }
+
+  private stopControllers(): void {
+    if (this.tick) clearInterval(this.tick);
+    this.tick = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    for (const r of this.runners) {
+      r.markStopped();
+      r.controller.stop?.();
+      if (r.actor) this.opts.system.stop(r.actor);
+    }
+    if (this.runningTerm !== undefined) this.log(`controllers stopped (term ${this.runningTerm})`);
+    this.runners = [];
+    this.recorder?.close();
+    this.recorder = undefined;
+    this.cache = undefined;
+    this.runningTerm = undefined;
+  }
+}
