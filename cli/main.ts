@@ -11,6 +11,7 @@ import { applyObject, withNamespace } from './apply.js';
 import { CoxClient } from './client.js';
 import { printClusterStatus } from './cluster-status.js';
 import { keysFromManifests, keysFromTargets, runDelete } from './delete.js';
+import { runDescribe, runEvents } from './describe.js';
 import { describeError, ManifestError, UsageError } from './errors.js';
 import { type Output, runGet } from './get.js';
 import { registerLocalClusterCommands } from './local-cluster.js';
@@ -178,6 +179,53 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
           : await keysFromTargets(api, parseResourceArgs(resources), delOpts);
       code = await runDelete(api, keys, delOpts, deps);
     });
+
+  program
+    .command('describe')
+    .description('an object in words, with related objects and its events: KIND [NAME...] or KIND/NAME...')
+    .argument('<resources...>')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option('-l, --selector <selector>', 'describe every object of the kind matching this label selector')
+    .action(async (resources: string[], opts: { namespace?: string; selector?: string }, cmd: Command) => {
+      code = await runDescribe(
+        connect(cmd),
+        parseResourceArgs(resources),
+        {
+          ...(opts.namespace ? { namespace: opts.namespace } : {}),
+          ...(opts.selector ? { labelSelector: opts.selector } : {}),
+        },
+        deps,
+        deps.nowMs,
+      );
+    });
+
+  program
+    .command('events')
+    .description('events, oldest first: what controllers, the scheduler and agents did')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option('-A, --all-namespaces', 'every namespace')
+    .option('--for <kind/name>', 'only events about this object')
+    .option('--types <types>', 'only these types, comma-separated (Normal, Warning)')
+    .option('-w, --watch', 'after printing, keep printing new events')
+    .action(
+      async (
+        opts: { namespace?: string; allNamespaces?: boolean; for?: string; types?: string; watch?: boolean },
+        cmd: Command,
+      ) => {
+        code = await runEvents(
+          connect(cmd),
+          {
+            ...(opts.namespace ? { namespace: opts.namespace } : {}),
+            allNamespaces: opts.allNamespaces === true,
+            ...(opts.for ? { for: opts.for } : {}),
+            ...(opts.types ? { types: opts.types.split(',').filter(Boolean) } : {}),
+            watch: opts.watch === true,
+          },
+          deps,
+          deps.nowMs,
+        );
+      },
+    );
 
   const cluster = program.command('cluster').description('the masters themselves');
   cluster
