@@ -32,6 +32,11 @@ export interface EventRecorderOptions {
 
 export type EventType = 'Normal' | 'Warning';
 
+/** Where events are said; each controller gets one with its own `source.component`. */
+export interface EventSink {
+  record(obj: ApiObject | ObjectReference, type: EventType, reason: string, message: string): void;
+}
+
 interface Aggregate {
   namespace: string;
   name: string;
@@ -64,7 +69,7 @@ export function referenceTo(obj: ApiObject | ObjectReference): ObjectReference {
   return obj as ObjectReference;
 }
 
-export class EventRecorder {
+export class EventRecorder implements EventSink {
   /** Events dropped (queue full or rate limited). */
   dropped = 0;
   written = 0;
@@ -101,12 +106,28 @@ export class EventRecorder {
     this.lastRefillMs = this.nowMs();
   }
 
+  /** A sink that records with another `source.component` through this recorder's queue and limits. */
+  withComponent(component: string): EventSink {
+    return { record: (obj, type, reason, message) => this.recordAs(component, obj, type, reason, message) };
+  }
+
   /** Records an event about `obj`; returns at once. */
   record(obj: ApiObject | ObjectReference, type: EventType, reason: string, message: string): void {
+    this.recordAs(this.options.component, obj, type, reason, message);
+  }
+
+  private recordAs(
+    component: string,
+    obj: ApiObject | ObjectReference,
+    type: EventType,
+    reason: string,
+    message: string,
+  ): void {
     if (this.closed) return;
     const involved = referenceTo(obj);
     const namespace = involved.namespace || 'default';
     const dedupKey = [
+      component,
       namespace,
       involved.kind,
       involved.name,
@@ -140,10 +161,10 @@ export class EventRecorder {
           message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
           type,
           source: {
-            component: this.options.component,
+            component,
             ...(this.options.host ? { host: this.options.host } : {}),
           },
-          reportingComponent: this.options.component,
+          reportingComponent: component,
           ...(this.options.host ? { reportingInstance: this.options.host } : {}),
         },
       };

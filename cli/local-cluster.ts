@@ -11,7 +11,19 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { applyObject } from './apply.js';
 import { CoxClient } from './client.js';
+import {
+  chooseRuntime,
+  type LocalRuntime,
+  localAgentLimits,
+  planAgents,
+  recordedRuntime,
+  removeLocalContainers,
+  startAgents,
+  stopAgents,
+} from './local-agents.js';
+import { readManifests } from './manifests.js';
 import { configPath } from './servers.js';
 
 export const localClusterLimits = {
@@ -76,12 +88,17 @@ function isOurMaster(pid: number, id: string): boolean {
 
 const binPath = join(dirname(fileURLToPath(import.meta.url)), 'bin.mjs');
 
-async function up(o: {
+interface UpOptions {
   dataDir: string;
   masters: number;
   basePort: number;
   writeConfig: boolean;
-}): Promise<void> {
+  agents: number;
+  runtime: 'auto' | LocalRuntime;
+  demo: boolean;
+}
+
+async function up(o: UpOptions): Promise<void> {
   const root = resolve(o.dataDir);
   const plan = planLocalCluster(root, o.masters, o.basePort);
   const peers = plan.members.map((m) => `${m.id}=${m.raft}`).join(',');
@@ -147,6 +164,116 @@ async function up(o: {
     console.log(
       'cox now talks to these masters (servers written to the cox config); try: cox cluster status',
     );
+  if (o.agents > 0) await upAgents(root, plan, o);
+  if (o.demo) await upDemo(plan);
+}
+
+async function upAgents(root: string, plan: LocalPlan, o: UpOptions): Promise<LocalRuntime> {
+  const runtime = await chooseRuntime(o.runtime, (line) => console.log(line));
+  const previous = recordedRuntime(root);
+  if (previous !== undefined && previous !== runtime) {
+    console.log(`note: the agents ran on the ${previous} runtime before; now ${runtime}`);
+  }
+  const agents = planAgents(root, o.agents);
+  const started = startAgents(
+    agents,
+    runtime,
+    plan.members.map((m) => m.api),
+  );
+  const client = new CoxClient({ servers: plan.members.map((m) => `ws://${m.ws}`), log: () => {} });
+  const deadline = Date.now() + localAgentLimits.readyTimeoutMs;
+  try {
+    for (const a of agents) {
+      for (;;) {
+        const node = (await client.get({ kind: 'Node', name: a.name }).catch(() => undefined)) as
+          | { status?: { conditions?: { type: string; status: string }[] } }
+          | undefined;
+        if (node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) break;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `node ${a.name} not Ready in ${localAgentLimits.readyTimeoutMs} ms; see ${join(a.dir, 'agent.log')}`,
+          );
+        }
+        await sleep(200);
+      }
+    }
+  } finally {
+    client.close();
+  }
+  console.log(
+    `agents up on the ${runtime} runtime: ${agents.map((a) => `${a.name} (${a.nodeIp})`).join(', ')}${started.length ? ` (started ${started.join(', ')})` : ''}`,
+  );
+  console.log(`agent logs: ${root}/agents/<name>/agent.log`);
+  return runtime;
+}
+
+const demoManifest = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'demo.yaml');
+/** How long `up --demo` waits for the demo's Deployments to be available. */
+const demoReadyTimeoutMs = 180_000;
+
+async function upDemo(plan: LocalPlan): Promise<void> {
+  const manifests = await readManifests([demoManifest], {
+    listDir: () => undefined,
+    readFile: (p: string) => readFileSync(p, 'utf8'),
+    readStdin: async () => '',
+    join,
+  });
+  const client = new CoxClient({ servers: plan.members.map((m) => `ws://${m.ws}`), log: () => {} });
+  try {
+    for (const { object } of manifests) {
+      const r = await applyObject(client, object, {});
+      const meta = object as { kind?: string; metadata?: { name?: string } };
+      console.log(`${String(meta.kind).toLowerCase()}/${meta.metadata?.name} ${r.outcome}`);
+    }
+    const deadline = Date.now() + demoReadyTimeoutMs;
+    let last = '';
+    for (;;) {
+      const deps = (await client.list('Deployment', { namespace: 'demo' })).items as unknown as {
+        metadata: { name: string };
+        spec: { replicas?: number };
+        status?: { availableReplicas?: number };
+      }[];
+      const text = deps
+        .map((d) => `${d.metadata.name} ${d.status?.availableReplicas ?? 0}/${d.spec.replicas ?? 1}`)
+        .join(', ');
+      if (text !== last) console.log(`waiting for the demo: ${text}`);
+      last = text;
+      if (deps.length > 0 && deps.every((d) => (d.status?.availableReplicas ?? 0) >= (d.spec.replicas ?? 1)))
+        break;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the demo app was not available in ${demoReadyTimeoutMs / 1000} s (${text}); try: cox get pods -n demo -o wide; cox describe pods -n demo`,
+        );
+      }
+      await sleep(500);
+    }
+    const pods = (await client.list('Pod', { namespace: 'demo', labelSelector: 'app=web' }))
+      .items as unknown as {
+      status?: { podIP?: string; phase?: string };
+    }[];
+    const svc = (await client
+      .get({ kind: 'Service', namespace: 'demo', name: 'web' })
+      .catch(() => undefined)) as { spec?: { ports?: { nodePort?: number }[] } } | undefined;
+    const nodePort = svc?.spec?.ports?.[0]?.nodePort;
+    console.log('\nThe demo app is up (namespace demo): web (3 replicas) calls backend (2 replicas).');
+    if (nodePort !== undefined)
+      console.log(`  open:  curl http://127.0.1.1:${nodePort}/   (the web NodePort, on every node IP)`);
+    const ips = pods.map((p) => p.status?.podIP).filter((ip): ip is string => ip !== undefined);
+    if (ips.length > 0)
+      console.log(`  pods:  curl http://${ips[0]}/   (a web pod directly; all: ${ips.join(', ')})`);
+    console.log(`
+A short tour (alias cox="$PWD/cli/bin.mjs"):
+  cox get pods -n demo -o wide              # where the pods run
+  cox cluster status                        # the masters; the leader is marked *
+  kill -9 <pid of the leader>               # from ${plan.root}/<id>/master.json: writes go on
+  cox scale deploy/web -n demo --replicas=5
+  cox rollout restart deploy/web -n demo && cox rollout status deploy/web -n demo
+  cox rollout undo deploy/web -n demo       # back to the previous revision
+  cox describe deploy/web -n demo; cox events -n demo
+  npm run down                              # stop it all (cox down --purge also deletes data and containers)`);
+  } finally {
+    client.close();
+  }
 }
 
 /** Waits for every master's ready file, then for a leader; returns the leader's id. */
@@ -193,6 +320,21 @@ async function down(o: { dataDir: string; purge: boolean }): Promise<void> {
     console.log(`no local cluster at ${root}`);
     return;
   }
+  const runtime = recordedRuntime(root);
+  const agents = await stopAgents(root);
+  if (agents.length > 0)
+    console.log(`stopped agents ${agents.join(', ')} (their pods keep running until purged)`);
+  if (o.purge && runtime === 'docker') {
+    const removed = await removeLocalContainers(
+      planAgents(root, localAgentLimits.agentsMax).map((a) => a.name),
+    ).catch((err: unknown) => {
+      console.error(
+        `could not remove the pods' containers: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return 0;
+    });
+    console.log(`removed ${removed} containers of the local nodes`);
+  }
   const stopping: { id: string; pid: number }[] = [];
   for (let i = 1; i <= localClusterLimits.mastersMax; i += 1) {
     const id = `m${i}`;
@@ -230,7 +372,15 @@ export function registerLocalClusterCommands(program: Command): void {
       7100,
     )
     .option('--no-write-config', 'do not point the cox config at this cluster')
-    .action((o: { dataDir: string; masters: number; basePort: number; writeConfig: boolean }) => up(o));
+    .option('--agents <n>', 'node agents to run (0: masters only)', (v) => agentsCount(v), 2)
+    .option(
+      '--runtime <kind>',
+      "the agents' runtime: auto (docker when an engine answers, else process), docker, process",
+      (v) => runtimeKind(v),
+      'auto',
+    )
+    .option('--demo', 'apply the demo app (examples/demo.yaml), wait for it, and print a tour')
+    .action((o: Omit<UpOptions, 'demo'> & { demo?: boolean }) => up({ ...o, demo: o.demo === true }));
   program
     .command('down')
     .description('stop the local cluster started by `cox up`')
@@ -247,6 +397,19 @@ function mastersCount(v: string): number {
     throw new Error(`--masters: must be 1..${localClusterLimits.mastersMax} (3 or 5 for HA), got "${v}"`);
   }
   return n;
+}
+
+function agentsCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > localAgentLimits.agentsMax) {
+    throw new Error(`--agents: must be 0..${localAgentLimits.agentsMax}, got "${v}"`);
+  }
+  return n;
+}
+
+function runtimeKind(v: string): 'auto' | LocalRuntime {
+  if (v === 'auto' || v === 'docker' || v === 'process') return v;
+  throw new Error(`--runtime: "${v}" is not one of auto, docker, process`);
 }
 
 function port(v: string): number {

@@ -7,7 +7,7 @@
  */
 
 import { ApiErrorCode, isApiError, type ObjectApi } from '../api.js';
-import type { EventRecorder } from '../events.js';
+import type { EventSink } from '../events.js';
 import {
   type ActorRef,
   type ActorSpec,
@@ -30,7 +30,7 @@ export interface ControllerApi extends ObjectApi {
 export interface ControllerContext {
   readonly cache: ClusterCache;
   readonly api: ControllerApi;
-  readonly events: EventRecorder;
+  readonly events: EventSink;
   /** The one clock. */
   readonly nowMs: () => number;
   readonly log: (line: string) => void;
@@ -42,6 +42,8 @@ export type ReconcileResult = { requeueAfterMs?: number } | undefined;
 export interface Controller {
   /** Lowercase, used in actor names, logs and metrics (`replicaset`). */
   readonly name: string;
+  /** `source.component` of its events. Default `<name>-controller`. */
+  readonly component?: string;
   /** Kinds whose changes `keysFor` maps. */
   readonly watches: readonly string[];
   /** The keys a change concerns (the object's own, its owner's, ...). */

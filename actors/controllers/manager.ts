@@ -133,7 +133,13 @@ export class ControllerManager {
     this.cache = cache;
     this.recorder = recorder;
     const ctx = this.makeContext(cache, recorder);
-    this.runners = this.opts.controllers.map((c) => new ControllerRunner(c, ctx));
+    this.runners = this.opts.controllers.map(
+      (c) =>
+        new ControllerRunner(c, {
+          ...ctx,
+          events: recorder.withComponent(c.component ?? `${c.name}-controller`),
+        }),
+    );
     const byKind = new Map<string, ControllerRunner[]>();
     for (const r of this.runners) {
       for (const kind of r.controller.watches) {

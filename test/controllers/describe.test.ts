@@ -75,7 +75,7 @@ describe('cox describe', () => {
     expect(r.stdout).toMatch(/^Name:\s+web$/m);
     expect(r.stdout).toMatch(/^Replicas:\s+2 current \/ 2 desired$/m);
     expect(r.stdout).toMatch(/^Pods Status:\s+2 Running \/ 0 Waiting \/ 0 Succeeded \/ 0 Failed$/m);
-    expect(r.stdout).toMatch(/Normal\s+SuccessfulCreate\s+\S+\s+controller-manager\s+Created pod: web-/);
+    expect(r.stdout).toMatch(/Normal\s+SuccessfulCreate\s+\S+\s+replicaset-controller\s+Created pod: web-/);
   });
   it('describes a pod: its controller, node, containers, conditions and QoS class', async () => {
     const [pod] = await listOf<Pod>(c.api, 'Pod');
@@ -89,17 +89,17 @@ describe('cox describe', () => {
   });
   it('describes a node with the pods on it and what they request', async () => {
     const r = await cox('describe', 'node', 'n1');
-      console.log(
-        r.stdout,
-        (await cox('describe', 'rs/web')).stdout,
-        (
-          await cox(
-            'describe',
-            'pod',
-            ...(await listOf<Pod>(c.api, 'Pod')).map((p) => p.metadata.name ?? '').slice(0, 1),
-          )
-        ).stdout,
-      );
+    console.log(
+      r.stdout,
+      (await cox('describe', 'rs/web')).stdout,
+      (
+        await cox(
+          'describe',
+          'pod',
+          ...(await listOf<Pod>(c.api, 'Pod')).map((p) => p.metadata.name ?? '').slice(0, 1),
+        )
+      ).stdout,
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Non-terminated Pods:\s+\(2 in total\)/);
     expect(r.stdout).toMatch(/^\s+cpu\s+200m \(5%\)/m);
