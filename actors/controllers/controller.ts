@@ -236,8 +236,10 @@ export class ControllerRunner {
       ok = false;
       this.stats.errors += 1;
       this.stats.lastError = `${key}: ${err instanceof Error ? err.message : String(err)}`;
-      if (!this.stopped)
+      // Conflicts are routine (another writer won): retried quietly.
+      if (!this.stopped && !isConflict(err)) {
         this.ctx.log(`controller ${this.controller.name}: reconcile ${this.stats.lastError}`);
+      }
     }
     this.stats.inFlight -= 1;
     this.stats.reconciles += 1;
