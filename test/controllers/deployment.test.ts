@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ObjectApi } from '../../actors/api.js';
-import type { Deployment, Pod, ReplicaSet } from '../../core/index.js';
+import type { ApiObject, Deployment, Pod, ReplicaSet } from '../../core/index.js';
 import { waitFor } from '../fixtures/e2e.js';
 import { type HollowCluster, listOf, startHollowCluster } from '../fixtures/hollow-cluster.js';
 
@@ -231,6 +231,24 @@ describe('Deployment controller (in-process masters, hollow nodes)', () => {
     const pods = await activePods(c.api, 'app=web');
     expect(pods).toHaveLength(3);
     for (const p of pods) expect(p.spec.containers[0].image).toBe('coxswain/busybox:v2');
+    const newName = sets.find((rs) => rs.metadata.name !== rs1.metadata.name)?.metadata.name;
+    const messages = await waitFor('scaling events', async () => {
+      const events = await listOf<ApiObject>(c!.api, 'Event');
+      const texts = events
+        .map(
+          (e) =>
+            e as unknown as {
+              reason: string;
+              message: string;
+              involvedObject: { kind: string; name: string };
+            },
+        )
+        .filter((e) => e.involvedObject.kind === 'Deployment' && e.reason === 'ScalingReplicaSet')
+        .map((e) => e.message);
+      return texts.includes(`Scaled down replica set ${rs1.metadata.name} to 0 from 1`) ? texts : undefined;
+    });
+    expect(messages).toContain(`Scaled up replica set ${rs1.metadata.name} to 3 from 0`);
+    expect(messages).toContain(`Scaled up replica set ${newName} to 1 from 0`);
   }, 120_000);
 
   it('adopts a ReplicaSet with matching labels and a revision, and rolls out the next revision (item 1)', async () => {
