@@ -34,10 +34,11 @@ function cli() {
     transferLeadership: (to) => memory.cluster.transferLeadership(to),
     close: () => {},
   };
-  const run = async (...args: string[]) => {
+  /** Starts `cox ARGS`; `printed()` is the stdout so far. */
+  const start = (...args: string[]) => {
     let stdout = '';
     let stderr = '';
-    const code = await runCox(['--server', 'ws://127.0.0.1:1', ...args], {
+    const code = runCox(['--server', 'ws://127.0.0.1:1', ...args], {
       env: {},
       homeDir: '/nonexistent',
       nowMs: () => nowMs,
@@ -58,9 +59,13 @@ function cli() {
       },
       connect: () => api,
     });
-    return { code, stdout, stderr };
+    return {
+      printed: () => stdout,
+      done: code.then((c) => ({ code: c, stdout, stderr })),
+    };
   };
-  return { api: objects, run };
+  const run = (...args: string[]) => start(...args).done;
+  return { api: objects, run, start };
 }
 
 const template = (img: string, extraLabels: Record<string, string> = {}) => ({
@@ -470,6 +475,14 @@ describe('cox rollout pause, resume, restart', () => {
   });
 });
 
+/** Resolves once the command printed its first line (so it has read the object and is watching). */
+async function printedSomething(printed: () => string): Promise<void> {
+  for (let i = 0; printed() === ''; i += 1) {
+    if (i > 1_000) throw new Error('the command printed nothing');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('cox rollout status', () => {
   const progress = async (api: ObjectApi, status: Deployment['status']) => {
     const d = (await api.get({ kind: 'Deployment', name: 'web' })) as Deployment;
@@ -477,15 +490,15 @@ describe('cox rollout status', () => {
   };
 
   it('follows the rollout by a watch, printing each new state, until it completes', async () => {
-    const { api, run } = cli();
+    const { api, start } = cli();
     await api.create(deployment());
-    const done = run('rollout', 'status', 'deploy/web');
-    await new Promise((r) => setTimeout(r, 50));
+    const status = start('rollout', 'status', 'deploy/web');
+    await printedSomething(status.printed);
     await progress(api, { replicas: 1, updatedReplicas: 1 });
     await progress(api, { replicas: 3, updatedReplicas: 3, availableReplicas: 1 });
     await progress(api, { replicas: 3, updatedReplicas: 3, availableReplicas: 1, readyReplicas: 1 });
     await progress(api, { replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
-    expect(await done).toEqual({
+    expect(await status.done).toEqual({
       code: 0,
       stdout: [
         'Waiting for deployment spec update to be observed...',
@@ -499,7 +512,7 @@ describe('cox rollout status', () => {
   });
 
   it('-w=false prints the state once; --timeout and the progress deadline exit 1', async () => {
-    const { api, run } = cli();
+    const { api, run, start } = cli();
     await api.create(deployment());
     await progress(api, { replicas: 0, updatedReplicas: 0 });
     expect(await run('rollout', 'status', '-w=false', 'deploy/web')).toEqual({
@@ -515,14 +528,14 @@ describe('cox rollout status', () => {
         'Waiting for deployment "web" rollout to finish: 0 out of 3 new replicas have been updated...\n',
       stderr: 'error: timed out waiting for the condition\n',
     });
-    const watching = run('rollout', 'status', '-w', 'deploy/web');
-    await new Promise((r) => setTimeout(r, 50));
+    const watching = start('rollout', 'status', '-w', 'deploy/web');
+    await printedSomething(watching.printed);
     await progress(api, {
       replicas: 4,
       updatedReplicas: 1,
       conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }],
     });
-    expect(await watching).toMatchObject({
+    expect(await watching.done).toMatchObject({
       code: 1,
       stderr: 'error: deployment "web" exceeded its progress deadline\n',
     });
@@ -536,11 +549,11 @@ describe('cox rollout status', () => {
   });
 
   it('ends with an error when the object is deleted while followed', async () => {
-    const { api, run } = cli();
+    const { api, start } = cli();
     await api.create(deployment());
-    const watching = run('rollout', 'status', 'deploy/web');
-    await new Promise((r) => setTimeout(r, 50));
+    const watching = start('rollout', 'status', 'deploy/web');
+    await printedSomething(watching.printed);
     await api.delete({ kind: 'Deployment', name: 'web' });
-    expect((await watching).stderr).toBe('error: deployment/web: object has been deleted\n');
+    expect((await watching.done).stderr).toBe('error: deployment/web: object has been deleted\n');
   });
 });
