@@ -468,6 +468,17 @@ describe('cox rollout pause, resume, restart', () => {
     expect(d.spec.template.metadata?.annotations).toEqual({
       'kubectl.kubernetes.io/restartedAt': '2026-03-01T12:00:00Z',
     });
+    await api.create({
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'db' },
+      spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: template('db') },
+    });
+    expect((await run('rollout', 'restart', 'sts/db')).stdout).toBe('statefulset/db restarted\n');
+    const sts = (await api.get({ kind: 'StatefulSet', name: 'db' })) as StatefulSet;
+    expect(sts.spec.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']).toBe(
+      '2026-03-01T12:00:00Z',
+    );
     await run('rollout', 'pause', 'deploy/web');
     expect((await run('rollout', 'restart', 'deploy/web')).stderr).toBe(
       "error: deployment/web: can't restart paused deployment (run rollout resume first)\n",
