@@ -26,6 +26,7 @@ import {
 } from './options.js';
 import { runExec, runLogs, runTopNodes, runTopPods, type StreamApi, type Terminal } from './pod-verbs.js';
 import { objectRef } from './printers.js';
+import { RolloutError, registerRolloutCommands } from './rollout.js';
 import { resolveServers } from './servers.js';
 
 /** What the verbs need from the masters: the object API plus cluster status. */
@@ -376,6 +377,14 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
       code = await runTopNodes(streams(cmd), deps);
     });
 
+  registerRolloutCommands(program, {
+    connect,
+    out: deps,
+    nowMs: deps.nowMs,
+    setCode: (c) => {
+      code = c;
+    },
+  });
   registerMasterCommands(program);
   registerAgentCommand(program);
   registerLocalClusterCommands(program);
@@ -385,7 +394,7 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
     return code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
-    if (err instanceof UsageError || err instanceof ManifestError) {
+    if (err instanceof UsageError || err instanceof ManifestError || err instanceof RolloutError) {
       deps.stderr(`error: ${err.message}\n`);
       return 1;
     }

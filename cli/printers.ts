@@ -387,3 +387,71 @@ export function pluralOf(kind: string): string {
   const names: Readonly<Record<string, { plural: string } | undefined>> = kindNames;
   return names[kind]?.plural ?? `${kind.toLowerCase()}s`;
 }
+
+// ---------------------------------------------------------------- rollout history
+
+/** `rollout history`: the object, then REVISION and CHANGE-CAUSE per revision (oldest first). */
+export function printRolloutHistory(
+  ref: string,
+  revisions: readonly { revision: string; changeCause?: string }[],
+): string {
+  if (revisions.length === 0) return 'No rollout history found.\n';
+  const rows = revisions.map((r) => [r.revision, str(r.changeCause)]);
+  return `${ref}\n${formatTable([['REVISION', 'CHANGE-CAUSE'], ...rows])}`;
+}
+
+/** `key=value` lines for a map, the first after `label`, the rest tab-indented (kubectl describe). */
+function mapLines(indent: string, label: string, values: unknown, sep: string): string {
+  const entries = Object.entries(record(values)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (entries.length === 0) return `${indent}${label}:\t<none>\n`;
+  return entries
+    .map(([k, v], i) => `${i === 0 ? `${indent}${label}:\t` : '\t'}${k}${sep}${String(v)}\n`)
+    .join('');
+}
+
+/** A pod template as `kubectl describe` prints one (`rollout history --revision N`). */
+export function describePodTemplate(template: unknown): string {
+  const lines = ['Pod Template:\n'];
+  lines.push(mapLines('  ', 'Labels', at(template, 'metadata.labels'), '='));
+  lines.push(mapLines('  ', 'Annotations', at(template, 'metadata.annotations'), ': '));
+  const section = (title: string, containers: unknown[]) => {
+    if (containers.length === 0) return;
+    lines.push(`  ${title}:\n`);
+    for (const c of containers) {
+      lines.push(`   ${str(at(c, 'name'), '')}:\n`);
+      lines.push(`    Image:\t${str(at(c, 'image'))}\n`);
+      const ports = list(at(c, 'ports')).map(
+        (p) => `${num(at(p, 'containerPort'))}/${str(at(p, 'protocol'), 'TCP')}`,
+      );
+      lines.push(`    Port${ports.length > 1 ? 's' : ''}:\t${str(ports.join(', '))}\n`);
+      for (const field of ['command', 'args'] as const) {
+        const words = list(at(c, field)).map(String);
+        if (words.length === 0) continue;
+        lines.push(`    ${field === 'command' ? 'Command' : 'Args'}:\n`);
+        for (const w of words) lines.push(`      ${w}\n`);
+      }
+      const env = list(at(c, 'env'));
+      if (env.length === 0) lines.push('    Environment:\t<none>\n');
+      else {
+        lines.push('    Environment:\n');
+        for (const e of env) {
+          const from = at(e, 'valueFrom');
+          lines.push(
+            `      ${str(at(e, 'name'), '')}:\t${from === undefined ? str(at(e, 'value'), '') : '<set from a reference>'}\n`,
+          );
+        }
+      }
+      const mounts = list(at(c, 'volumeMounts')).map(
+        (m) =>
+          `${str(at(m, 'mountPath'), '')} from ${str(at(m, 'name'), '')} (${at(m, 'readOnly') === true ? 'ro' : 'rw'})`,
+      );
+      if (mounts.length === 0) lines.push('    Mounts:\t<none>\n');
+      else lines.push(`    Mounts:\n${mounts.map((m) => `      ${m}\n`).join('')}`);
+    }
+  };
+  section('Init Containers', list(at(template, 'spec.initContainers')));
+  section('Containers', list(at(template, 'spec.containers')));
+  const volumes = list(at(template, 'spec.volumes')).map((v) => str(at(v, 'name'), ''));
+  lines.push(`  Volumes:\t${str(volumes.join(', '))}\n`);
+  return lines.join('');
+}

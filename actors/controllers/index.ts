@@ -1,6 +1,7 @@
 /** The controllers that run on the leader, and their framework. */
 
 import type { Controller } from './controller.js';
+import { deploymentController } from './deployment.js';
 import { replicaSetController } from './replicaset.js';
 
 export { ClusterCache } from './cache.js';
@@ -15,5 +16,5 @@ export { ControllerManager, type ControllerManagerStatus } from './manager.js';
 
 /** Every built-in controller, each a fresh instance (controllers may keep per-term state). */
 export function defaultControllers(): Controller[] {
-  return [replicaSetController()];
+  return [replicaSetController(), deploymentController()];
 }
