@@ -1,7 +1,9 @@
 /** The controllers that run on the leader, and their framework. */
 
+import type { QuotaUsageSource } from '../admission/index.js';
 import type { Controller } from './controller.js';
 import { replicaSetController } from './replicaset.js';
+import { resourceQuotaController } from './resourcequota.js';
 
 export { ClusterCache } from './cache.js';
 export type {
@@ -12,8 +14,15 @@ export type {
   ReconcileResult,
 } from './controller.js';
 export { ControllerManager, type ControllerManagerStatus } from './manager.js';
+export { resourceQuotaController } from './resourcequota.js';
+
+/** What the built-in controllers share with the rest of the master. */
+export interface DefaultControllerDeps {
+  /** Leader admission's quota usage (else the quota controller sums usage from its cache). */
+  quotaUsage?: QuotaUsageSource;
+}
 
 /** Every built-in controller, each a fresh instance (controllers may keep per-term state). */
-export function defaultControllers(): Controller[] {
-  return [replicaSetController()];
+export function defaultControllers(deps: DefaultControllerDeps = {}): Controller[] {
+  return [replicaSetController(), resourceQuotaController(deps.quotaUsage)];
 }
