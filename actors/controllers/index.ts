@@ -2,6 +2,7 @@
 
 import type { QuotaUsageSource } from '../admission/index.js';
 import type { Controller } from './controller.js';
+import { endpointsController } from './endpoints.js';
 import { replicaSetController } from './replicaset.js';
 import { resourceQuotaController } from './resourcequota.js';
 
@@ -13,6 +14,7 @@ export type {
   ControllerStats,
   ReconcileResult,
 } from './controller.js';
+export { endpointsController } from './endpoints.js';
 export { ControllerManager, type ControllerManagerStatus } from './manager.js';
 export { resourceQuotaController } from './resourcequota.js';
 
@@ -24,5 +26,5 @@ export interface DefaultControllerDeps {
 
 /** Every built-in controller, each a fresh instance (controllers may keep per-term state). */
 export function defaultControllers(deps: DefaultControllerDeps = {}): Controller[] {
-  return [replicaSetController(), resourceQuotaController(deps.quotaUsage)];
+  return [replicaSetController(), resourceQuotaController(deps.quotaUsage), endpointsController()];
 }
