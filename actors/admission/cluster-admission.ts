@@ -70,7 +70,12 @@ export class ClusterAdmission implements LeaderAdmission {
     this.host = opts.host;
     this.plugins = opts.plugins;
     this.nowMs = opts.nowMs ?? Date.now;
-    this.ledger = new ClaimLedger(opts);
+    const byName = new Map(opts.plugins.map((p) => [p.name, p]));
+    this.ledger = new ClaimLedger({
+      ...opts,
+      onHold: (c) => byName.get(c.plugin)?.claimHeld?.(c),
+      onRelease: (c) => byName.get(c.plugin)?.claimReleased?.(c),
+    });
     this.unsubscribe.push(opts.store.onSettled((id) => this.ledger.release(id)));
     this.unsubscribe.push(
       opts.store.subscribe((changes, _applied, reset) => {

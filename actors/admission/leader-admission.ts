@@ -72,6 +72,13 @@ export interface AdmissionPlugin {
   handles(op: AdmissionRequest['op'], kind: Kind): boolean;
   admit(req: AdmissionRequest, view: AdmissionView): AdmissionVerdict | undefined;
   /**
+   * The ledger took (`claimHeld`) or dropped (`claimReleased`: applied, failed, expired, or
+   * of an ended term) one of this plugin's claims; for running sums over claims in flight.
+   * Synchronous.
+   */
+  claimHeld?(claim: Claim): void;
+  claimReleased?(claim: Claim): void;
+  /**
    * Sees every applied batch on every master (`reset` after a snapshot restore replaced the
    * state), to keep incremental state such as quota usage or allocated IPs. Synchronous.
    */

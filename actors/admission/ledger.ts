@@ -6,6 +6,10 @@
 import type { Claim } from './leader-admission.js';
 
 export interface ClaimLedgerOptions {
+  /** Told of each claim the ledger takes (synchronously). */
+  onHold?: (claim: Claim) => void;
+  /** Told of each claim the ledger drops: applied, failed, expired, or of an ended term. */
+  onRelease?: (claim: Claim) => void;
   /** Writes holding claims at once; beyond it admission answers ResourceExhausted. Default 50,000. */
   claimsMax?: number;
   /** Age after which a claim is dropped even if its record was not seen applied. Default 60,000. */
@@ -22,13 +26,18 @@ interface Entry {
 export class ClaimLedger {
   readonly claimsMax: number;
   readonly claimTtlMs: number;
+  private readonly onHold: ((claim: Claim) => void) | undefined;
+  private readonly onRelease: ((claim: Claim) => void) | undefined;
+  /** In the order added, so oldest first (`add` re-inserts). */
   private readonly entries = new Map<string, Entry>();
-  /** `plugin/namespace` → record ids holding claims there. */
+  /** `plugin/namespace` and `plugin` → record ids holding claims there. */
   private readonly byPlace = new Map<string, Set<string>>();
 
   constructor(opts: ClaimLedgerOptions = {}) {
     this.claimsMax = opts.claimsMax ?? 50_000;
     this.claimTtlMs = opts.claimTtlMs ?? 60_000;
+    this.onHold = opts.onHold;
+    this.onRelease = opts.onRelease;
   }
 
   get size(): number {
@@ -37,7 +46,6 @@ export class ClaimLedger {
 
   /** Whether another entry fits (after dropping expired ones). */
   hasRoom(nowMs: number): boolean {
-    if (this.entries.size < this.claimsMax) return true;
     this.expire(nowMs);
     return this.entries.size < this.claimsMax;
   }
@@ -48,13 +56,15 @@ export class ClaimLedger {
     if (claims.length === 0) return;
     this.entries.set(id, { id, term, atMs: nowMs, claims });
     for (const c of claims) {
-      const place = `${c.plugin}/${c.namespace}`;
-      let ids = this.byPlace.get(place);
-      if (ids === undefined) {
-        ids = new Set();
-        this.byPlace.set(place, ids);
+      for (const place of [`${c.plugin}/${c.namespace}`, c.plugin]) {
+        let ids = this.byPlace.get(place);
+        if (ids === undefined) {
+          ids = new Set();
+          this.byPlace.set(place, ids);
+        }
+        ids.add(id);
       }
-      ids.add(id);
+      this.onHold?.(c);
     }
   }
 
@@ -64,24 +74,23 @@ export class ClaimLedger {
     if (e === undefined) return;
     this.entries.delete(id);
     for (const c of e.claims) {
-      const place = `${c.plugin}/${c.namespace}`;
-      const ids = this.byPlace.get(place);
-      ids?.delete(id);
-      if (ids?.size === 0) this.byPlace.delete(place);
+      for (const place of [`${c.plugin}/${c.namespace}`, c.plugin]) {
+        const ids = this.byPlace.get(place);
+        ids?.delete(id);
+        if (ids?.size === 0) this.byPlace.delete(place);
+      }
+      this.onRelease?.(c);
     }
   }
 
   /** Claims of `plugin` (in `namespace` when given). */
   *claims(plugin: string, namespace?: string): Iterable<Claim> {
-    if (namespace !== undefined) {
-      for (const id of this.byPlace.get(`${plugin}/${namespace}`) ?? []) {
-        for (const c of this.entries.get(id)?.claims ?? []) {
-          if (c.plugin === plugin && c.namespace === namespace) yield c;
-        }
+    const place = namespace === undefined ? plugin : `${plugin}/${namespace}`;
+    for (const id of this.byPlace.get(place) ?? []) {
+      for (const c of this.entries.get(id)?.claims ?? []) {
+        if (c.plugin === plugin && (namespace === undefined || c.namespace === namespace)) yield c;
       }
-      return;
     }
-    for (const e of this.entries.values()) for (const c of e.claims) if (c.plugin === plugin) yield c;
   }
 
   /** A new term: entries of earlier terms were applied or lost before its barrier passed. */
@@ -89,7 +98,11 @@ export class ClaimLedger {
     for (const e of [...this.entries.values()]) if (e.term !== term) this.release(e.id);
   }
 
+  /** Drops claims older than `claimTtlMs` (oldest first, so it stops at the first young one). */
   expire(nowMs: number): void {
-    for (const e of [...this.entries.values()]) if (nowMs - e.atMs >= this.claimTtlMs) this.release(e.id);
+    for (const e of this.entries.values()) {
+      if (nowMs - e.atMs < this.claimTtlMs) return;
+      this.release(e.id);
+    }
   }
 }
