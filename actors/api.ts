@@ -22,6 +22,12 @@ export const ApiErrorCode = {
    * with Unavailable was not carried out, so a client may send it again (to any master).
    */
   Unavailable: 'Unavailable',
+  /**
+   * The request is well formed but policy refuses it (Kubernetes' 403): a quota it would
+   * exceed, a LimitRange it violates, a namespace being terminated. Retrying the same request
+   * fails the same way until the cluster's state changes.
+   */
+  Forbidden: 'Forbidden',
   /** A limit was hit (pending proposals, watchers, message size); the message names the limit. */
   ResourceExhausted: 'ResourceExhausted',
   /** The operation timed out or lost contact midway; it may or may not have taken effect. */

@@ -364,7 +364,8 @@ export function decodeJson(bytes: Bytes | undefined, rpc: string, field: string,
  * ApiError code → gRPC status. Gone → OUT_OF_RANGE: the version asked for is outside the
  * history the server keeps (Kubernetes answers 410 Gone); the client must relist.
  * Conflict → ABORTED (a precondition failed; re-read and retry), as gRPC's guide advises for
- * read-modify-write conflicts.
+ * read-modify-write conflicts. Forbidden → PERMISSION_DENIED (Kubernetes' 403: a quota, a
+ * LimitRange, a terminating namespace).
  */
 export const grpcStatusOfApiCode: Readonly<Record<ApiErrorCode, grpc.status>> = {
   NotFound: grpc.status.NOT_FOUND,
@@ -372,6 +373,7 @@ export const grpcStatusOfApiCode: Readonly<Record<ApiErrorCode, grpc.status>> = 
   Conflict: grpc.status.ABORTED,
   Invalid: grpc.status.INVALID_ARGUMENT,
   Gone: grpc.status.OUT_OF_RANGE,
+  Forbidden: grpc.status.PERMISSION_DENIED,
   Unavailable: grpc.status.UNAVAILABLE,
   ResourceExhausted: grpc.status.RESOURCE_EXHAUSTED,
   Timeout: grpc.status.DEADLINE_EXCEEDED,
@@ -397,6 +399,8 @@ export function apiCodeOfGrpcStatus(code: grpc.status): ApiErrorCode {
       return 'Unavailable';
     case grpc.status.RESOURCE_EXHAUSTED:
       return 'ResourceExhausted';
+    case grpc.status.PERMISSION_DENIED:
+      return 'Forbidden';
     case grpc.status.DEADLINE_EXCEEDED:
       return 'Timeout';
     default:

@@ -369,6 +369,7 @@ const allCodes: ApiErrorCode[] = [
   'Conflict',
   'Invalid',
   'Gone',
+  'Forbidden',
   'Unavailable',
   'ResourceExhausted',
   'Timeout',
@@ -424,10 +425,11 @@ describe('gRPC API errors', () => {
     }
   });
 
-  it('documents the gRPC codes: Gone is OUT_OF_RANGE, Conflict ABORTED', () => {
+  it('documents the gRPC codes: Gone is OUT_OF_RANGE, Conflict ABORTED, Forbidden PERMISSION_DENIED', () => {
     expect(grpcStatusOfApiCode.Gone).toBe(grpc.status.OUT_OF_RANGE);
     expect(grpcStatusOfApiCode.Conflict).toBe(grpc.status.ABORTED);
     expect(grpcStatusOfApiCode.Timeout).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(grpcStatusOfApiCode.Forbidden).toBe(grpc.status.PERMISSION_DENIED);
   });
 
   it('answers INTERNAL for an unexpected exception and reports it', async () => {

@@ -6,6 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { type DurableStorage, RaftHost, type RaftHostOptions, type Transport } from '../raft/index.js';
+import { ClusterAdmission, defaultAdmissionPlugins } from './admission/index.js';
 import type { Controller } from './controllers/controller.js';
 import { defaultControllers } from './controllers/index.js';
 import { ControllerManager } from './controllers/manager.js';
@@ -52,6 +53,8 @@ export class MasterNode {
   readonly store: ObjectStore;
   readonly host: RaftHost;
   readonly api: MasterApi;
+  /** Leader admission (namespaces, LimitRanges, quotas); its quota usage feeds the quota controller. */
+  readonly admission: ClusterAdmission;
   readonly controllers: ControllerManager;
   private readonly opts: MasterNodeOptions;
   private stopped = false;
@@ -84,7 +87,15 @@ export class MasterNode {
         this.controllers?.onLeaderChange(leader, term);
       },
     });
+    const admissionPlugins = defaultAdmissionPlugins();
+    this.admission = new ClusterAdmission({
+      store: this.store,
+      host: this.host,
+      plugins: admissionPlugins.plugins,
+      ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
+    });
     this.api = new MasterApi({
+      admission: this.admission,
       id: opts.id,
       host: this.host,
       store: this.store,
@@ -99,7 +110,7 @@ export class MasterNode {
       store: this.store,
       api: this.api,
       host: this.host,
-      controllers: opts.controllers ?? defaultControllers(),
+      controllers: opts.controllers ?? defaultControllers({ quotaUsage: admissionPlugins.quota }),
       ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
       ...(opts.controllerTickMs !== undefined ? { tickMs: opts.controllerTickMs } : {}),
     });
@@ -113,6 +124,7 @@ export class MasterNode {
     if (this.stopped) return;
     this.stopped = true;
     this.controllers.close();
+    this.admission.close();
     this.store.close();
     await this.host.stop();
     this.opts.peers.close();

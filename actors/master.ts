@@ -6,7 +6,9 @@
  *
  * Admission (parse, default, validate, size limit) runs on the master that received the
  * request; it chooses every nondeterministic value (uid, timestamps, generated names) and
- * puts it in the command, so the apply on every replica is deterministic.
+ * puts it in the command, so the apply on every replica is deterministic. Admission that reads
+ * cluster state (namespaces, LimitRanges, quotas: `admission/`) runs on the leader, just
+ * before the write is proposed, whichever master received it.
  */
 
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
@@ -45,6 +47,7 @@ import {
   ReadIndexTimeoutError,
   ResourceExhaustedError,
 } from '../raft/index.js';
+import { ClusterAdmission, defaultAdmissionPlugins, type LeaderAdmission } from './admission/index.js';
 import {
   type AddMemberRequest,
   ApiError,
@@ -66,7 +69,7 @@ import {
   type WriteOptions,
 } from './api.js';
 import type { PeerHandler, PeerInfo, PeerLink, PeerRequest, PeerResponse } from './peers.js';
-import { encodeRecord, type LogRecord, type ObjectStore, type RecordOutcome } from './store.js';
+import { decodeRecord, encodeRecord, type LogRecord, type ObjectStore, type RecordOutcome } from './store.js';
 
 export interface MasterApiOptions {
   id: string;
@@ -85,6 +88,8 @@ export interface MasterApiOptions {
   patchAttemptsMax?: number;
   /** Time to answer a peer's info request in `cluster status`. Default 1,000. */
   peerInfoTimeoutMs?: number;
+  /** Admission that reads cluster state, on the leader. Default: the built-in plugins. */
+  admission?: LeaderAdmission;
 }
 
 const GENERATED_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -126,6 +131,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   private readonly writeAttemptsMax: number;
   private readonly patchAttemptsMax: number;
   private readonly peerInfoTimeoutMs: number;
+  private readonly admission: LeaderAdmission;
 
   constructor(opts: MasterApiOptions) {
     this.id = opts.id;
@@ -138,6 +144,14 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     this.writeAttemptsMax = opts.writeAttemptsMax ?? 5;
     this.patchAttemptsMax = opts.patchAttemptsMax ?? 50;
     this.peerInfoTimeoutMs = opts.peerInfoTimeoutMs ?? 1_000;
+    this.admission =
+      opts.admission ??
+      new ClusterAdmission({
+        store: opts.store,
+        host: opts.host,
+        plugins: defaultAdmissionPlugins().plugins,
+        nowMs: this.nowMs,
+      });
   }
 
   // ================================================================== ObjectApi
@@ -455,7 +469,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     try {
       switch (req.t) {
         case 'propose': {
-          const r = await this.proposeLocal(req.data, req.id);
+          const r = await this.proposeOnLeader(req.data, req.id);
           return { t: 'proposed', index: r.index, outcome: r.outcome };
         }
         case 'addMember':
@@ -489,6 +503,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         code: e.code,
         message: e.message,
         ...(e.details.retryAfterMs !== undefined ? { retryAfterMs: e.details.retryAfterMs } : {}),
+        ...(e.details.fieldPath !== undefined ? { fieldPath: e.details.fieldPath } : {}),
       };
     }
   }
@@ -530,8 +545,8 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   // ================================================================== writes
 
   private async write(cmd: Command, opts: WriteOptions): Promise<ApiObject> {
-    if (opts.dryRun) return this.dryRun(cmd);
-    const rec: LogRecord = { t: 'cmd', id: randomUUID(), cmd };
+    if (opts.dryRun) return this.dryRun(this.admission.check(cmd));
+    const rec: LogRecord & { id: string } = { t: 'cmd', id: randomUUID(), cmd };
     const data = encodeRecord(rec);
     if (data.byteLength > apiLimits.objectBytesMax) {
       const k = this.cmdKey(cmd);
@@ -540,7 +555,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         `${describeKey(k)}: request is ${data.byteLength} bytes, more than objectBytesMax (${apiLimits.objectBytesMax})`,
       );
     }
-    const { outcome } = await this.propose(data, rec.id as string);
+    const { outcome } = await this.propose(data, rec);
     return this.result(outcome as ApplyOutcome);
   }
 
@@ -573,8 +588,15 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     return outcome.object;
   }
 
-  /** Proposes on the leader (forwarding from a follower); resolves once applied here too. */
-  private async propose(data: Uint8Array, id: string): Promise<{ index: number; outcome: RecordOutcome }> {
+  /**
+   * Proposes on the leader (forwarding `data` from a follower; the leader runs its admission
+   * either way); resolves once applied here too.
+   */
+  private async propose(
+    data: Uint8Array,
+    rec: LogRecord & { id: string },
+  ): Promise<{ index: number; outcome: RecordOutcome }> {
+    const id = rec.id;
     const deadline = this.nowMs() + this.writeTimeoutMs;
     let lastErr: unknown;
     for (let attempt = 1; attempt <= this.writeAttemptsMax; attempt += 1) {
@@ -583,7 +605,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       const leader = await this.leader(remaining);
       if (leader === this.id) {
         try {
-          return await this.proposeLocal(data, id);
+          return await this.proposeOnLeader(data, id, rec);
         } catch (err) {
           // Not proposed at all (lost leadership first) or proven not committed: safe to retry.
           if (
@@ -632,6 +654,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       if (resp.t === 'error') {
         throw new ApiError(resp.code as ApiErrorCode, resp.message, {
           ...(resp.retryAfterMs !== undefined ? { retryAfterMs: resp.retryAfterMs } : {}),
+          ...(resp.fieldPath !== undefined ? { fieldPath: resp.fieldPath } : {}),
         });
       }
       throw new ApiError(ApiErrorCode.Internal, `unexpected peer response ${resp.t}`);
@@ -643,6 +666,28 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         retryAfterMs: 500,
       },
     );
+  }
+
+  /**
+   * On the leader: leader admission (which may rewrite the command: defaults), then the
+   * proposal. A forwarded write arrives encoded and is decoded here.
+   */
+  private async proposeOnLeader(
+    data: Uint8Array,
+    id: string,
+    known?: LogRecord,
+  ): Promise<{ index: number; outcome: RecordOutcome }> {
+    const rec = known ?? decodeRecord(data);
+    if (rec.t !== 'cmd') return this.proposeLocal(data, id);
+    const admitted = await this.admission.admit(rec.cmd, id);
+    const out = admitted.cmd === rec.cmd ? data : encodeRecord({ ...rec, cmd: admitted.cmd });
+    try {
+      return await this.proposeLocal(out, id);
+    } catch (err) {
+      // Outcome unknown: the entry may still commit, so its claims stay until it is applied.
+      admitted.failed(!(err instanceof ProposalOutcomeUnknownError));
+      throw err;
+    }
   }
 
   private async proposeLocal(

@@ -26,6 +26,8 @@ export type PeerResponse =
       notLeader?: boolean;
       leaderHint?: string;
       retryAfterMs?: number;
+      /** The field an Invalid or Forbidden answer is about. */
+      fieldPath?: string;
     };
 
 /** What one master says about itself. */

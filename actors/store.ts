@@ -134,6 +134,14 @@ function actorName(key: string): string {
  */
 export type StoreListener = (changes: readonly ChangeEvent[], appliedIndex: number, reset: boolean) => void;
 
+/**
+ * Called synchronously with the id of each record as the apply loop settles it (written,
+ * unchanged or rejected), before the batch's `StoreListener`s run and with no await in
+ * between: leader admission releases the record's claims here, in the same step that makes
+ * its object visible. Must not throw and must not block.
+ */
+export type SettledListener = (id: string) => void;
+
 export class ObjectStore {
   /** Every entry up to here is applied in every actor, index and the hub. */
   appliedIndex = 0;
@@ -148,6 +156,7 @@ export class ObjectStore {
   private readonly applyTimeoutMs: number;
   private readonly onMembersChanged: ((m: readonly MemberRecord[]) => void) | undefined;
   private readonly listeners = new Set<StoreListener>();
+  private readonly settledListeners = new Set<SettledListener>();
 
   constructor(opts: StoreOptions) {
     this.system = opts.system;
@@ -228,6 +237,12 @@ export class ObjectStore {
   subscribe(listener: StoreListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Adds a listener of settled record ids; returns its removal. */
+  onSettled(listener: SettledListener): () => void {
+    this.settledListeners.add(listener);
+    return () => this.settledListeners.delete(listener);
   }
 
   private notify(changes: readonly ChangeEvent[], reset: boolean): void {
@@ -345,6 +360,7 @@ export class ObjectStore {
 
   private settle(id: string | undefined, o: RecordOutcome): void {
     if (id === undefined) return;
+    for (const l of this.settledListeners) l(id);
     const w = this.outcomeWaiters.get(id);
     if (!w) return;
     this.outcomeWaiters.delete(id);

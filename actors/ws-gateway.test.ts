@@ -223,6 +223,25 @@ describe('ws gateway: unary ops', () => {
     expect(unknown.error).toMatchObject({ code: 'Invalid', fieldPath: 'op' });
   });
 
+  it('passes a Forbidden refusal (quota, LimitRange) with its field path', async () => {
+    const memory = createMemoryApi();
+    const objects: ObjectApi = {
+      ...memory.objects,
+      create: async () => {
+        throw new ApiError('Forbidden', 'pods "p" is forbidden: exceeded quota: q1', {
+          fieldPath: 'spec.containers[0].resources.limits.cpu',
+        });
+      },
+    };
+    const { client } = await setup({ objects });
+    const r = await client.call({ id: 1, op: 'create', object: cm('a', {}) });
+    expect(r.error).toEqual({
+      code: 'Forbidden',
+      message: 'pods "p" is forbidden: exceeded quota: q1',
+      fieldPath: 'spec.containers[0].resources.limits.cpu',
+    });
+  });
+
   it('reports an API that throws a non-ApiError as Internal and keeps serving', async () => {
     const memory = createMemoryApi();
     const objects: ObjectApi = {

@@ -66,6 +66,24 @@ describe('CoxClient', () => {
     expect(c.server).toBe(b.url);
   });
 
+  it('returns Forbidden as a typed error without failing over', async () => {
+    const memory = createMemoryApi();
+    const quota: ObjectApi = {
+      ...memory.objects,
+      create: async () => {
+        throw new ApiError('Forbidden', 'configmaps "a" is forbidden: exceeded quota: q1');
+      },
+    };
+    const a = await gateway({ ...memory, objects: quota });
+    const b = await gateway(memory);
+    const c = client([a.url, b.url]);
+    await expect(c.create(cm('a'))).rejects.toMatchObject({
+      code: 'Forbidden',
+      message: 'configmaps "a" is forbidden: exceeded quota: q1',
+    });
+    expect(c.server).toBe(a.url);
+  });
+
   it('fails over when a master does not answer within requestTimeoutMs', async () => {
     const memory = createMemoryApi();
     const hung = await gateway({

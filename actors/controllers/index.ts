@@ -1,8 +1,11 @@
 /** The controllers that run on the leader, and their framework. */
 
+import type { QuotaUsageSource } from '../admission/index.js';
 import type { Controller } from './controller.js';
 import { deploymentController } from './deployment.js';
+import { endpointsController } from './endpoints.js';
 import { replicaSetController } from './replicaset.js';
+import { resourceQuotaController } from './resourcequota.js';
 
 export { ClusterCache } from './cache.js';
 export type {
@@ -12,9 +15,22 @@ export type {
   ControllerStats,
   ReconcileResult,
 } from './controller.js';
+export { endpointsController } from './endpoints.js';
 export { ControllerManager, type ControllerManagerStatus } from './manager.js';
+export { resourceQuotaController } from './resourcequota.js';
+
+/** What the built-in controllers share with the rest of the master. */
+export interface DefaultControllerDeps {
+  /** Leader admission's quota usage (else the quota controller sums usage from its cache). */
+  quotaUsage?: QuotaUsageSource;
+}
 
 /** Every built-in controller, each a fresh instance (controllers may keep per-term state). */
-export function defaultControllers(): Controller[] {
-  return [replicaSetController(), deploymentController()];
+export function defaultControllers(deps: DefaultControllerDeps = {}): Controller[] {
+  return [
+    replicaSetController(),
+    deploymentController(),
+    resourceQuotaController(deps.quotaUsage),
+    endpointsController(),
+  ];
 }

@@ -479,7 +479,9 @@ describe('ObjectApi fuzz against a 3-master cluster', () => {
   let c: MemoryCluster;
   beforeAll(async () => {
     c = await startMemoryCluster(3);
-    await c.leader();
+    const l = await c.leader();
+    // Objects of the pool's namespaces are admitted only once their Namespace exists.
+    await l.api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } });
   });
   afterAll(async () => {
     await c?.stop();
