@@ -27,6 +27,7 @@ import { type ApiObject, type Kind, kindInfo, type ObjectMeta } from '../../core
 import { ApiErrorCode, isApiError } from '../api.js';
 import type { ClusterCache } from './cache.js';
 import type { Controller, ControllerContext, ReconcileResult } from './controller.js';
+import { requeueOnConflict } from './requeue.js';
 import { deleteObject, keyOf } from './workload.js';
 
 const allKinds = Object.keys(kindInfo) as Kind[];
@@ -82,7 +83,7 @@ export function garbageCollector(): Controller {
         for (const obj of cache.list(kind)) if (needsCollector(obj)) yield keyOf(obj);
       }
     },
-    reconcile: reconcileGarbage,
+    reconcile: (key, ctx) => requeueOnConflict(() => reconcileGarbage(key, ctx)),
   };
 }
 
@@ -138,7 +139,7 @@ async function reconcileGarbage(key: string, ctx: ControllerContext): Promise<Re
 
 /**
  * Updates `obj`'s metadata fields (undefined removes one) with its resourceVersion as the
- * precondition. Gone: undefined. A conflict throws, so the key is retried on a fresh read.
+ * precondition. Gone: undefined. A conflict throws, so the key is looked at again on a fresh read.
  */
 async function writeMetadata(
   ctx: ControllerContext,

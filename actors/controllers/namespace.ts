@@ -15,6 +15,7 @@ import { type Kind, kindInfo, type Namespace } from '../../core/index.js';
 import { FinalizerKubernetes, isSystemNamespace, systemNamespaces } from '../../core/namespaces.js';
 import { ApiErrorCode, isApiError } from '../api.js';
 import type { Controller, ControllerContext, ReconcileResult } from './controller.js';
+import { requeueOnConflict } from './requeue.js';
 import { deleteObject, errorText, parseKey, writeStatus } from './workload.js';
 
 const namespacedKinds = (Object.keys(kindInfo) as Kind[]).filter((k) => kindInfo[k].namespaced);
@@ -53,7 +54,7 @@ export function namespaceController(): Controller {
         if (ns.metadata.deletionTimestamp !== undefined) yield nsKey(ns.metadata.name ?? '');
       }
     },
-    reconcile: reconcileNamespace,
+    reconcile: (key, ctx) => requeueOnConflict(() => reconcileNamespace(key, ctx)),
   };
 }
 

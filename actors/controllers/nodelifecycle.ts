@@ -22,6 +22,7 @@ import type { Lease, Node, Pod } from '../../core/index.js';
 import { ApiErrorCode, isApiError } from '../api.js';
 import type { ClusterCache } from './cache.js';
 import type { Controller, ControllerContext, ReconcileResult } from './controller.js';
+import { requeueOnConflict } from './requeue.js';
 import { deleteObject, isGoneOrConflict, parseKey } from './workload.js';
 
 /** Where agents keep their heartbeat Leases (one per node, named like the node). */
@@ -74,26 +75,28 @@ export function nodeLifecycleController(opts: NodeLifecycleOptions = {}): Contro
     *initialKeys(cache: ClusterCache) {
       for (const node of cache.list<Node>('Node')) yield nodeKey(node.metadata.name ?? '');
     },
-    async reconcile(key, ctx): Promise<ReconcileResult> {
-      const { name } = parseKey(key);
-      const node = ctx.cache.get<Node>('Node', '', name);
-      if (node === undefined) {
-        observations.delete(name);
-        return undefined;
-      }
-      const lease = ctx.cache.get<Lease>('Lease', nodeLeaseNamespace, name);
-      const nowMs = ctx.nowMs();
-      const observation = observeHeartbeat(observations.get(name), lease?.spec?.renewTime, node, nowMs);
-      observations.set(name, observation);
-      const health = planNodeHealth(node, observation, nowMs, graceMs);
-      const current = await writeNodeHealth(ctx, node, health);
-      if (current === undefined) return undefined;
-      const evictions = planTaintEvictions(ctx.cache.podsOnNode(name), current.spec?.taints ?? [], nowMs);
-      for (const pod of evictions.evict) await evict(ctx, pod, nowMs);
-      const after = [health.requeueAfterMs, evictions.requeueAfterMs].filter((x) => x !== undefined);
-      return after.length > 0 ? { requeueAfterMs: Math.min(...after) } : undefined;
-    },
+    reconcile: (key, ctx) => requeueOnConflict(() => reconcileNode(key, ctx)),
   };
+
+  async function reconcileNode(key: string, ctx: ControllerContext): Promise<ReconcileResult> {
+    const { name } = parseKey(key);
+    const node = ctx.cache.get<Node>('Node', '', name);
+    if (node === undefined) {
+      observations.delete(name);
+      return undefined;
+    }
+    const lease = ctx.cache.get<Lease>('Lease', nodeLeaseNamespace, name);
+    const nowMs = ctx.nowMs();
+    const observation = observeHeartbeat(observations.get(name), lease?.spec?.renewTime, node, nowMs);
+    observations.set(name, observation);
+    const health = planNodeHealth(node, observation, nowMs, graceMs);
+    const current = await writeNodeHealth(ctx, node, health);
+    if (current === undefined) return undefined;
+    const evictions = planTaintEvictions(ctx.cache.podsOnNode(name), current.spec?.taints ?? [], nowMs);
+    for (const pod of evictions.evict) await evict(ctx, pod, nowMs);
+    const after = [health.requeueAfterMs, evictions.requeueAfterMs].filter((x) => x !== undefined);
+    return after.length > 0 ? { requeueAfterMs: Math.min(...after) } : undefined;
+  }
 }
 
 /** Writes the node's new conditions, then its taints; the node as it is afterwards (undefined: gone). */
@@ -124,7 +127,7 @@ async function writeNodeHealth(
     }
   } catch (err) {
     if (isApiError(err) && err.code === ApiErrorCode.NotFound) return undefined;
-    throw err; // a conflict: the key runs again on a fresh read
+    throw err; // a conflict: the key is looked at again on a fresh read
   }
   return current;
 }
