@@ -16,6 +16,7 @@ import { type Output, runGet } from './get.js';
 import { registerLocalClusterCommands } from './local-cluster.js';
 import { type ManifestFiles, readManifests } from './manifests.js';
 import { registerMasterCommands } from './master-command.js';
+import { registerNodeVerbs } from './node-verbs.js';
 import {
   parseCascade,
   parseConsistency,
@@ -178,6 +179,10 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
           : await keysFromTargets(api, parseResourceArgs(resources), delOpts);
       code = await runDelete(api, keys, delOpts, deps);
     });
+
+  registerNodeVerbs(program, connect, deps, (c) => {
+    code = c;
+  });
 
   const cluster = program.command('cluster').description('the masters themselves');
   cluster

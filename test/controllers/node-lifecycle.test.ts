@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiErrorCode, isApiError, type WatchEvent } from '../../actors/api.js';
 import { defaultControllers } from '../../actors/controllers/index.js';
 import type { ApiObject, Node, Pod, ReplicaSet, Taint } from '../../core/index.js';
+import { startBinder } from '../fixtures/binder.js';
 import { waitFor } from '../fixtures/e2e.js';
 import {
   type HollowCluster,
@@ -51,48 +52,6 @@ async function cluster(nodes: HollowNodeSpec[]): Promise<HollowCluster> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const readyOf = (node: Node | undefined) => node?.status?.conditions?.find((x) => x.type === 'Ready');
-
-/** Binds pending pods to Ready nodes without NoSchedule/NoExecute taints, round robin, until stopped. */
-function startBinder(cl: HollowCluster): () => Promise<void> {
-  let stopped = false;
-  let next = 0;
-  const loop = async () => {
-    while (!stopped) {
-      try {
-        const nodes = (await listOf<Node>(cl.api, 'Node', '')).filter(
-          (n) =>
-            readyOf(n)?.status === 'True' &&
-            n.spec?.unschedulable !== true &&
-            !(n.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute'),
-        );
-        const pending = (await listOf<Pod>(cl.api, 'Pod', '')).filter(
-          (p) => !p.spec.nodeName && p.metadata.deletionTimestamp === undefined,
-        );
-        if (nodes.length > 0 && pending.length > 0) {
-          const leader = await cl.leader();
-          for (const p of pending) {
-            const node = nodes[next++ % nodes.length].metadata.name ?? '';
-            await leader.api
-              .bind(
-                { namespace: p.metadata.namespace ?? '', name: p.metadata.name ?? '' },
-                p.metadata.uid ?? '',
-                node,
-              )
-              .catch(() => {});
-          }
-        }
-      } catch {
-        // a master changing leadership: try again
-      }
-      await sleep(100);
-    }
-  };
-  const done = loop();
-  return async () => {
-    stopped = true;
-    await done;
-  };
-}
 
 /** Every pod change in `default`, as a watch delivers it. */
 async function recordPodEvents(cl: HollowCluster): Promise<WatchEvent[]> {
