@@ -28,19 +28,23 @@ const ready = (status: 'True' | 'False' | 'Unknown', reason = 'AgentReady'): Nod
   lastHeartbeatTime: at(0),
   lastTransitionTime: at(0),
 });
-const seen = (s: number): HeartbeatObservation => ({
+const seen = (s: number, renewed = true): HeartbeatObservation => ({
   renewTime: 'r',
   readyHeartbeat: at(0),
   observedAtMs: T0 + s * 1000,
+  renewed,
 });
 
 describe('observeHeartbeat', () => {
   it('moves observedAtMs only when the Lease renewTime or the Ready heartbeat changed', () => {
     const n = node([ready('True')]);
     const first = observeHeartbeat(undefined, 'r1', n, T0);
-    expect(first.observedAtMs).toBe(T0);
+    expect(first).toMatchObject({ observedAtMs: T0, renewed: false });
     expect(observeHeartbeat(first, 'r1', n, T0 + 5_000)).toBe(first);
-    expect(observeHeartbeat(first, 'r2', n, T0 + 5_000).observedAtMs).toBe(T0 + 5_000);
+    expect(observeHeartbeat(first, 'r2', n, T0 + 5_000)).toMatchObject({
+      observedAtMs: T0 + 5_000,
+      renewed: true,
+    });
     const reregistered = node([{ ...ready('True'), lastHeartbeatTime: at(4) }]);
     expect(observeHeartbeat(first, 'r1', reregistered, T0 + 6_000).observedAtMs).toBe(T0 + 6_000);
   });
@@ -104,6 +108,18 @@ describe('planNodeHealth', () => {
     const plan = planNodeHealth(stale, seen(50), T0 + 51_000, GRACE);
     expect(plan.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'True', reason: 'AgentReady' });
     expect(plan.taints).toEqual([{ key: 'dedicated', value: 'x', effect: 'NoSchedule' }]);
+  });
+
+  it('a new leader does not bring back Ready before it has seen the Lease renewed (no flap on failover)', () => {
+    const stale = node([ready('Unknown', 'NodeStatusUnknown')], {
+      taints: [
+        { key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: at(40) },
+        { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: at(40) },
+      ],
+    });
+    const plan = planNodeHealth(stale, seen(100, false), T0 + 101_000, GRACE);
+    expect(plan.conditions).toBeUndefined();
+    expect(plan.taints).toBeUndefined();
   });
 
   it("an agent's own Unknown is not turned True by this controller", () => {

@@ -24,6 +24,12 @@ export interface HeartbeatObservation {
   /** The Ready condition's `lastHeartbeatTime` (the agent posts it on registration). */
   readonly readyHeartbeat: string | undefined;
   readonly observedAtMs: number;
+  /**
+   * The heartbeat was seen to change (not just found as it was) since this controller first
+   * looked: only then does a Ready it made Unknown come back. A new leader finds every
+   * heartbeat "fresh" at first, so without this a failover would flap unreachable nodes.
+   */
+  readonly renewed: boolean;
 }
 
 export const NodeConditionReason = {
@@ -60,7 +66,7 @@ export function observeHeartbeat(
   const readyHeartbeat = readyCondition(node)?.lastHeartbeatTime;
   if (prev !== undefined && prev.renewTime === renewTime && prev.readyHeartbeat === readyHeartbeat)
     return prev;
-  return { renewTime, readyHeartbeat, observedAtMs: nowMs };
+  return { renewTime, readyHeartbeat, observedAtMs: nowMs, renewed: prev !== undefined };
 }
 
 export interface NodeHealthPlan {
@@ -105,8 +111,8 @@ const ownUnknownReasons: readonly string[] = [
 /**
  * The node's conditions and taints after judging its heartbeat at `nowMs`, given
  * `nodeMonitorGracePeriodMs`. A heartbeat older than the grace period turns Ready (and the
- * other agent conditions) Unknown; a Lease renewed again after that brings back the Ready
- * this controller had made Unknown. Taints follow Ready and `spec.unschedulable`:
+ * other agent conditions) Unknown; a Lease seen renewed again after that brings back the
+ * Ready this controller had made Unknown. Taints follow Ready and `spec.unschedulable`:
  * unreachable (Unknown), not-ready (False), each NoSchedule and NoExecute, and unschedulable
  * NoSchedule; other taints are kept as they are.
  */
@@ -123,7 +129,12 @@ export function planNodeHealth(
   let conditions: NodeCondition[] | undefined;
   if (stale && ready?.status !== 'Unknown') {
     conditions = staleConditions(node, now);
-  } else if (!stale && ready?.status === 'Unknown' && ownUnknownReasons.includes(ready.reason ?? '')) {
+  } else if (
+    !stale &&
+    observation.renewed &&
+    ready?.status === 'Unknown' &&
+    ownUnknownReasons.includes(ready.reason ?? '')
+  ) {
     // Only the Ready condition comes back: the agent's other conditions stay Unknown until it
     // posts them again.
     conditions = (node.status?.conditions ?? []).map((c) =>

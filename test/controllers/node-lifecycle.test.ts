@@ -204,6 +204,27 @@ describe('node lifecycle (in-process masters, hollow nodes)', () => {
     expect(back.spec?.taints ?? []).toEqual([]);
   });
 
+  it('after a leader failover an unreachable node stays Unknown with the same taints (no flap, eviction clocks kept)', async () => {
+    const cl = await cluster([{ name: 'n1' }, { name: 'n2' }]);
+    await cl.stopNode('n1');
+    const tainted = await waitFor('n1 unreachable', async () => {
+      const n = await getNode(cl, 'n1');
+      return taintIds(n).includes('node.kubernetes.io/unreachable:NoExecute') ? n : undefined;
+    });
+    const leader = await cl.leader();
+    await cl.masters.kill(leader.id);
+    await waitFor('a new leader with controllers', async () => {
+      const l = await cl.leader();
+      return l.id !== leader.id && l.controllers.running ? true : undefined;
+    });
+    // Longer than the grace period: the new leader has judged n1 by then.
+    await sleep(gracePeriodMs + 1_000);
+    const after = await getNode(cl, 'n1');
+    expect(readyOf(after)?.status).toBe('Unknown');
+    expect(after?.spec?.taints).toEqual(tainted.spec?.taints);
+    expect(readyOf(await getNode(cl, 'n2'))?.status).toBe('True');
+  });
+
   it('a NoExecute taint evicts pods that do not tolerate it at once; a toleration without seconds keeps a pod', async () => {
     const cl = await cluster([{ name: 'n1' }]);
     await cl.api.create(pinned('intolerant', 'n1'));
