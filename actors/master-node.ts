@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { type DurableStorage, RaftHost, type RaftHostOptions, type Transport } from '../raft/index.js';
 import { ClusterAdmission, defaultAdmissionPlugins } from './admission/index.js';
 import type { Controller } from './controllers/controller.js';
-import { defaultControllers } from './controllers/index.js';
+import { type ControllerOptions, defaultControllers } from './controllers/index.js';
 import { ControllerManager } from './controllers/manager.js';
 import { MasterApi } from './master.js';
 import type { PeerLink } from './peers.js';
@@ -43,6 +43,8 @@ export interface MasterNodeOptions {
   nowMs?: () => number;
   /** The controllers run on the leader. Default: every built-in controller and the scheduler. */
   controllers?: readonly Controller[];
+  /** Settings of the built-in controllers (when `controllers` is not given). */
+  controllerOptions?: ControllerOptions;
   /** Period of the controllers' tick (delayed keys, resyncs). Default 1,000. */
   controllerTickMs?: number;
 }
@@ -110,7 +112,9 @@ export class MasterNode {
       store: this.store,
       api: this.api,
       host: this.host,
-      controllers: opts.controllers ?? defaultControllers({ quotaUsage: admissionPlugins.quota }),
+      controllers:
+        opts.controllers ??
+        defaultControllers({ ...opts.controllerOptions, quotaUsage: admissionPlugins.quota }),
       ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
       ...(opts.controllerTickMs !== undefined ? { tickMs: opts.controllerTickMs } : {}),
     });

@@ -12,6 +12,7 @@ import { pack, unpack } from 'msgpackr';
 import { FileStorage, GrpcTransport } from '../raft/index.js';
 import { AgentHub } from './agent-channel.js';
 import { ApiError, ApiErrorCode } from './api.js';
+import type { ControllerOptions } from './controllers/index.js';
 import { type ApiServices, addApiServices, apiServerGrpcOptions } from './grpc-api.js';
 import { MasterNode } from './master-node.js';
 import { GrpcPeerLink, peerServiceDefinition, peerServiceImplementation } from './peers.js';
@@ -35,6 +36,8 @@ export interface MasterProcessOptions {
   tickMs?: number;
   electionTicks?: number;
   snapshotEveryEntries?: number;
+  /** Settings of the built-in controllers (grace periods, retention). */
+  controllers?: ControllerOptions;
   log?: (line: string) => void;
 }
 
@@ -138,6 +141,7 @@ export async function runMaster(opts: MasterProcessOptions): Promise<RunningMast
     founders: opts.join ? {} : opts.peers,
     join: opts.join ?? false,
     addresses,
+    ...(opts.controllers ? { controllerOptions: opts.controllers } : {}),
     host: {
       ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
       ...(opts.electionTicks !== undefined ? { electionTicks: opts.electionTicks } : {}),

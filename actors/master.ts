@@ -34,6 +34,7 @@ import {
   parseLabelSelector,
   validateObject,
 } from '../core/index.js';
+import { namespaceDeletionForbidden } from '../core/namespaces.js';
 import { applyMergePatch } from '../core/patch.js';
 import { prepareForCreate } from '../core/update-rules.js';
 import {
@@ -295,6 +296,8 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
 
   async delete(key: ObjectKey, opts: DeleteOptions = {}): Promise<ApiObject> {
     const k = this.key(key);
+    const forbidden = namespaceDeletionForbidden(k);
+    if (forbidden) throw new ApiError(ApiErrorCode.Invalid, forbidden, { fieldPath: 'metadata.name' });
     const policy = opts.propagationPolicy;
     if (policy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
       throw new ApiError(

@@ -17,6 +17,7 @@ import { type Output, runGet } from './get.js';
 import { registerLocalClusterCommands } from './local-cluster.js';
 import { type ManifestFiles, readManifests } from './manifests.js';
 import { registerMasterCommands } from './master-command.js';
+import { registerNodeVerbs } from './node-verbs.js';
 import {
   parseCascade,
   parseConsistency,
@@ -227,6 +228,10 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
         );
       },
     );
+
+  registerNodeVerbs(program, connect, deps, (c) => {
+    code = c;
+  });
 
   const cluster = program.command('cluster').description('the masters themselves');
   cluster

@@ -26,6 +26,24 @@ export function registerMasterCommands(program: Command): void {
     .option('--election-ticks <n>', 'election timeout base in ticks', (v) =>
       positiveInt(v, '--election-ticks'),
     )
+    .option(
+      '--node-monitor-grace-period <duration>',
+      'a node whose Lease is not renewed this long goes Ready=Unknown (default 40s)',
+      (v) => durationMs(v, '--node-monitor-grace-period'),
+    )
+    .option('--event-ttl <duration>', 'events not written this long are deleted (default 1h)', (v) =>
+      durationMs(v, '--event-ttl'),
+    )
+    .option(
+      '--events-max <n>',
+      'events kept in the cluster at most, oldest deleted first (default 10000)',
+      (v) => positiveInt(v, '--events-max'),
+    )
+    .option(
+      '--terminated-pod-gc-threshold <n>',
+      'finished pods kept at most, oldest deleted first (default 12500)',
+      (v) => positiveInt(v, '--terminated-pod-gc-threshold'),
+    )
     .action(async (flags: Partial<MasterFlags>) => {
       const o = required(flags, ['id', 'dataDir'], 'master');
       const { parsePeers, runMaster } = await import('../actors/master-process.js');
@@ -42,6 +60,16 @@ export function registerMasterCommands(program: Command): void {
         join: o.join ?? false,
         ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
         ...(o.electionTicks !== undefined ? { electionTicks: o.electionTicks } : {}),
+        controllers: {
+          ...(o.nodeMonitorGracePeriod !== undefined
+            ? { nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriod }
+            : {}),
+          ...(o.eventTtl !== undefined ? { eventTtlMs: o.eventTtl } : {}),
+          ...(o.eventsMax !== undefined ? { eventsMax: o.eventsMax } : {}),
+          ...(o.terminatedPodGcThreshold !== undefined
+            ? { terminatedPodGcThreshold: o.terminatedPodGcThreshold }
+            : {}),
+        },
       });
       // One line on stdout that scripts wait for; everything else goes to stderr.
       process.stdout.write(
@@ -106,6 +134,20 @@ interface MasterFlags {
   join?: boolean;
   tickMs?: number;
   electionTicks?: number;
+  /** ms */
+  nodeMonitorGracePeriod?: number;
+  /** ms */
+  eventTtl?: number;
+  eventsMax?: number;
+  terminatedPodGcThreshold?: number;
+}
+
+/** `40s`, `5m`, `1h30m` → ms (> 0). */
+export function durationMs(v: string, flag: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v.trim());
+  const ms = m === null ? 0 : (Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0)) * 1000;
+  if (ms <= 0) throw new Error(`${flag}: must be a duration like 40s, 5m or 1h, got "${v}"`);
+  return ms;
 }
 
 function positiveInt(v: string, flag: string): number {

@@ -425,6 +425,86 @@ describe('applyCommand: delete', () => {
   });
 });
 
+describe('applyCommand: namespace finalizers (spec.finalizers) and finalizers of pods in their grace', () => {
+  const nsWith = (name: string, specFinalizers: string[] | undefined, extra: Partial<ObjectMeta> = {}) =>
+    ({
+      ...ns(name, extra),
+      ...(specFinalizers !== undefined ? { spec: { finalizers: specFinalizers } } : {}),
+    }) as ApiObject;
+  const specFinalizersOf = (o: ApiObject) => (o as { spec?: { finalizers?: string[] } }).spec?.finalizers;
+
+  it('spec.finalizers keep a deleted namespace Terminating until an update empties them', () => {
+    const marked = written(
+      applyCommand(created(nsWith('prod', ['kubernetes'])), del('Namespace', 'prod'), 2),
+    );
+    expect(marked.event).toBe('MODIFIED');
+    expect((marked.object as { status?: { phase?: string } }).status?.phase).toBe('Terminating');
+    const withOther = nsWith('prod', ['kubernetes', 'example.com/x']);
+    const other = written(applyCommand(created(withOther), del('Namespace', 'prod'), 2)).object;
+    const one = written(applyCommand(other, { op: 'update', object: nsWith('prod', ['example.com/x']) }, 3));
+    expect(one.event).toBe('MODIFIED');
+    expect(specFinalizersOf(one.object)).toEqual(['example.com/x']);
+    const gone = written(applyCommand(one.object, { op: 'update', object: nsWith('prod', []) }, 4));
+    expect(gone.event).toBe('DELETED');
+  });
+
+  it('an update that omits spec.finalizers keeps them; an explicit list replaces them', () => {
+    const cur = created(nsWith('prod', ['kubernetes']));
+    const relabel = nsWith('prod', undefined, { labels: { team: 'a' } });
+    const kept = written(applyCommand(cur, { op: 'update', object: relabel }, 2)).object;
+    expect(specFinalizersOf(kept)).toEqual(['kubernetes']);
+    expect(kept.metadata.labels).toEqual({ team: 'a' });
+    const added = written(
+      applyCommand(kept, { op: 'update', object: nsWith('prod', ['kubernetes', 'example.com/x']) }, 3),
+    ).object;
+    expect(specFinalizersOf(added)).toEqual(['kubernetes', 'example.com/x']);
+    const removed = written(applyCommand(added, { op: 'update', object: nsWith('prod', ['kubernetes']) }, 4));
+    expect(specFinalizersOf(removed.object)).toEqual(['kubernetes']);
+  });
+
+  it('refuses a new spec.finalizer on a Terminating namespace (Invalid, spec.finalizers)', () => {
+    const marked = written(
+      applyCommand(created(nsWith('prod', ['kubernetes'])), del('Namespace', 'prod'), 2),
+    );
+    const out = applyCommand(
+      marked.object,
+      { op: 'update', object: nsWith('prod', ['kubernetes', 'example.com/late']) },
+      3,
+    );
+    expect(rejected(out, 'Invalid')).toContain('spec.finalizers: no new finalizers');
+    expect(out.result === 'rejected' && out.fieldPath).toBe('spec.finalizers');
+  });
+
+  it('a force delete of a Terminating namespace does not bypass its spec.finalizers', () => {
+    const marked = written(
+      applyCommand(created(nsWith('prod', ['kubernetes'])), del('Namespace', 'prod'), 2),
+    );
+    expect(applyCommand(marked.object, del('Namespace', 'prod', { gracePeriodSeconds: 0 }), 3).result).toBe(
+      'unchanged',
+    );
+  });
+
+  it('removing the last finalizer of a pod in its grace period keeps it until a grace-0 delete', () => {
+    const bound = created(
+      pod('p', { nodeName: 'n1', terminationGracePeriodSeconds: 30 }, { finalizers: ['f'] }),
+    );
+    const terminating = written(applyCommand(bound, del('Pod', 'p'), 2)).object;
+    expect(terminating.metadata.deletionGracePeriodSeconds).toBe(30);
+    const noFinalizer = pod('p', { nodeName: 'n1', terminationGracePeriodSeconds: 30 });
+    const kept = written(applyCommand(terminating, { op: 'update', object: noFinalizer }, 3));
+    expect(kept.event).toBe('MODIFIED');
+    expect(written(applyCommand(kept.object, del('Pod', 'p', { gracePeriodSeconds: 0 }), 4)).event).toBe(
+      'DELETED',
+    );
+    // The other order: the node confirmed (grace 0) first, then the finalizer goes.
+    const confirmed = written(applyCommand(terminating, del('Pod', 'p', { gracePeriodSeconds: 0 }), 3));
+    expect(confirmed.event).toBe('MODIFIED');
+    expect(written(applyCommand(confirmed.object, { op: 'update', object: noFinalizer }, 4)).event).toBe(
+      'DELETED',
+    );
+  });
+});
+
 describe('applyCommand: bind', () => {
   const bind = (name: string, extra: Partial<Extract<Command, { op: 'bind' }>> = {}): Command => ({
     op: 'bind',

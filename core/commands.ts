@@ -8,7 +8,8 @@
  */
 
 import { deepEqual } from './deep-equal.js';
-import type { ApiObject, ObjectMeta } from './objects.js';
+import { namespaceFinalizers } from './namespaces.js';
+import type { ApiObject, Namespace, ObjectMeta } from './objects.js';
 import { validateUpdate } from './update-rules.js';
 import { formatFieldError } from './validation.js';
 
@@ -124,21 +125,25 @@ function applyCreate(current: ApiObject | undefined, obj: ApiObject, index: numb
 
 function applyUpdate(
   current: ApiObject | undefined,
-  obj: ApiObject,
+  request: ApiObject,
   pre: Precondition | undefined,
   index: number,
 ): ApplyOutcome {
-  const key = keyOf(obj);
+  const key = keyOf(request);
   if (current === undefined) return reject('NotFound', `${describeKey(key)} not found`);
   const conflict = checkPrecondition(key, current, pre);
   if (conflict) return conflict;
   const cur = current.metadata;
-  const newFinalizers = (obj.metadata.finalizers ?? []).filter((f) => !(cur.finalizers ?? []).includes(f));
+  const obj = keepNamespaceFinalizers(request, current);
+  const newFinalizers = pendingFinalizers(obj).filter((f) => !pendingFinalizers(current).includes(f));
   if (cur.deletionTimestamp !== undefined && newFinalizers.length > 0) {
+    const field = (obj.metadata.finalizers ?? []).includes(newFinalizers[0])
+      ? 'metadata.finalizers'
+      : 'spec.finalizers';
     return reject(
       'Invalid',
-      `${describeKey(key)}: metadata.finalizers: no new finalizers can be added while the object is being deleted`,
-      'metadata.finalizers',
+      `${describeKey(key)}: ${field}: no new finalizers can be added while the object is being deleted`,
+      field,
     );
   }
   const metadata: ObjectMeta = {
@@ -162,11 +167,10 @@ function applyUpdate(
   }
   if (!deepEqual(specOf(next), specOf(current))) metadata.generation = (cur.generation ?? 1) + 1;
   metadata.resourceVersion = String(index);
-  // Deleted once the last finalizer goes; an object without finalizers in its grace period (a
-  // terminating pod) stays until its node deletes it with grace 0.
-  const finalizersGone =
-    (metadata.finalizers ?? []).length === 0 &&
-    ((cur.finalizers ?? []).length > 0 || (cur.deletionGracePeriodSeconds ?? 0) === 0);
+  // Deleted once the last finalizer goes, unless it is in its grace period: a terminating pod
+  // stays until its node (or, for an unreachable node, the pod garbage collector) deletes it
+  // with grace 0, as Kubernetes does.
+  const finalizersGone = pendingFinalizers(next).length === 0 && (cur.deletionGracePeriodSeconds ?? 0) === 0;
   if (metadata.deletionTimestamp !== undefined && finalizersGone) {
     return { result: 'written', event: 'DELETED', object: next, prev: current };
   }
@@ -214,10 +218,12 @@ function applyDelete(
     // Already being deleted: only a shorter grace period (or a force delete) changes anything.
     const shorter = grace !== undefined && grace < (cur.deletionGracePeriodSeconds ?? 0);
     if (!shorter) return { result: 'unchanged', object: current };
-    if (grace === 0 && (cur.finalizers ?? []).length === 0) return deleted(current, index);
+    if (grace === 0 && pendingFinalizers(current).length === 0) return deleted(current, index);
     return marked(current, { ...cur, deletionGracePeriodSeconds: grace }, index);
   }
-  if (finalizers.length === 0 && (grace === undefined || grace === 0)) return deleted(current, index);
+  const specFinalizers = current.kind === 'Namespace' ? (current.spec?.finalizers ?? []) : [];
+  if (finalizers.length === 0 && specFinalizers.length === 0 && (grace === undefined || grace === 0))
+    return deleted(current, index);
   const metadata: ObjectMeta = {
     ...cur,
     finalizers: finalizers.length > 0 ? finalizers : undefined,
@@ -280,6 +286,26 @@ function deleted(current: ApiObject, index: number): ApplyOutcome {
     metadata: { ...current.metadata, resourceVersion: String(index) },
   } as ApiObject;
   return { result: 'written', event: 'DELETED', object, prev: current };
+}
+
+/**
+ * What keeps a deleted object: its `metadata.finalizers`, and for a namespace also its
+ * `spec.finalizers` (the `kubernetes` finalizer of the namespace controller, and others).
+ */
+function pendingFinalizers(obj: ApiObject): string[] {
+  return obj.kind === 'Namespace' ? namespaceFinalizers(obj) : (obj.metadata.finalizers ?? []);
+}
+
+/**
+ * A namespace update that does not mention `spec.finalizers` keeps them (they belong to the
+ * system, as Kubernetes' PrepareForUpdate keeps them); an explicit list replaces them, so a
+ * finalizer can be added and removed (`[]` removes all).
+ */
+function keepNamespaceFinalizers(obj: ApiObject, current: ApiObject): ApiObject {
+  if (obj.kind !== 'Namespace' || current.kind !== 'Namespace') return obj;
+  const kept = current.spec?.finalizers;
+  if (obj.spec?.finalizers !== undefined || kept === undefined) return obj;
+  return { ...obj, spec: { ...obj.spec, finalizers: kept } } as Namespace;
 }
 
 function checkPrecondition(

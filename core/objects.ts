@@ -51,6 +51,8 @@ export interface NamespaceSpec {
 }
 export interface NamespaceStatus {
   phase?: 'Active' | 'Terminating';
+  /** While Terminating: what the namespace controller is waiting for (Kubernetes' deletion conditions). */
+  conditions?: Condition[];
 }
 export interface Namespace {
   apiVersion: 'v1';

@@ -81,6 +81,60 @@ describe('validateUpdate', () => {
 });
 
 describe('prepareForCreate', () => {
+  it('gives pods the not-ready and unreachable NoExecute tolerations (300 s) unless they have their own', () => {
+    const p = prepareForCreate(pod({})) as unknown as { spec: { tolerations: unknown[] } };
+    expect(p.spec.tolerations).toEqual([
+      {
+        key: 'node.kubernetes.io/not-ready',
+        operator: 'Exists',
+        effect: 'NoExecute',
+        tolerationSeconds: 300,
+      },
+      {
+        key: 'node.kubernetes.io/unreachable',
+        operator: 'Exists',
+        effect: 'NoExecute',
+        tolerationSeconds: 300,
+      },
+    ]);
+    const own = {
+      key: 'node.kubernetes.io/unreachable',
+      operator: 'Exists',
+      effect: 'NoExecute',
+      tolerationSeconds: 5,
+    };
+    const q = prepareForCreate(pod({ tolerations: [own] })) as unknown as {
+      spec: { tolerations: unknown[] };
+    };
+    expect(q.spec.tolerations).toEqual([
+      own,
+      {
+        key: 'node.kubernetes.io/not-ready',
+        operator: 'Exists',
+        effect: 'NoExecute',
+        tolerationSeconds: 300,
+      },
+    ]);
+    const all = { operator: 'Exists' };
+    const r = prepareForCreate(pod({ tolerations: [all] })) as unknown as {
+      spec: { tolerations: unknown[] };
+    };
+    expect(r.spec.tolerations).toEqual([all]);
+  });
+
+  it('puts the kubernetes finalizer in a namespace spec.finalizers, once', () => {
+    const ns = (spec?: unknown) =>
+      prepareForCreate({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: 'x' },
+        ...(spec ? { spec } : {}),
+      } as ApiObject) as unknown as { spec?: { finalizers?: string[] } };
+    expect(ns().spec?.finalizers).toEqual(['kubernetes']);
+    expect(ns({ finalizers: ['example.com/x'] }).spec?.finalizers).toEqual(['example.com/x', 'kubernetes']);
+    expect(ns({ finalizers: ['kubernetes'] }).spec?.finalizers).toEqual(['kubernetes']);
+  });
+
   it('drops client status, starts pods Pending and namespaces Active, keeps node status', () => {
     const p = prepareForCreate({ ...pod({}), status: { phase: 'Running' } } as ApiObject);
     expect((p as { status?: unknown }).status).toEqual({ phase: 'Pending' });

@@ -7,7 +7,9 @@
  */
 
 import { deepEqual } from './deep-equal.js';
+import { withNamespaceFinalizer } from './namespaces.js';
 import type { ApiObject } from './objects.js';
+import { withDefaultTolerations } from './taints.js';
 import { type FieldError, FieldErrorType } from './validation.js';
 
 type Json = Record<string, unknown>;
@@ -114,12 +116,18 @@ export function validateUpdate(prev: ApiObject, next: ApiObject): FieldError[] {
  * The object as it is stored on create, as Kubernetes' `PrepareForCreate`: status belongs to
  * controllers and agents, so a client's status is dropped (pods start Pending, namespaces
  * Active). Nodes keep theirs: the agent that registers a node reports its capacity in it.
+ * Create-only defaults: pods get the not-ready/unreachable NoExecute tolerations (300 s)
+ * unless they tolerate those taints themselves; namespaces get the `kubernetes` finalizer.
  */
 export function prepareForCreate(obj: ApiObject): ApiObject {
   if (obj.kind === 'Node') return obj;
   const out = { ...obj } as Json;
-  if (obj.kind === 'Pod') out.status = { phase: 'Pending' };
-  else if (obj.kind === 'Namespace') out.status = { phase: 'Active' };
-  else delete out.status;
+  if (obj.kind === 'Pod') {
+    out.status = { phase: 'Pending' };
+    out.spec = withDefaultTolerations(obj).spec;
+  } else if (obj.kind === 'Namespace') {
+    out.status = { phase: 'Active' };
+    out.spec = withNamespaceFinalizer(obj).spec;
+  } else delete out.status;
   return out as unknown as ApiObject;
 }

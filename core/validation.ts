@@ -435,7 +435,10 @@ function checkNamespace(c: Checker, obj: Json): void {
   const spec = get(obj, 'spec');
   if (c.record(spec, 'spec')) checkFinalizers(c, get(spec, 'finalizers'), 'spec.finalizers');
   const status = get(obj, 'status');
-  if (c.record(status, 'status')) c.oneOf(get(status, 'phase'), 'status.phase', ['Active', 'Terminating']);
+  if (c.record(status, 'status')) {
+    c.oneOf(get(status, 'phase'), 'status.phase', ['Active', 'Terminating']);
+    checkConditions(c, get(status, 'conditions'), 'status.conditions');
+  }
 }
 
 // ---------------------------------------------------------------- Pod

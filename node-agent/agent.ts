@@ -19,7 +19,7 @@ import {
   stopActorSystem,
   timer,
 } from '../actors/runtime.js';
-import type { ApiObject, Pod } from '../core/index.js';
+import type { ApiObject, Node, Pod } from '../core/index.js';
 import { AgentRemote } from './agent-remote.js';
 import type { ProbeKind } from './pod/probes.js';
 import type { BackoffPolicy } from './pod/restart.js';
@@ -97,6 +97,9 @@ interface PodActorState {
 }
 
 export const leaseNamespace = 'kube-node-lease';
+
+/** Tries of registering a Node that others (the node controller) write at the same time. */
+const registerAttemptsMax = 10;
 
 function rfc3339Micro(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '000Z');
@@ -208,17 +211,34 @@ export class NodeAgent {
       spec: { ...(this.opts.taints ? { taints: this.opts.taints } : {}) },
       status,
     };
-    try {
-      const current = await this.opts.api.get({ kind: 'Node', name: this.opts.node });
-      const updated = await this.opts.api.update({
-        ...current,
-        metadata: { ...current.metadata, labels: node.metadata.labels },
-        spec: node.spec,
-      } as unknown as ApiObject);
-      await this.opts.api.updateStatus({ ...updated, status } as unknown as ApiObject);
-    } catch (err) {
-      if (!(isApiError(err) && err.code === ApiErrorCode.NotFound)) throw err;
-      await this.opts.api.create(node);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const current = (await this.opts.api.get({ kind: 'Node', name: this.opts.node })) as Node;
+        // The node controller's taints (`node.kubernetes.io/...`) and a cordon stay: they are
+        // not the agent's to clear; it sets the taints of its flags.
+        const own = this.opts.taints ?? [];
+        const managed = (current.spec?.taints ?? []).filter(
+          (t) =>
+            t.key.startsWith('node.kubernetes.io/') &&
+            !own.some((o) => o.key === t.key && o.effect === t.effect),
+        );
+        const taints = [...own, ...managed];
+        const updated = await this.opts.api.update({
+          ...current,
+          metadata: { ...current.metadata, labels: node.metadata.labels },
+          spec: { ...current.spec, taints: taints.length > 0 ? taints : undefined },
+        } as unknown as ApiObject);
+        await this.opts.api.updateStatus({ ...updated, status } as unknown as ApiObject);
+        return;
+      } catch (err) {
+        if (isApiError(err) && err.code === ApiErrorCode.NotFound) {
+          await this.opts.api.create(node);
+          return;
+        }
+        // The node controller wrote the Node meanwhile: read it again.
+        if (!(isApiError(err) && err.code === ApiErrorCode.Conflict) || attempt >= registerAttemptsMax)
+          throw err;
+      }
     }
   }
 

@@ -30,6 +30,10 @@ function removeFrom(index: Index, at: string, key: string): void {
   if (keys.size === 0) index.delete(at);
 }
 
+function isTerminal(pod: Pod): boolean {
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+}
+
 function hasController(obj: ApiObject): boolean {
   return obj.metadata.ownerReferences?.some((r) => r.controller === true) ?? false;
 }
@@ -45,6 +49,8 @@ export class ClusterCache {
   private readonly orphans: Index = new Map();
   /** uid → key, for owner lookups by uid. */
   private readonly byUid = new Map<string, string>();
+  /** Keys of pods in phase Succeeded or Failed (the pod garbage collector's threshold). */
+  private readonly terminated = new Set<string>();
 
   constructor(private readonly store: ObjectStore) {
     this.rebuild();
@@ -57,6 +63,7 @@ export class ClusterCache {
     this.podsByNode.clear();
     this.orphans.clear();
     this.byUid.clear();
+    this.terminated.clear();
     for (const obj of this.store.allObjects()) this.index(keyOfObject(obj), obj);
   }
 
@@ -137,6 +144,25 @@ export class ClusterCache {
     return this.resolve(this.podsByNode.get(node)) as Pod[];
   }
 
+  /** Names of the nodes pods are bound to (whether or not a Node object exists). */
+  nodesWithPods(): string[] {
+    return [...this.podsByNode.keys()];
+  }
+
+  /** How many objects of `kind` exist in the whole cluster. */
+  countOfKind(kind: string): number {
+    return this.store.count(kind);
+  }
+
+  /** Pods in phase Succeeded or Failed. */
+  terminatedPods(): Pod[] {
+    return this.resolve(this.terminated) as Pod[];
+  }
+
+  get terminatedPodCount(): number {
+    return this.terminated.size;
+  }
+
   keyOf(kind: string, namespace: string, name: string): string {
     return objectKey(kind, namespace, name);
   }
@@ -158,6 +184,7 @@ export class ClusterCache {
     if (m.uid) this.byUid.set(m.uid, key);
     for (const ref of m.ownerReferences ?? []) addTo(this.byOwner, ref.uid, key);
     if (obj.kind === 'Pod' && obj.spec.nodeName) addTo(this.podsByNode, obj.spec.nodeName, key);
+    if (obj.kind === 'Pod' && isTerminal(obj)) this.terminated.add(key);
   }
 
   private unindex(key: string, obj: ApiObject): void {
@@ -167,5 +194,6 @@ export class ClusterCache {
     if (m.uid && this.byUid.get(m.uid) === key) this.byUid.delete(m.uid);
     for (const ref of m.ownerReferences ?? []) removeFrom(this.byOwner, ref.uid, key);
     if (obj.kind === 'Pod' && obj.spec.nodeName) removeFrom(this.podsByNode, obj.spec.nodeName, key);
+    if (obj.kind === 'Pod') this.terminated.delete(key);
   }
 }

@@ -4,6 +4,11 @@ import type { QuotaUsageSource } from '../admission/index.js';
 import type { Controller } from './controller.js';
 import { deploymentController } from './deployment.js';
 import { endpointsController } from './endpoints.js';
+import { type EventRetentionOptions, eventRetentionController } from './events.js';
+import { garbageCollector } from './gc.js';
+import { namespaceController } from './namespace.js';
+import { type NodeLifecycleOptions, nodeLifecycleController } from './nodelifecycle.js';
+import { type PodGcOptions, podGcController } from './podgc.js';
 import { replicaSetController } from './replicaset.js';
 import { resourceQuotaController } from './resourcequota.js';
 
@@ -25,12 +30,20 @@ export interface DefaultControllerDeps {
   quotaUsage?: QuotaUsageSource;
 }
 
+/** Settings of the built-in controllers (`cox master` flags); each has a Kubernetes-like default. */
+export interface ControllerOptions extends NodeLifecycleOptions, PodGcOptions, EventRetentionOptions {}
+
 /** Every built-in controller, each a fresh instance (controllers may keep per-term state). */
-export function defaultControllers(deps: DefaultControllerDeps = {}): Controller[] {
+export function defaultControllers(opts: ControllerOptions & DefaultControllerDeps = {}): Controller[] {
   return [
     replicaSetController(),
     deploymentController(),
-    resourceQuotaController(deps.quotaUsage),
+    resourceQuotaController(opts.quotaUsage),
     endpointsController(),
+    garbageCollector(),
+    namespaceController(),
+    nodeLifecycleController(opts),
+    podGcController(opts),
+    eventRetentionController(opts),
   ];
 }

@@ -1,0 +1,43 @@
+/**
+ * Event retention, pure: Events expire a TTL after they were last written (as Kubernetes'
+ * `--event-ttl` on etcd leases), and the cluster keeps at most a fixed number of them, the
+ * oldest going first.
+ */
+
+import type { Event } from '../objects.js';
+
+/** Kubernetes' `--event-ttl` default: one hour. */
+export const defaultEventTtlMs = 3_600_000;
+/** Events kept in the whole cluster at most. */
+export const defaultEventsMax = 10_000;
+/** Deletes one pass of the cap issues at most; the rest come on the next pass. */
+export const eventDeletesPerPassMax = 1_000;
+
+/** When `event` was last written (ms): lastTimestamp, else firstTimestamp, else its creation. */
+export function eventLastSeenMs(event: Event): number {
+  for (const t of [event.lastTimestamp, event.firstTimestamp, event.metadata.creationTimestamp]) {
+    if (t === undefined) continue;
+    const ms = Date.parse(t);
+    if (!Number.isNaN(ms)) return ms;
+  }
+  return 0;
+}
+
+/** Ms until `event` expires (0: it has). */
+export function eventExpiresInMs(event: Event, ttlMs: number, nowMs: number): number {
+  return Math.max(0, eventLastSeenMs(event) + ttlMs - nowMs);
+}
+
+/** The events to delete so that at most `eventsMax` remain: the least recently written first. */
+export function planEventCap(events: readonly Event[], eventsMax: number): Event[] {
+  const excess = events.length - eventsMax;
+  if (excess <= 0) return [];
+  const sorted = [...events].sort((a, b) => {
+    const d = eventLastSeenMs(a) - eventLastSeenMs(b);
+    if (d !== 0) return d;
+    const na = `${a.metadata.namespace}/${a.metadata.name}`;
+    const nb = `${b.metadata.namespace}/${b.metadata.name}`;
+    return na < nb ? -1 : na > nb ? 1 : 0;
+  });
+  return sorted.slice(0, Math.min(excess, eventDeletesPerPassMax));
+}
