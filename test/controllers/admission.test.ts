@@ -93,7 +93,10 @@ describe('leader admission (in-process masters)', () => {
       await follower.api.create(configMap('a', ns));
     }
     await c.api.create(namespace('team', ['example.com/hold']));
-    await follower.api.create(configMap('a', 'team'));
+    // A finalizer keeps it while the namespace controller deletes the namespace's content.
+    const held = configMap('a', 'team');
+    held.metadata.finalizers = ['example.com/keep'];
+    await follower.api.create(held);
     await c.api.delete({ kind: 'Namespace', name: 'team' });
     for (const api of [leader.api, follower.api]) {
       const terminating = await rejection(api.create(configMap('b', 'team')));
