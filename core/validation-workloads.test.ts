@@ -149,6 +149,9 @@ describe('CronJob time zones', () => {
     expect(problems(cron())).toEqual([]);
     expect(problems(cron('UTC'))).toEqual([]);
     expect(problems(cron('Etc/UTC'))).toEqual([]);
+    expect(problems({ ...cron(), metadata: { name: 'x'.repeat(53), namespace: 'default' } })).toEqual([
+      'metadata.name: must be no more than 52 characters',
+    ]);
     expect(problems(cron('America/New_York'))).toEqual([
       'spec.timeZone: unsupported value "America/New_York": supported values: "UTC", "Etc/UTC"',
     ]);
@@ -227,5 +230,22 @@ describe('generated Job selectors and ControllerRevision updates', () => {
     expect(validateUpdate(rev, { ...rev, data: { spec: {} } }).map(formatFieldError)).toEqual([
       'data: field is immutable',
     ]);
+  });
+});
+
+describe('malformed input never throws', () => {
+  it('a podFailurePolicy without a template, a CronJob without metadata', () => {
+    expect(() =>
+      validateObject({
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: 'j', namespace: 'd' },
+        spec: { podFailurePolicy: { rules: [] } },
+      }),
+    ).not.toThrow();
+    expect(() => validateObject({ apiVersion: 'batch/v1', kind: 'CronJob', spec: {} })).not.toThrow();
+    expect(() =>
+      validateObject({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: 'x', spec: {} }),
+    ).not.toThrow();
   });
 });

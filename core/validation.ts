@@ -1248,7 +1248,9 @@ function checkPodFailurePolicy(c: Checker, spec: Json, base: string): void {
   const policy = get(spec, 'podFailurePolicy');
   const path = `${base}.podFailurePolicy`;
   if (!c.record(policy, path)) return;
-  const restart = get(get(get(spec, 'template') as Json, 'spec') as Json, 'restartPolicy');
+  const template = get(spec, 'template');
+  const podSpec = isRecord(template) ? get(template, 'spec') : undefined;
+  const restart = isRecord(podSpec) ? get(podSpec, 'restartPolicy') : undefined;
   if (restart !== undefined && restart !== 'Never') {
     c.add(
       `${base}.template.spec.restartPolicy`,
@@ -1258,7 +1260,7 @@ function checkPodFailurePolicy(c: Checker, spec: Json, base: string): void {
   }
   const containers = new Set<string>();
   for (const list of ['containers', 'initContainers']) {
-    const items = get(get(get(spec, 'template') as Json, 'spec') as Json, list);
+    const items = isRecord(podSpec) ? get(podSpec, list) : undefined;
     if (Array.isArray(items))
       for (const item of items)
         if (isRecord(item) && typeof item.name === 'string') containers.add(item.name);
@@ -1572,7 +1574,15 @@ function checkLease(c: Checker, obj: Json): void {
 /** Schedules are evaluated in UTC; other zones are refused rather than silently run in UTC. */
 const cronTimeZones: readonly string[] = ['UTC', 'Etc/UTC'];
 
+/** Longest CronJob name: its Jobs are named `<name>-<minutes>` (up to 11 more characters) and labelled with it. */
+export const cronJobNameLengthMax = 52;
+
 function checkCronJob(c: Checker, obj: Json): void {
+  const objectMeta = get(obj, 'metadata');
+  const name = isRecord(objectMeta) ? get(objectMeta, 'name') : undefined;
+  if (typeof name === 'string' && name.length > cronJobNameLengthMax) {
+    c.add('metadata.name', FieldErrorType.TooLong, `must be no more than ${cronJobNameLengthMax} characters`);
+  }
   const spec = get(obj, 'spec');
   if (!c.record(spec, 'spec', true)) return;
   const schedule = get(spec, 'schedule');
