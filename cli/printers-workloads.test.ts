@@ -4,7 +4,7 @@ import { printTable, type TableOptions } from './printers.js';
 const now = Date.parse('2026-01-01T01:00:00Z');
 const created = '2026-01-01T00:00:00Z';
 const table: TableOptions = { wide: false, withNamespace: false, withKind: false, nowMs: now };
-const rows = (kind: string, objs: object[]) =>
+const rows = (kind: string, objs: Record<string, unknown>[]) =>
   printTable(kind, objs, table)
     .trimEnd()
     .split('\n')
@@ -33,7 +33,7 @@ describe('workload tables', () => {
   });
 
   it('Jobs: STATUS COMPLETIONS DURATION AGE, work queues as "n/1 of p"', () => {
-    const job = (spec: object, status: object) => ({
+    const job = (spec: object, status: object): Record<string, unknown> => ({
       kind: 'Job',
       metadata: { name: 'j', creationTimestamp: created },
       spec,

@@ -70,7 +70,9 @@ const jobName = (cj: string, ms: number) => `${cj}-${Math.floor(ms / 60_000)}`;
 const finished = (j: Job) =>
   j.status?.conditions?.some((x) => (x.type === 'Complete' || x.type === 'Failed') && x.status === 'True');
 
-describe('CronJob controller (in-process masters, hollow nodes, a movable clock)', () => {
+describe('CronJob controller (in-process masters, hollow nodes, a movable clock)', {
+  timeout: 120_000,
+}, () => {
   let c: HollowCluster | undefined;
   const clock = new TestClock();
   afterEach(async () => {

@@ -77,7 +77,7 @@ const isReady = (p: Pod) =>
 const setImage = (c: HollowCluster, name: string, image: string) =>
   c.api.patch(key(name), { spec: { template: { spec: { containers: [{ name: 'app', image }] } } } });
 
-describe('DaemonSet controller (in-process masters, hollow nodes)', () => {
+describe('DaemonSet controller (in-process masters, hollow nodes)', { timeout: 120_000 }, () => {
   let c: HollowCluster | undefined;
   afterEach(async () => {
     await c?.stop();

@@ -83,7 +83,7 @@ async function eventsOf(c: HollowCluster, name: string): Promise<Event[]> {
 
 const fast = () => [jobController({ podFailureBackoffMs: 100, podFailureBackoffMsMax: 400 })];
 
-describe('Job controller (in-process masters, hollow nodes)', () => {
+describe('Job controller (in-process masters, hollow nodes)', { timeout: 120_000 }, () => {
   let c: HollowCluster | undefined;
   afterEach(async () => {
     await c?.stop();

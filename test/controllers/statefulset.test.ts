@@ -119,7 +119,7 @@ async function setImage(c: HollowCluster, name: string, image: string): Promise<
   await c.api.patch(key(name), { spec: { template: { spec: { containers } } } });
 }
 
-describe('StatefulSet controller (in-process masters, hollow nodes)', () => {
+describe('StatefulSet controller (in-process masters, hollow nodes)', { timeout: 120_000 }, () => {
   let c: HollowCluster | undefined;
   afterEach(async () => {
     await c?.stop();
