@@ -425,16 +425,19 @@ function newCondition(type: string, reason: string, message: string, nowMs: numb
   return { type, status: 'True', reason, message, lastProbeTime: now, lastTransitionTime: now };
 }
 
+/** What one pass knows: the Job, its pods after claiming, and what finished since the last pass. */
+interface JobPass {
+  job: Job;
+  owned: readonly Pod[];
+  tracking: Tracking;
+  nowMs: number;
+  requeue: (ms: number) => void;
+}
+
 export function planJob(input: JobInput): JobPlan {
   const { job, nowMs } = input;
-  const base = input.podFailureBackoffMs?.base ?? jobPodFailureBackoffMsDefault;
-  const max = input.podFailureBackoffMs?.max ?? jobPodFailureBackoffMsMax;
   const claim = claimPods(job, input.pods);
   const owned = claim.owned;
-  const indexed = job.spec.completionMode === 'Indexed';
-  const completions = job.spec.completions;
-  const prev = job.status ?? {};
-  const events: JobEvent[] = [];
   let soonest: number | undefined;
   const requeue = (ms: number) => {
     if (ms > 0) soonest = soonest === undefined ? ms : Math.min(soonest, ms);
@@ -445,126 +448,132 @@ export function planJob(input: JobInput): JobPlan {
     untrack: [],
     delete: [],
     create: [],
-    status: { ...prev },
-    events,
+    status: { ...(job.status ?? {}) },
+    events: [],
     deleteJob: false,
   };
-  const finish = (): JobPlan => {
-    if (soonest !== undefined) plan.requeueAfterMs = soonest + 10;
-    return plan;
-  };
-
-  // Being deleted: its pods are let go (the garbage collector takes them), nothing new starts.
-  if (job.metadata.deletionTimestamp !== undefined) {
-    plan.untrack = owned.filter(hasTrackingFinalizer);
-    return finish();
+  if (job.metadata.deletionTimestamp !== undefined || isJobFinished(job)) {
+    planClosedJob(plan, job, owned, nowMs, requeue);
+  } else {
+    const tracking = trackFinished(job, owned, job.spec.completions ?? 0);
+    planRunningJob(plan, { job, owned, tracking, nowMs, requeue }, input.podFailureBackoffMs);
   }
-  // A finished Job: only stray finalizers and the TTL are left.
-  if (isJobFinished(job)) {
-    plan.untrack = owned.filter(hasTrackingFinalizer);
-    const ttl = job.spec.ttlSecondsAfterFinished;
-    const at = jobFinishedAtMs(job);
-    if (ttl !== undefined && at !== undefined && job.metadata.deletionTimestamp === undefined) {
-      const expires = at + ttl * 1000;
-      if (nowMs >= expires) plan.deleteJob = true;
-      else requeue(expires - nowMs);
-    }
-    return finish();
-  }
+  if (soonest !== undefined) plan.requeueAfterMs = soonest + 10;
+  return plan;
+}
 
-  const completionsForIndex = completions ?? 0;
-  const tracking = trackFinished(job, owned, completionsForIndex);
+/**
+ * Being deleted: its pods are let go (the garbage collector takes them), nothing starts.
+ * Finished: only stray finalizers and the TTL are left.
+ */
+function planClosedJob(
+  plan: JobPlan,
+  job: Job,
+  owned: readonly Pod[],
+  nowMs: number,
+  requeue: (ms: number) => void,
+): void {
+  plan.untrack = owned.filter(hasTrackingFinalizer);
+  const ttl = job.spec.ttlSecondsAfterFinished;
+  const at = jobFinishedAtMs(job);
+  if (job.metadata.deletionTimestamp !== undefined || ttl === undefined || at === undefined) return;
+  const expires = at + ttl * 1000;
+  if (nowMs >= expires) plan.deleteJob = true;
+  else requeue(expires - nowMs);
+}
+
+/** The counts once everything seen so far is flushed. */
+function countsOf(pass: JobPass): { succeeded: number; failed: number } {
+  const prev = pass.job.status ?? {};
   const uncounted = prev.uncountedTerminatedPods ?? {};
-  let active = owned.filter(isActive);
-  const suspended = job.spec.suspend === true;
+  const t = pass.tracking;
+  const succeeded =
+    pass.job.spec.completionMode === 'Indexed'
+      ? t.succeededIndexes.size
+      : (prev.succeeded ?? 0) + (uncounted.succeeded?.length ?? 0) + t.newSucceeded.length;
+  return { succeeded, failed: (prev.failed ?? 0) + (uncounted.failed?.length ?? 0) + t.newFailed.length };
+}
 
-  // Counts as they will be once everything seen is flushed.
-  const succeeded = (prev.succeeded ?? 0) + (uncounted.succeeded?.length ?? 0) + tracking.newSucceeded.length;
-  let failed = (prev.failed ?? 0) + (uncounted.failed?.length ?? 0) + tracking.newFailed.length;
-  const succeededCount = indexed ? tracking.succeededIndexes.size : succeeded;
-
-  let conditions = prev.conditions;
-  let startTime = prev.startTime;
-  if (startTime === undefined && !suspended) startTime = rfc3339(nowMs);
-
-  // Decide failure or success (the first, interim condition).
-  const backoffLimit = job.spec.backoffLimit ?? 6;
-  let target: JobCondition | undefined =
-    condition(job, JobConditionType.FailureTarget)?.status === 'True'
-      ? condition(job, JobConditionType.FailureTarget)
-      : condition(job, JobConditionType.SuccessCriteriaMet)?.status === 'True'
-        ? condition(job, JobConditionType.SuccessCriteriaMet)
-        : undefined;
-  if (target === undefined) {
-    const restarts =
-      job.spec.template.spec.restartPolicy === 'OnFailure'
-        ? active.reduce((n, p) => n + podRestarts(p), 0)
-        : 0;
-    const restartsExceed = backoffLimit === 0 ? restarts > 0 : restarts >= backoffLimit;
-    const deadline = job.spec.activeDeadlineSeconds;
-    const startedMs = startTime === undefined ? Number.NaN : Date.parse(startTime);
-    const deadlineAt =
-      deadline !== undefined && !suspended && !Number.isNaN(startedMs)
-        ? startedMs + deadline * 1000
-        : undefined;
-    if (tracking.failJob !== undefined) {
-      target = newCondition(JobConditionType.FailureTarget, 'PodFailurePolicy', tracking.failJob, nowMs);
-    } else if (failed > backoffLimit || restartsExceed) {
-      target = newCondition(
-        JobConditionType.FailureTarget,
-        'BackoffLimitExceeded',
-        'Job has reached the specified backoff limit',
-        nowMs,
-      );
-    } else if (deadlineAt !== undefined && nowMs >= deadlineAt) {
-      target = newCondition(
-        JobConditionType.FailureTarget,
-        'DeadlineExceeded',
-        'Job was active longer than specified deadline',
-        nowMs,
-      );
-    } else if (deadlineAt !== undefined) {
-      requeue(deadlineAt - nowMs);
-    }
-    if (target === undefined) {
-      // A work queue is done when one pod succeeded and the others finished; otherwise when
-      // enough succeeded (pods still running then are removed).
-      const complete =
-        completions === undefined ? succeeded > 0 && active.length === 0 : succeededCount >= completions;
-      if (complete) {
-        target = newCondition(
-          JobConditionType.SuccessCriteriaMet,
-          'CompletionsReached',
-          'Reached expected number of succeeded pods',
-          nowMs,
-        );
-      }
-    }
-    if (target !== undefined) {
-      conditions = setCondition(conditions, target);
-      if (target.type === JobConditionType.FailureTarget)
-        events.push({ type: 'Warning', reason: target.reason ?? '', message: target.message ?? '' });
-    }
+/**
+ * The Job's outcome once decided (the interim FailureTarget or SuccessCriteriaMet condition):
+ * a FailJob rule, the backoff limit, the deadline (else a look at the deadline), or enough
+ * successes. An outcome decided by an earlier pass stands.
+ */
+function decideOutcome(
+  pass: JobPass,
+  active: readonly Pod[],
+  startTime: string | undefined,
+): JobCondition | undefined {
+  const { job, nowMs } = pass;
+  for (const type of [JobConditionType.FailureTarget, JobConditionType.SuccessCriteriaMet]) {
+    const earlier = condition(job, type);
+    if (earlier?.status === 'True') return earlier;
   }
+  const { succeeded, failed } = countsOf(pass);
+  const backoffLimit = job.spec.backoffLimit ?? 6;
+  const restarts =
+    job.spec.template.spec.restartPolicy === 'OnFailure' ? active.reduce((n, p) => n + podRestarts(p), 0) : 0;
+  const restartsExceed = backoffLimit === 0 ? restarts > 0 : restarts >= backoffLimit;
+  const deadline = job.spec.activeDeadlineSeconds;
+  const startedMs = startTime === undefined ? Number.NaN : Date.parse(startTime);
+  const deadlineAt =
+    deadline !== undefined && job.spec.suspend !== true && !Number.isNaN(startedMs)
+      ? startedMs + deadline * 1000
+      : undefined;
+  const failure = (reason: string, message: string) =>
+    newCondition(JobConditionType.FailureTarget, reason, message, nowMs);
+  if (pass.tracking.failJob !== undefined) return failure('PodFailurePolicy', pass.tracking.failJob);
+  if (failed > backoffLimit || restartsExceed)
+    return failure('BackoffLimitExceeded', 'Job has reached the specified backoff limit');
+  if (deadlineAt !== undefined && nowMs >= deadlineAt)
+    return failure('DeadlineExceeded', 'Job was active longer than specified deadline');
+  if (deadlineAt !== undefined) pass.requeue(deadlineAt - nowMs);
+  // A work queue is done when one pod succeeded and the others finished; otherwise when
+  // enough succeeded (pods still running then are removed).
+  const completions = job.spec.completions;
+  const complete =
+    completions === undefined ? succeeded > 0 && active.length === 0 : succeeded >= completions;
+  if (!complete) return undefined;
+  return newCondition(
+    JobConditionType.SuccessCriteriaMet,
+    'CompletionsReached',
+    'Reached expected number of succeeded pods',
+    nowMs,
+  );
+}
 
+function planRunningJob(plan: JobPlan, pass: JobPass, backoff: JobInput['podFailureBackoffMs']): void {
+  const { job, owned, tracking, nowMs } = pass;
+  const prev = job.status ?? {};
+  const suspended = job.spec.suspend === true;
+  let active = owned.filter(isActive);
+  let conditions = prev.conditions;
+  let startTime = prev.startTime ?? (suspended ? undefined : rfc3339(nowMs));
+
+  const decided = decideOutcome(pass, active, startTime);
   const newlyFailedByJob: Pod[] = [];
-  if (target !== undefined) {
+  if (decided !== undefined) {
+    if (condition(job, decided.type)?.status !== 'True') {
+      conditions = setCondition(conditions, decided);
+      if (decided.type === JobConditionType.FailureTarget)
+        plan.events.push({ type: 'Warning', reason: decided.reason ?? '', message: decided.message ?? '' });
+    }
     // Decided: every pod still running goes; when the Job failed, they count as failed.
     for (const pod of active) {
       plan.delete.push({ pod, reason: 'jobFinished' });
-      if (target.type === JobConditionType.FailureTarget && hasTrackingFinalizer(pod))
+      if (decided.type === JobConditionType.FailureTarget && hasTrackingFinalizer(pod))
         newlyFailedByJob.push(pod);
     }
-    failed += newlyFailedByJob.length;
     active = [];
   } else if (suspended) {
     for (const pod of active) plan.delete.push({ pod, reason: 'suspended' });
     active = [];
     if (!isTrue(job, JobConditionType.Suspended)) {
-      conditions = setCondition(conditions, {
-        ...newCondition(JobConditionType.Suspended, 'JobSuspended', 'Job suspended', nowMs),
-      });
-      events.push({ type: 'Normal', reason: 'Suspended', message: 'Job suspended' });
+      conditions = setCondition(
+        conditions,
+        newCondition(JobConditionType.Suspended, 'JobSuspended', 'Job suspended', nowMs),
+      );
+      plan.events.push({ type: 'Normal', reason: 'Suspended', message: 'Job suspended' });
     }
   } else {
     if (isTrue(job, JobConditionType.Suspended)) {
@@ -573,26 +582,65 @@ export function planJob(input: JobInput): JobPlan {
         status: 'False',
       });
       startTime = rfc3339(nowMs);
-      events.push({ type: 'Normal', reason: 'Resumed', message: 'Job resumed' });
+      plan.events.push({ type: 'Normal', reason: 'Resumed', message: 'Job resumed' });
     }
-    manage(plan, job, active, succeeded, tracking.succeededIndexes, owned, nowMs, base, max, requeue);
+    const base = backoff?.base ?? jobPodFailureBackoffMsDefault;
+    const max = backoff?.max ?? jobPodFailureBackoffMsMax;
+    manage(
+      plan,
+      job,
+      active,
+      countsOf(pass).succeeded,
+      tracking.succeededIndexes,
+      owned,
+      nowMs,
+      base,
+      max,
+      pass.requeue,
+    );
     active = active.filter((p) => !plan.delete.some((d) => d.pod === p));
   }
 
-  // Tracking: record what finished, then untrack it (and what is about to be deleted).
-  const newSucceededUids = tracking.newSucceeded.map((p) => p.metadata.uid ?? '');
-  const newFailedUids = [...tracking.newFailed, ...newlyFailedByJob].map((p) => p.metadata.uid ?? '');
-  const completedIndexes = indexed ? formatIndexes(tracking.succeededIndexes) : undefined;
-  if (newSucceededUids.length > 0 || newFailedUids.length > 0) {
-    const succeededUids = [...(uncounted.succeeded ?? []), ...newSucceededUids];
-    const failedUids = [...(uncounted.failed ?? []), ...newFailedUids];
+  recordFinished(plan, pass, newlyFailedByJob);
+  const counts = countsOf(pass);
+  const status: JobStatus = {
+    ...prev,
+    active: active.length + plan.create.length,
+    ready: active.filter(isPodReady).length,
+    succeeded: counts.succeeded,
+    failed: counts.failed + newlyFailedByJob.length,
+    ...(startTime !== undefined ? { startTime } : {}),
+    ...(conditions !== undefined ? { conditions } : {}),
+    ...completedIndexesOf(job, tracking),
+  };
+  delete status.uncountedTerminatedPods;
+  if (startTime === undefined) delete status.startTime;
+  if (decided !== undefined && nothingRuns(plan, owned)) finishJob(plan, status, decided, nowMs);
+  plan.status = status;
+}
+
+/**
+ * Tracking: the interim status recording what finished since the last pass (before any
+ * finalizer goes), and the pods whose finalizer goes (counted, uncountable, or about to be
+ * deleted).
+ */
+function recordFinished(plan: JobPlan, pass: JobPass, newlyFailedByJob: readonly Pod[]): void {
+  const { job, owned, tracking } = pass;
+  const prev = job.status ?? {};
+  const uncounted = prev.uncountedTerminatedPods ?? {};
+  const uidOf = (p: Pod) => p.metadata.uid ?? '';
+  const newSucceeded = tracking.newSucceeded.map(uidOf);
+  const newFailed = [...tracking.newFailed, ...newlyFailedByJob].map(uidOf);
+  if (newSucceeded.length > 0 || newFailed.length > 0) {
+    const succeeded = [...(uncounted.succeeded ?? []), ...newSucceeded];
+    const failed = [...(uncounted.failed ?? []), ...newFailed];
     plan.interimStatus = {
       ...prev,
       uncountedTerminatedPods: {
-        ...(succeededUids.length > 0 ? { succeeded: succeededUids } : {}),
-        ...(failedUids.length > 0 ? { failed: failedUids } : {}),
+        ...(succeeded.length > 0 ? { succeeded } : {}),
+        ...(failed.length > 0 ? { failed } : {}),
       },
-      ...(completedIndexes !== undefined ? { completedIndexes } : {}),
+      ...completedIndexesOf(job, tracking),
     };
   }
   const inUncounted = new Set([...(uncounted.succeeded ?? []), ...(uncounted.failed ?? [])]);
@@ -603,57 +651,41 @@ export function planJob(input: JobInput): JobPlan {
     ...tracking.uncountable,
     ...newlyFailedByJob,
     ...plan.delete.map((d) => d.pod),
-    ...owned.filter((p) => inUncounted.has(p.metadata.uid ?? '')),
+    ...owned.filter((p) => inUncounted.has(uidOf(p))),
   ]) {
-    if (hasTrackingFinalizer(pod)) untrack.set(pod.metadata.uid ?? '', pod);
+    if (hasTrackingFinalizer(pod)) untrack.set(uidOf(pod), pod);
   }
   plan.untrack = [...untrack.values()];
+}
 
-  // The status after this pass.
-  const remaining = owned.filter(
-    (p) =>
-      !isPodTerminal(p) &&
-      !plan.delete.some((d) => d.pod === p) &&
-      p.metadata.deletionTimestamp === undefined,
+/** `status.completedIndexes` of an Indexed Job (absent while none completed). */
+function completedIndexesOf(job: Job, tracking: Tracking): { completedIndexes?: string } {
+  if (job.spec.completionMode !== 'Indexed' || tracking.succeededIndexes.size === 0) return {};
+  return { completedIndexes: formatIndexes(tracking.succeededIndexes) };
+}
+
+/** No pod of the Job runs, is being stopped, is about to be deleted or created. */
+function nothingRuns(plan: JobPlan, owned: readonly Pod[]): boolean {
+  if (plan.delete.length > 0 || plan.create.length > 0) return false;
+  return owned.every((p) => isPodTerminal(p));
+}
+
+/** The final condition (Failed or Complete, with the decided reason) once nothing runs. */
+function finishJob(plan: JobPlan, status: JobStatus, decided: JobCondition, nowMs: number): void {
+  const failed = decided.type === JobConditionType.FailureTarget;
+  const final = newCondition(
+    failed ? JobConditionType.Failed : JobConditionType.Complete,
+    decided.reason ?? '',
+    decided.message ?? '',
+    nowMs,
   );
-  const terminating = owned.some((p) => !isPodTerminal(p) && p.metadata.deletionTimestamp !== undefined);
-  const ready = active.filter(isPodReady).length;
-  const status: JobStatus = {
-    ...prev,
-    active: active.length + plan.create.length,
-    ready,
-    succeeded: indexed ? tracking.succeededIndexes.size : succeeded,
-    failed,
-    ...(startTime !== undefined ? { startTime } : {}),
-    ...(conditions !== undefined ? { conditions } : {}),
-    ...(completedIndexes !== undefined ? { completedIndexes } : {}),
-  };
-  delete status.uncountedTerminatedPods;
-  if (startTime === undefined) delete status.startTime;
-  if (
-    target !== undefined &&
-    plan.delete.length === 0 &&
-    remaining.length === 0 &&
-    !terminating &&
-    plan.create.length === 0
-  ) {
-    const failedJob = target.type === JobConditionType.FailureTarget;
-    const final = newCondition(
-      failedJob ? JobConditionType.Failed : JobConditionType.Complete,
-      target.reason ?? '',
-      target.message ?? '',
-      nowMs,
-    );
-    if (!failedJob) {
-      status.completionTime = rfc3339(nowMs);
-      events.push({ type: 'Normal', reason: 'Completed', message: 'Job completed' });
-    }
-    status.conditions = setCondition(status.conditions, final);
-    status.active = 0;
-    status.ready = 0;
+  if (!failed) {
+    status.completionTime = rfc3339(nowMs);
+    plan.events.push({ type: 'Normal', reason: 'Completed', message: 'Job completed' });
   }
-  plan.status = status;
-  return finish();
+  status.conditions = setCondition(status.conditions, final);
+  status.active = 0;
+  status.ready = 0;
 }
 
 /** Kubernetes' manageJob: the right number of active pods, at the right indexes, after the backoff. */
