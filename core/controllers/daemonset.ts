@@ -143,20 +143,29 @@ function claimPods(ds: DaemonSet, pods: readonly Pod[]): Claim {
   return out;
 }
 
-export function planDaemonSet(input: DaemonSetInput): DaemonSetPlan {
-  const { ds, hash, nowMs } = input;
-  const claim = claimPods(ds, input.pods);
-  const spec = {
-    ...ds.spec.template.spec,
-    tolerations: withDaemonTolerations(ds.spec.template.spec.tolerations),
-  };
-  const minReady = ds.spec.minReadySeconds ?? 0;
-  const deleting = ds.metadata.deletionTimestamp !== undefined;
+/** The decisions of one pass as they accumulate: creations, deletions (each pod once), the next look. */
+class Decisions {
+  readonly create: string[] = [];
+  readonly deletions = new Map<string, { pod: Pod; reason: DaemonDeleteReason }>();
+  soonestMs: number | undefined;
 
-  // Pods by node; a pod that is both deleted and finished is gone as far as we care.
+  del(pod: Pod, reason: DaemonDeleteReason): void {
+    const key = pod.metadata.uid ?? pod.metadata.name ?? '';
+    if (!this.deletions.has(key)) this.deletions.set(key, { pod, reason });
+  }
+  deleting(pod: Pod): boolean {
+    return this.deletions.has(pod.metadata.uid ?? pod.metadata.name ?? '');
+  }
+  requeue(ms: number): void {
+    if (ms > 0) this.soonestMs = this.soonestMs === undefined ? ms : Math.min(this.soonestMs, ms);
+  }
+}
+
+/** Pods by node, oldest first; a pod both deleted and finished is gone as far as we care. */
+function podsByNode(owned: readonly Pod[]): { byNode: Map<string, Pod[]>; unbound: Pod[] } {
   const byNode = new Map<string, Pod[]>();
   const unbound: Pod[] = [];
-  for (const pod of claim.owned) {
+  for (const pod of owned) {
     const phase = pod.status?.phase;
     if (isDeleting(pod) && (phase === 'Succeeded' || phase === 'Failed')) continue;
     const node = pod.spec.nodeName;
@@ -169,108 +178,135 @@ export function planDaemonSet(input: DaemonSetInput): DaemonSetPlan {
     byNode.set(node, list);
   }
   for (const list of byNode.values()) list.sort(compareDaemonPods);
+  return { byNode, unbound };
+}
 
+export function planDaemonSet(input: DaemonSetInput): DaemonSetPlan {
+  const { ds, hash, nowMs } = input;
+  const claim = claimPods(ds, input.pods);
+  const deleting = ds.metadata.deletionTimestamp !== undefined;
+  const { byNode, unbound } = podsByNode(claim.owned);
   const nodes = [...input.nodes].sort((a, b) => ((a.metadata.name ?? '') < (b.metadata.name ?? '') ? -1 : 1));
-  const wanted = new Map<string, boolean>();
-  const create: string[] = [];
-  const deletions = new Map<string, { pod: Pod; reason: DaemonDeleteReason }>();
-  const del = (pod: Pod, reason: DaemonDeleteReason) => {
-    const key = pod.metadata.uid ?? pod.metadata.name ?? '';
-    if (!deletions.has(key)) deletions.set(key, { pod, reason });
-  };
-  let soonest: number | undefined;
-  const requeue = (ms: number) => {
-    if (ms > 0) soonest = soonest === undefined ? ms : Math.min(soonest, ms);
-  };
-  const surgeAllowed = ds.spec.updateStrategy?.type !== 'OnDelete' && allowsSurge(ds);
-
-  // Manage: the right number of pods on each node.
-  const known = new Set<string>();
-  for (const node of nodes) {
-    const name = node.metadata.name ?? '';
-    known.add(name);
-    const elig = daemonEligibility(spec, node);
-    wanted.set(name, elig.shouldRun);
-    const onNode = byNode.get(name) ?? [];
-    if (elig.shouldRun && onNode.length === 0) {
-      if (!deleting) create.push(name);
-      continue;
-    }
-    if (!elig.shouldContinueRunning) {
-      for (const pod of onNode) if (!isDeleting(pod)) del(pod, 'misscheduled');
-      continue;
-    }
-    const running: Pod[] = [];
-    for (const pod of onNode) {
-      if (isDeleting(pod)) continue;
-      const phase = pod.status?.phase;
-      if (phase === 'Failed') {
-        const backoff = input.failedBackoffMs?.(name) ?? 0;
-        if (backoff > 0) requeue(backoff);
-        else del(pod, 'failed');
-      } else if (phase === 'Succeeded') {
-        del(pod, 'succeeded');
-      } else {
-        running.push(pod);
-      }
-    }
-    if (running.length <= 1) continue;
-    if (!surgeAllowed) {
-      for (const pod of running.slice(1)) del(pod, 'surplus');
-      continue;
-    }
-    // With surge, two pods may share a node: the oldest up-to-date one and the oldest old one
-    // while the new is not yet available (and only if the old is ready).
-    let oldestNew: Pod | undefined;
-    let oldestOld: Pod | undefined;
-    for (const pod of running) {
-      if (isUpdated(pod, hash)) {
-        if (oldestNew === undefined) {
-          oldestNew = pod;
-          continue;
-        }
-      } else if (oldestOld === undefined) {
-        oldestOld = pod;
-        continue;
-      }
-      del(pod, 'surplus');
-    }
-    if (oldestNew !== undefined && oldestOld !== undefined) {
-      const avail = podAvailability(oldestNew, minReady, nowMs);
-      if (!isPodReady(oldestOld) || avail.available) del(oldestOld, 'update');
-      else requeue(avail.msUntil);
-    }
-  }
-  for (const [name, pods] of byNode) {
-    if (known.has(name)) continue;
-    for (const pod of pods) if (!isDeleting(pod)) del(pod, 'misscheduled');
-  }
-  for (const pod of unbound) if (!isDeleting(pod)) del(pod, 'misscheduled');
+  const d = new Decisions();
+  const wanted = manageNodes(input, nodes, byNode, d);
+  for (const pod of unbound) if (!isDeleting(pod)) d.del(pod, 'misscheduled');
+  if (deleting) d.create.length = 0;
 
   // Rolling update over the nodes that want a pod or have one.
   if (ds.spec.updateStrategy?.type !== 'OnDelete' && !deleting) {
     const rolling = planRollingUpdate(ds, nodes, byNode, wanted, hash, nowMs);
-    for (const pod of rolling.delete) del(pod, 'update');
-    for (const name of rolling.create) if (!create.includes(name)) create.push(name);
-    if (rolling.requeueAfterMs !== undefined) requeue(rolling.requeueAfterMs);
+    for (const pod of rolling.delete) d.del(pod, 'update');
+    for (const name of rolling.create) if (!d.create.includes(name)) d.create.push(name);
+    if (rolling.requeueAfterMs !== undefined) d.requeue(rolling.requeueAfterMs);
   }
 
   const status = daemonSetStatus(ds, nodes, byNode, wanted, hash, nowMs);
-  if (status.requeueAfterMs !== undefined) requeue(status.requeueAfterMs);
+  if (status.requeueAfterMs !== undefined) d.requeue(status.requeueAfterMs);
   const liveHashes = new Set<string>();
   for (const pod of claim.owned) {
     const h = pod.metadata.labels?.[revisionHashLabel];
-    if (h !== undefined && !deletions.has(pod.metadata.uid ?? pod.metadata.name ?? '')) liveHashes.add(h);
+    if (h !== undefined && !d.deleting(pod)) liveHashes.add(h);
   }
   return {
     adopt: claim.adopt,
     release: claim.release,
-    create: create.slice(0, daemonSetBurstPodsMax),
-    delete: [...deletions.values()].slice(0, daemonSetBurstPodsMax),
+    create: d.create.slice(0, daemonSetBurstPodsMax),
+    delete: [...d.deletions.values()].slice(0, daemonSetBurstPodsMax),
     liveHashes,
     status: status.status,
-    ...(soonest !== undefined ? { requeueAfterMs: soonest + 10 } : {}),
+    ...(d.soonestMs !== undefined ? { requeueAfterMs: d.soonestMs + 10 } : {}),
   };
+}
+
+/**
+ * Kubernetes' manage step: the right number of pods on each node — one where it should run,
+ * none where it may no longer stay (or on nodes that are gone), failed and succeeded ones
+ * replaced, extras removed. Returns whether each node wants a daemon pod.
+ */
+function manageNodes(
+  input: DaemonSetInput,
+  nodes: readonly Node[],
+  byNode: ReadonlyMap<string, Pod[]>,
+  d: Decisions,
+): Map<string, boolean> {
+  const { ds } = input;
+  const spec = {
+    ...ds.spec.template.spec,
+    tolerations: withDaemonTolerations(ds.spec.template.spec.tolerations),
+  };
+  const surgeAllowed = ds.spec.updateStrategy?.type !== 'OnDelete' && allowsSurge(ds);
+  const wanted = new Map<string, boolean>();
+  for (const node of nodes) {
+    const name = node.metadata.name ?? '';
+    const elig = daemonEligibility(spec, node);
+    wanted.set(name, elig.shouldRun);
+    const onNode = byNode.get(name) ?? [];
+    if (elig.shouldRun && onNode.length === 0) d.create.push(name);
+    else if (!elig.shouldContinueRunning) {
+      for (const pod of onNode) if (!isDeleting(pod)) d.del(pod, 'misscheduled');
+    } else {
+      const running = replaceFinished(onNode, input.failedBackoffMs?.(name) ?? 0, d);
+      if (running.length > 1) removeExtras(running, surgeAllowed, input, d);
+    }
+  }
+  for (const [name, pods] of byNode) {
+    if (wanted.has(name)) continue;
+    for (const pod of pods) if (!isDeleting(pod)) d.del(pod, 'misscheduled');
+  }
+  return wanted;
+}
+
+/** Deletes failed (unless the node is in backoff) and succeeded pods; returns the others still running. */
+function replaceFinished(onNode: readonly Pod[], backoffMs: number, d: Decisions): Pod[] {
+  const running: Pod[] = [];
+  for (const pod of onNode) {
+    if (isDeleting(pod)) continue;
+    const phase = pod.status?.phase;
+    if (phase === 'Failed') {
+      if (backoffMs > 0) d.requeue(backoffMs);
+      else d.del(pod, 'failed');
+    } else if (phase === 'Succeeded') {
+      d.del(pod, 'succeeded');
+    } else {
+      running.push(pod);
+    }
+  }
+  return running;
+}
+
+/**
+ * More than one pod running on a node (oldest first). Without surge the oldest stays. With
+ * surge two may share it: the oldest up-to-date one and the oldest old one, the old one only
+ * while it is ready and the new one not yet available.
+ */
+function removeExtras(
+  running: readonly Pod[],
+  surgeAllowed: boolean,
+  input: DaemonSetInput,
+  d: Decisions,
+): void {
+  if (!surgeAllowed) {
+    for (const pod of running.slice(1)) d.del(pod, 'surplus');
+    return;
+  }
+  let oldestNew: Pod | undefined;
+  let oldestOld: Pod | undefined;
+  for (const pod of running) {
+    if (isUpdated(pod, input.hash)) {
+      if (oldestNew === undefined) {
+        oldestNew = pod;
+        continue;
+      }
+    } else if (oldestOld === undefined) {
+      oldestOld = pod;
+      continue;
+    }
+    d.del(pod, 'surplus');
+  }
+  if (oldestNew === undefined || oldestOld === undefined) return;
+  const avail = podAvailability(oldestNew, input.ds.spec.minReadySeconds ?? 0, input.nowMs);
+  if (!isPodReady(oldestOld) || avail.available) d.del(oldestOld, 'update');
+  else d.requeue(avail.msUntil);
 }
 
 function allowsSurge(ds: DaemonSet): boolean {
