@@ -192,8 +192,12 @@ describe('DaemonSet controller (in-process masters, hollow nodes)', { timeout: 1
     await c.api.create(daemonSet('fail'));
     const pods = await waitForOnePodOn(c, 'fail', ['n1', 'n2'], 'a pod on each node');
     const victim = pods[0];
-    // As a node reports a pod it could not run.
-    await c.api.updateStatus({ ...victim, status: { ...victim.status, phase: 'Failed', reason: 'Evicted' } });
+    // As a node reports a pod it could not run (a status patch: retried if the agent wrote meanwhile).
+    await c.api.patch(
+      { kind: 'Pod', namespace: 'default', name: victim.metadata.name! },
+      { status: { phase: 'Failed', reason: 'Evicted' } },
+      { subresource: 'status' },
+    );
     await waitFor('the failed pod replaced', async () => {
       const now = await podsOf(c!, 'fail');
       const same = now.filter((p) => p.spec.nodeName === victim.spec.nodeName);
@@ -203,11 +207,16 @@ describe('DaemonSet controller (in-process masters, hollow nodes)', { timeout: 1
         ? true
         : undefined;
     });
-    const events = (await c.api.list('Event', { namespace: 'default' })).items as unknown as {
-      reason?: string;
-      involvedObject: { name?: string };
-    }[];
-    expect(events.some((e) => e.reason === 'FailedDaemonPod' && e.involvedObject.name === 'fail')).toBe(true);
+    // Events are written asynchronously (a bounded, rate-limited queue).
+    await waitFor('a FailedDaemonPod event', async () => {
+      const events = (await c!.api.list('Event', { namespace: 'default' })).items as unknown as {
+        reason?: string;
+        involvedObject: { name?: string };
+      }[];
+      return events.some((e) => e.reason === 'FailedDaemonPod' && e.involvedObject.name === 'fail')
+        ? true
+        : undefined;
+    });
   });
 
   it('item 18: RollingUpdate replaces pods when the template changes, never more than maxUnavailable at once', async () => {

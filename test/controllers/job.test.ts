@@ -77,8 +77,12 @@ async function waitCondition(c: HollowCluster, name: string, type: string, timeo
   );
 }
 
-async function eventsOf(c: HollowCluster, name: string): Promise<Event[]> {
-  return (await listOf<Event>(c.api, 'Event')).filter((e) => e.involvedObject.name === name);
+/** Events are written asynchronously (a bounded, rate-limited queue): wait for one about `name`. */
+async function waitForEvents(c: HollowCluster, name: string, match: (e: Event) => boolean): Promise<void> {
+  await waitFor(`an event about ${name}`, async () => {
+    const events = (await listOf<Event>(c.api, 'Event')).filter((e) => e.involvedObject.name === name);
+    return events.some(match) ? true : undefined;
+  });
 }
 
 const fast = () => [jobController({ podFailureBackoffMs: 100, podFailureBackoffMsMax: 400 })];
@@ -121,9 +125,8 @@ describe('Job controller (in-process masters, hollow nodes)', { timeout: 120_000
       });
       expect(p.metadata.name).toMatch(/^pi-[a-z0-9]{5}$/);
     }
-    const reasons = (await eventsOf(c, 'pi')).map((e) => e.reason);
-    expect(reasons).toContain('SuccessfulCreate');
-    expect(reasons).toContain('Completed');
+    await waitForEvents(c, 'pi', (e) => e.reason === 'SuccessfulCreate');
+    await waitForEvents(c, 'pi', (e) => e.reason === 'Completed');
   });
 
   it('item 20: completes even when tasks fail once and are restarted locally (OnFailure)', async () => {
@@ -255,9 +258,7 @@ describe('Job controller (in-process masters, hollow nodes)', { timeout: 120_000
     const pods = await podsOf(c, 'doomed');
     expect(pods).toHaveLength(2);
     expect(pods.every((p) => p.status?.phase === 'Failed')).toBe(true);
-    expect(
-      (await eventsOf(c, 'doomed')).some((e) => e.reason === 'BackoffLimitExceeded' && e.type === 'Warning'),
-    ).toBe(true);
+    await waitForEvents(c, 'doomed', (e) => e.reason === 'BackoffLimitExceeded' && e.type === 'Warning');
   });
 
   it('activeDeadlineSeconds fails a running Job with DeadlineExceeded and stops its pods', async () => {

@@ -228,10 +228,12 @@ describe('StatefulSet controller (in-process masters, hollow nodes)', { timeout:
     await c.api.create(statefulSet('db', 2));
     const pods = await waitReady(c, 'db', 2);
     const victim = pods[1];
-    await c.api.updateStatus({
-      ...victim,
-      status: { ...victim.status, phase: 'Failed', reason: 'Evicted', message: 'The node was low on memory' },
-    });
+    // As a node evicts a pod (a status patch: retried if the agent wrote meanwhile).
+    await c.api.patch(
+      podKey('db-1'),
+      { status: { phase: 'Failed', reason: 'Evicted', message: 'The node was low on memory' } },
+      { subresource: 'status' },
+    );
     const back = await waitFor('db-1 recreated', async () => {
       const p = (await livePods(c!, 'db')).find((x) => x.metadata.name === 'db-1');
       return p && p.metadata.uid !== victim.metadata.uid && isReady(p) ? p : undefined;
