@@ -36,7 +36,7 @@ import {
 } from '../core/index.js';
 import { namespaceDeletionForbidden } from '../core/namespaces.js';
 import { applyMergePatch } from '../core/patch.js';
-import { prepareForCreate } from '../core/update-rules.js';
+import { prepareForCreate, withGeneratedFields } from '../core/update-rules.js';
 import {
   HostStoppedError,
   LeaderWaitTimeoutError,
@@ -162,7 +162,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     const m = obj.metadata;
     const generate = !m.name && m.generateName !== undefined;
     for (let attempt = 1; ; attempt += 1) {
-      const object = {
+      const created = {
         ...obj,
         metadata: {
           ...m,
@@ -171,6 +171,8 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
           creationTimestamp: rfc3339(this.nowMs()),
         },
       } as ApiObject;
+      const object = withGeneratedFields(created);
+      if (object !== created) this.checkGenerated(object);
       delete object.metadata.resourceVersion;
       delete object.metadata.deletionTimestamp;
       delete object.metadata.deletionGracePeriodSeconds;
@@ -784,6 +786,20 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       });
     }
     return applyDefaults(candidate as unknown as ApiObject);
+  }
+
+  /** Validates what `withGeneratedFields` added (a Job template label contradicting its uid). */
+  private checkGenerated(obj: ApiObject): void {
+    const errors = validateObject(obj);
+    if (errors.length === 0) return;
+    const shown = JSON.stringify(obj.metadata.name ?? '').slice(1, -1);
+    throw new ApiError(
+      ApiErrorCode.Invalid,
+      `${obj.kind.toLowerCase()}/${shown}: ${formatFieldError(errors[0])}`,
+      {
+        fieldPath: errors[0].path,
+      },
+    );
   }
 
   private preconditionOf(obj: ApiObject): { resourceVersion?: string; uid?: string } | undefined {

@@ -5,7 +5,7 @@
 
 import { stringify as toYaml } from 'yaml';
 import { kindNames } from '../core/kind-names.js';
-import { formatAge } from './age.js';
+import { formatAge, formatDuration } from './age.js';
 
 type Obj = Record<string, unknown>;
 
@@ -158,15 +158,56 @@ const daemonSetColumns: Column[] = [
   { header: 'READY', value: (o) => String(num(at(o, 'status.numberReady'))) },
   { header: 'UP-TO-DATE', value: (o) => String(num(at(o, 'status.updatedNumberScheduled'))) },
   { header: 'AVAILABLE', value: (o) => String(num(at(o, 'status.numberAvailable'))) },
+  {
+    header: 'NODE SELECTOR',
+    value: (o) =>
+      str(
+        Object.entries(record(at(o, 'spec.template.spec.nodeSelector')))
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(','),
+      ),
+  },
   ageColumn,
   ...templateColumns,
 ];
 
+/** kubectl's Job STATUS: the finished condition, else Suspended, Terminating or Running. */
+function jobStatusText(o: Obj): string {
+  const conditions = list(at(o, 'status.conditions'));
+  const isTrue = (type: string) =>
+    conditions.some((c) => at(c, 'type') === type && at(c, 'status') === 'True');
+  if (isTrue('Complete')) return 'Complete';
+  if (isTrue('Failed')) return 'Failed';
+  if (at(o, 'metadata.deletionTimestamp') !== undefined) return 'Terminating';
+  if (isTrue('FailureTarget')) return 'FailureTarget';
+  if (isTrue('SuccessCriteriaMet')) return 'SuccessCriteriaMet';
+  if (isTrue('Suspended')) return 'Suspended';
+  return 'Running';
+}
+
 const jobColumns: Column[] = [
+  { header: 'STATUS', value: jobStatusText },
   {
     header: 'COMPLETIONS',
-    value: (o) =>
-      `${num(at(o, 'status.succeeded'))}/${at(o, 'spec.completions') === undefined ? 1 : num(at(o, 'spec.completions'))}`,
+    value: (o) => {
+      const succeeded = num(at(o, 'status.succeeded'));
+      const completions = at(o, 'spec.completions');
+      // A work queue: kubectl shows how many of the parallel pods must succeed (one).
+      if (completions === undefined) {
+        const parallelism = num(at(o, 'spec.parallelism'));
+        return parallelism > 1 ? `${succeeded}/1 of ${parallelism}` : `${succeeded}/1`;
+      }
+      return `${succeeded}/${num(completions)}`;
+    },
+  },
+  {
+    header: 'DURATION',
+    value: (o, now) => {
+      const start = Date.parse(str(at(o, 'status.startTime'), ''));
+      if (Number.isNaN(start)) return '';
+      const end = Date.parse(str(at(o, 'status.completionTime'), ''));
+      return formatDuration((Number.isNaN(end) ? now : end) - start);
+    },
   },
   ageColumn,
   ...templateColumns.slice(0, 2),
@@ -225,6 +266,7 @@ const nodeColumns: Column[] = [
 
 const cronJobColumns: Column[] = [
   { header: 'SCHEDULE', value: (o) => str(at(o, 'spec.schedule')) },
+  { header: 'TIMEZONE', value: (o) => str(at(o, 'spec.timeZone')) },
   { header: 'SUSPEND', value: (o) => String(at(o, 'spec.suspend') === true) },
   { header: 'ACTIVE', value: (o) => String(list(at(o, 'status.active')).length) },
   {

@@ -8,7 +8,7 @@
 
 import { deepEqual } from './deep-equal.js';
 import { withNamespaceFinalizer } from './namespaces.js';
-import type { ApiObject } from './objects.js';
+import type { ApiObject, Job } from './objects.js';
 import { withDefaultTolerations } from './taints.js';
 import { type FieldError, FieldErrorType } from './validation.js';
 
@@ -89,6 +89,10 @@ export function validateUpdate(prev: ApiObject, next: ApiObject): FieldError[] {
       immutable(errors, prev, next, ['spec', 'template']);
       immutable(errors, prev, next, ['spec', 'completionMode']);
       break;
+    case 'ControllerRevision':
+      // A revision is a snapshot: only its number moves (a rollback renumbers it).
+      immutable(errors, prev, next, ['data']);
+      break;
     case 'Service': {
       // A cluster IP, once allocated, stays (changing the type to ExternalName releases it elsewhere).
       const ip = at(prev, ['spec', 'clusterIP']);
@@ -130,4 +134,43 @@ export function prepareForCreate(obj: ApiObject): ApiObject {
     out.spec = withNamespaceFinalizer(obj).spec;
   } else delete out.status;
   return out as unknown as ApiObject;
+}
+
+/** The label selecting a Job's pods (its uid), as Kubernetes generates it. */
+export const jobControllerUidLabel = 'batch.kubernetes.io/controller-uid';
+export const jobNameLabel = 'batch.kubernetes.io/job-name';
+/** The pre-1.27 spellings, which Kubernetes still sets beside the new ones. */
+export const legacyJobControllerUidLabel = 'controller-uid';
+export const legacyJobNameLabel = 'job-name';
+
+/**
+ * Fields the proposer fills in once it chose the uid (Kubernetes' `generateSelector` for
+ * Jobs): unless `spec.manualSelector` is true, a Job's pod template gets the job-name and
+ * controller-uid labels (values the user set are kept) and its selector the controller-uid,
+ * so its pods match this Job alone. A contradicting template label then fails validation
+ * (the template no longer matches the selector). Other kinds are returned as they are.
+ */
+export function withGeneratedFields(obj: ApiObject): ApiObject {
+  if (obj.kind !== 'Job' || obj.spec.manualSelector === true) return obj;
+  const job: Job = obj;
+  const uid = job.metadata.uid ?? '';
+  const name = job.metadata.name ?? '';
+  const template = job.spec.template;
+  const labels = {
+    [legacyJobNameLabel]: name,
+    [jobNameLabel]: name,
+    [legacyJobControllerUidLabel]: uid,
+    [jobControllerUidLabel]: uid,
+    ...(template.metadata?.labels ?? {}),
+  };
+  const selector = job.spec.selector ?? {};
+  const matchLabels = { [jobControllerUidLabel]: uid, ...(selector.matchLabels ?? {}) };
+  return {
+    ...job,
+    spec: {
+      ...job.spec,
+      selector: { ...selector, matchLabels },
+      template: { ...template, metadata: { ...template.metadata, labels } },
+    },
+  };
 }

@@ -722,6 +722,8 @@ const envFieldPaths = [
   'status.hostIP',
   'status.podIP',
 ] as const;
+/** `metadata.labels['key']` / `metadata.annotations['key']` (an Indexed Job's completion index). */
+const envMapFieldPattern = /^metadata\.(labels|annotations)\['[^']+'\]$/;
 const envResourceFields = ['limits.cpu', 'limits.memory', 'requests.cpu', 'requests.memory'] as const;
 
 function checkEnvFrom(c: Checker, value: unknown, path: string): void {
@@ -768,7 +770,7 @@ function checkEnv(c: Checker, value: unknown, path: string): void {
       if (!c.record(ref, refPath)) continue;
       if (source === 'fieldRef') {
         const fieldPath = get(ref, 'fieldPath');
-        if (c.string(fieldPath, child(refPath, 'fieldPath'), true)) {
+        if (c.string(fieldPath, child(refPath, 'fieldPath'), true) && !envMapFieldPattern.test(fieldPath)) {
           c.oneOf(fieldPath, child(refPath, 'fieldPath'), envFieldPaths);
         }
         continue;
@@ -1224,6 +1226,7 @@ function checkJobFields(c: Checker, spec: Json, base: string): void {
   }
   c.boolean(get(spec, 'suspend'), `${base}.suspend`);
   c.boolean(get(spec, 'manualSelector'), `${base}.manualSelector`);
+  checkPodFailurePolicy(c, spec, base);
   const mode = get(spec, 'completionMode');
   c.oneOf(mode, `${base}.completionMode`, ['NonIndexed', 'Indexed']);
   if (mode !== 'Indexed') return;
@@ -1236,6 +1239,96 @@ function checkJobFields(c: Checker, spec: Json, base: string): void {
       c.invalid(`${base}.${field}`, `must be <= ${indexedJobCompletionsMax} when completion mode is Indexed`);
     }
   }
+}
+
+/** Rules in a Job's podFailurePolicy, and patterns per rule. */
+export const podFailurePolicyRulesMax = 20;
+/** Exit codes listed by one `onExitCodes`. */
+export const podFailurePolicyExitCodesMax = 255;
+
+/** As Kubernetes: exactly one matcher per rule, sorted distinct exit codes, `Never` restarts. */
+function checkPodFailurePolicy(c: Checker, spec: Json, base: string): void {
+  const policy = get(spec, 'podFailurePolicy');
+  const path = `${base}.podFailurePolicy`;
+  if (!c.record(policy, path)) return;
+  const template = get(spec, 'template');
+  const podSpec = isRecord(template) ? get(template, 'spec') : undefined;
+  const restart = isRecord(podSpec) ? get(podSpec, 'restartPolicy') : undefined;
+  if (restart !== undefined && restart !== 'Never') {
+    c.add(
+      `${base}.template.spec.restartPolicy`,
+      FieldErrorType.NotSupported,
+      'only "Never" is supported when podFailurePolicy is specified',
+    );
+  }
+  const containers = new Set<string>();
+  for (const list of ['containers', 'initContainers']) {
+    const items = isRecord(podSpec) ? get(podSpec, list) : undefined;
+    if (Array.isArray(items))
+      for (const item of items)
+        if (isRecord(item) && typeof item.name === 'string') containers.add(item.name);
+  }
+  const rules = c.records(get(policy, 'rules'), child(path, 'rules'), true);
+  if (rules.length > podFailurePolicyRulesMax)
+    c.invalid(child(path, 'rules'), `must have at most ${podFailurePolicyRulesMax} items`);
+  for (const [rule, at] of rules) {
+    const action = get(rule, 'action');
+    if (action === 'FailIndex') {
+      c.add(
+        child(at, 'action'),
+        FieldErrorType.NotSupported,
+        'FailIndex requires backoffLimitPerIndex, which is not supported',
+      );
+    } else if (c.string(action, child(at, 'action'), true)) {
+      c.oneOf(action, child(at, 'action'), ['FailJob', 'Ignore', 'Count']);
+    }
+    const onExitCodes = get(rule, 'onExitCodes');
+    const onPodConditions = get(rule, 'onPodConditions');
+    if (onExitCodes != null && onPodConditions != null) {
+      c.invalid(at, 'specifying both onExitCodes and onPodConditions is not supported');
+    } else if (onExitCodes == null && onPodConditions == null) {
+      c.invalid(at, 'specifying one of onExitCodes and onPodConditions is required');
+    }
+    if (c.record(onExitCodes, child(at, 'onExitCodes')))
+      checkOnExitCodes(c, onExitCodes, child(at, 'onExitCodes'), containers);
+    const patterns = c.records(onPodConditions, child(at, 'onPodConditions'));
+    if (patterns.length > podFailurePolicyRulesMax)
+      c.invalid(child(at, 'onPodConditions'), `must have at most ${podFailurePolicyRulesMax} items`);
+    for (const [pattern, p] of patterns) {
+      c.string(get(pattern, 'type'), child(p, 'type'), true);
+      c.oneOf(get(pattern, 'status'), child(p, 'status'), ['True', 'False', 'Unknown']);
+    }
+  }
+}
+
+function checkOnExitCodes(c: Checker, req: Json, path: string, containers: ReadonlySet<string>): void {
+  const operator = get(req, 'operator');
+  if (c.string(operator, child(path, 'operator'), true))
+    c.oneOf(operator, child(path, 'operator'), ['In', 'NotIn']);
+  const name = get(req, 'containerName');
+  if (c.string(name, child(path, 'containerName')) && !containers.has(name)) {
+    c.invalid(
+      child(path, 'containerName'),
+      'must be one of the container or initContainer names in the pod template',
+    );
+  }
+  const values = get(req, 'values');
+  if (!c.array(values, child(path, 'values'), true)) return;
+  if (values.length === 0) c.required(child(path, 'values'));
+  if (values.length > podFailurePolicyExitCodesMax)
+    c.invalid(child(path, 'values'), `must have at most ${podFailurePolicyExitCodesMax} items`);
+  let prev: number | undefined;
+  values.forEach((v, i) => {
+    const at = `${child(path, 'values')}[${i}]`;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+      c.invalid(at, 'must be an integer');
+      return;
+    }
+    if (operator === 'In' && v === 0) c.invalid(at, 'must not be 0 for the In operator');
+    if (prev !== undefined && v === prev) c.add(at, FieldErrorType.Duplicate, `duplicate value ${v}`);
+    else if (prev !== undefined && v < prev) c.invalid(at, 'must be ordered');
+    prev = v;
+  });
 }
 
 function checkAtMost100Percent(
@@ -1481,7 +1574,18 @@ function checkLease(c: Checker, obj: Json): void {
 
 // ---------------------------------------------------------------- CronJob
 
+/** Schedules are evaluated in UTC; other zones are refused rather than silently run in UTC. */
+const cronTimeZones: readonly string[] = ['UTC', 'Etc/UTC'];
+
+/** Longest CronJob name: its Jobs are named `<name>-<minutes>` (up to 11 more characters) and labelled with it. */
+export const cronJobNameLengthMax = 52;
+
 function checkCronJob(c: Checker, obj: Json): void {
+  const objectMeta = get(obj, 'metadata');
+  const name = isRecord(objectMeta) ? get(objectMeta, 'name') : undefined;
+  if (typeof name === 'string' && name.length > cronJobNameLengthMax) {
+    c.add('metadata.name', FieldErrorType.TooLong, `must be no more than ${cronJobNameLengthMax} characters`);
+  }
   const spec = get(obj, 'spec');
   if (!c.record(spec, 'spec', true)) return;
   const schedule = get(spec, 'schedule');
@@ -1489,7 +1593,10 @@ function checkCronJob(c: Checker, obj: Json): void {
     const problem = cronProblem(schedule);
     if (problem !== undefined) c.invalid('spec.schedule', problem);
   }
-  c.string(get(spec, 'timeZone'), 'spec.timeZone');
+  const timeZone = get(spec, 'timeZone');
+  if (c.string(timeZone, 'spec.timeZone') && !cronTimeZones.includes(timeZone)) {
+    c.oneOf(timeZone, 'spec.timeZone', cronTimeZones);
+  }
   c.oneOf(get(spec, 'concurrencyPolicy'), 'spec.concurrencyPolicy', ['Allow', 'Forbid', 'Replace']);
   c.boolean(get(spec, 'suspend'), 'spec.suspend');
   c.integer(get(spec, 'startingDeadlineSeconds'), 'spec.startingDeadlineSeconds', 0);

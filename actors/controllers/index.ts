@@ -2,15 +2,19 @@
 
 import type { QuotaUsageSource } from '../admission/index.js';
 import type { Controller } from './controller.js';
+import { cronJobController } from './cronjob.js';
+import { daemonSetController } from './daemonset.js';
 import { deploymentController } from './deployment.js';
 import { endpointsController } from './endpoints.js';
 import { type EventRetentionOptions, eventRetentionController } from './events.js';
 import { garbageCollector } from './gc.js';
+import { jobController } from './job.js';
 import { namespaceController } from './namespace.js';
 import { type NodeLifecycleOptions, nodeLifecycleController } from './nodelifecycle.js';
 import { type PodGcOptions, podGcController } from './podgc.js';
 import { replicaSetController } from './replicaset.js';
 import { resourceQuotaController } from './resourcequota.js';
+import { statefulSetController } from './statefulset.js';
 
 export { ClusterCache } from './cache.js';
 export type {
@@ -38,6 +42,10 @@ export function defaultControllers(opts: ControllerOptions & DefaultControllerDe
   return [
     replicaSetController(),
     deploymentController(),
+    daemonSetController(),
+    statefulSetController(),
+    jobController(),
+    cronJobController(),
     resourceQuotaController(opts.quotaUsage),
     endpointsController(),
     garbageCollector(),
