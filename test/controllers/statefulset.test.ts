@@ -254,7 +254,9 @@ describe('StatefulSet controller (in-process masters, hollow nodes)', { timeout:
       const s = (await getSet(c!, 'web')).status;
       return s !== undefined && s.updateRevision !== first.updateRevision ? s : undefined;
     });
-    expect(mid.currentRevision).toBe(first.currentRevision);
+    // While the update is in progress the current revision stays the old one (on a fast
+    // machine the whole update may be over by the first look).
+    if ((mid.updatedReplicas ?? 0) < 3) expect(mid.currentRevision).toBe(first.currentRevision);
     const done = await waitFor('update complete', async () => {
       const s = (await getSet(c!, 'web')).status;
       return s?.updatedReplicas === 3 && s.readyReplicas === 3 && s.currentRevision === s.updateRevision
