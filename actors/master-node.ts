@@ -43,6 +43,10 @@ export interface MasterNodeOptions {
   nowMs?: () => number;
   /** The controllers run on the leader. Default: every built-in controller and the scheduler. */
   controllers?: readonly Controller[];
+  /** Cluster IPs come from here. Default 10.96.0.0/16. */
+  serviceCidr?: string;
+  /** NodePorts come from here. Default 30000-32767. */
+  nodePortRange?: string;
   /** Settings of the built-in controllers (when `controllers` is not given). */
   controllerOptions?: ControllerOptions;
   /** Period of the controllers' tick (delayed keys, resyncs). Default 1,000. */
@@ -89,7 +93,10 @@ export class MasterNode {
         this.controllers?.onLeaderChange(leader, term);
       },
     });
-    const admissionPlugins = defaultAdmissionPlugins();
+    const admissionPlugins = defaultAdmissionPlugins({
+      ...(opts.serviceCidr !== undefined ? { serviceCidr: opts.serviceCidr } : {}),
+      ...(opts.nodePortRange !== undefined ? { nodePortRange: opts.nodePortRange } : {}),
+    });
     this.admission = new ClusterAdmission({
       store: this.store,
       host: this.host,

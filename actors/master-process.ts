@@ -38,6 +38,10 @@ export interface MasterProcessOptions {
   snapshotEveryEntries?: number;
   /** Settings of the built-in controllers (grace periods, retention). */
   controllers?: ControllerOptions;
+  /** ClusterIPs come from here. Default 10.96.0.0/16. */
+  serviceCidr?: string;
+  /** NodePorts come from here. Default 30000-32767. */
+  nodePortRange?: string;
   log?: (line: string) => void;
 }
 
@@ -142,6 +146,8 @@ export async function runMaster(opts: MasterProcessOptions): Promise<RunningMast
     join: opts.join ?? false,
     addresses,
     ...(opts.controllers ? { controllerOptions: opts.controllers } : {}),
+    ...(opts.serviceCidr !== undefined ? { serviceCidr: opts.serviceCidr } : {}),
+    ...(opts.nodePortRange !== undefined ? { nodePortRange: opts.nodePortRange } : {}),
     host: {
       ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
       ...(opts.electionTicks !== undefined ? { electionTicks: opts.electionTicks } : {}),

@@ -5,6 +5,7 @@
  */
 
 import type { Command } from 'commander';
+import { parseCidr, parsePortRange } from '../core/admission/service-allocation.js';
 
 export function registerMasterCommands(program: Command): void {
   const master = program
@@ -44,6 +45,14 @@ export function registerMasterCommands(program: Command): void {
       'finished pods kept at most, oldest deleted first (default 12500)',
       (v) => positiveInt(v, '--terminated-pod-gc-threshold'),
     )
+    .option('--service-cidr <cidr>', 'ClusterIPs are allocated from this range (default 10.96.0.0/16)', (v) =>
+      checked(v, '--service-cidr', parseCidr),
+    )
+    .option(
+      '--service-node-port-range <min-max>',
+      'NodePorts are allocated from this range (default 30000-32767)',
+      (v) => checked(v, '--service-node-port-range', parsePortRange),
+    )
     .action(async (flags: Partial<MasterFlags>) => {
       const o = required(flags, ['id', 'dataDir'], 'master');
       const { parsePeers, runMaster } = await import('../actors/master-process.js');
@@ -60,6 +69,8 @@ export function registerMasterCommands(program: Command): void {
         join: o.join ?? false,
         ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
         ...(o.electionTicks !== undefined ? { electionTicks: o.electionTicks } : {}),
+        ...(o.serviceCidr !== undefined ? { serviceCidr: o.serviceCidr } : {}),
+        ...(o.serviceNodePortRange !== undefined ? { nodePortRange: o.serviceNodePortRange } : {}),
         controllers: {
           ...(o.nodeMonitorGracePeriod !== undefined
             ? { nodeMonitorGracePeriodMs: o.nodeMonitorGracePeriod }
@@ -140,6 +151,18 @@ interface MasterFlags {
   eventTtl?: number;
   eventsMax?: number;
   terminatedPodGcThreshold?: number;
+  serviceCidr?: string;
+  serviceNodePortRange?: string;
+}
+
+/** `v` when `parse` accepts it; else the flag and the parser's reason in one line. */
+function checked(v: string, flag: string, parse: (text: string) => unknown): string {
+  try {
+    parse(v);
+    return v;
+  } catch (err) {
+    throw new Error(`${flag}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** `40s`, `5m`, `1h30m` → ms (> 0). */

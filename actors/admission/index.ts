@@ -24,3 +24,9 @@ export {
   type QuotaUsageSource,
   ResourceQuotaPlugin,
 } from './plugins.js';
+export {
+  defaultNodePortRange,
+  defaultServiceCidr,
+  type ServiceAllocatorOptions,
+  ServiceAllocatorPlugin,
+} from './service-allocator.js';

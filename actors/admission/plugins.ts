@@ -21,6 +21,7 @@ import { type ApiObject, formatFieldError, type Kind, kindInfo, validateObject }
 import type { LimitRange, Namespace, Pod, ResourceQuota } from '../../core/objects.js';
 import { ApiError, ApiErrorCode } from '../api.js';
 import type { AdmissionPlugin, AdmissionStore, Claim } from './leader-admission.js';
+import { type ServiceAllocatorOptions, ServiceAllocatorPlugin } from './service-allocator.js';
 
 function nameOf(obj: ApiObject): string {
   return obj.metadata.name ?? '';
@@ -200,8 +201,17 @@ export class ResourceQuotaPlugin implements AdmissionPlugin, QuotaUsageSource {
   }
 }
 
-/** The plugins every master runs, in order; the quota plugin is returned too (its usage feeds the quota controller). */
-export function defaultAdmissionPlugins(): { plugins: AdmissionPlugin[]; quota: ResourceQuotaPlugin } {
+/**
+ * The plugins every master runs, in order; the quota plugin is returned too (its usage feeds
+ * the quota controller), and the service allocator (its ranges feed the agents' settings).
+ * Allocation runs before the quota so the quota sees the node ports a service gets.
+ */
+export function defaultAdmissionPlugins(opts: ServiceAllocatorOptions = {}): {
+  plugins: AdmissionPlugin[];
+  quota: ResourceQuotaPlugin;
+  services: ServiceAllocatorPlugin;
+} {
   const quota = new ResourceQuotaPlugin();
-  return { plugins: [namespaceLifecyclePlugin(), limitRangerPlugin(), quota], quota };
+  const services = new ServiceAllocatorPlugin(opts);
+  return { plugins: [namespaceLifecyclePlugin(), limitRangerPlugin(), services, quota], quota, services };
 }

@@ -63,7 +63,7 @@ function cox(args: string[], input?: string, onStdout?: (text: string) => void):
 function manifest(
   name: string,
   image: string,
-  opts: { node?: string; cause?: string; deadline?: number } = {},
+  opts: { node?: string; cause?: string; deadline?: number; minReadySeconds?: number } = {},
 ) {
   return `apiVersion: apps/v1
 kind: Deployment
@@ -71,7 +71,7 @@ metadata:
   name: ${name}
 ${opts.cause ? `  annotations:\n    kubernetes.io/change-cause: ${opts.cause}\n` : ''}spec:
   replicas: 3
-  minReadySeconds: 1
+  minReadySeconds: ${opts.minReadySeconds ?? 1}
 ${opts.deadline ? `  progressDeadlineSeconds: ${opts.deadline}\n` : ''}  selector:
     matchLabels: {app: ${name}}
   strategy:
@@ -123,7 +123,8 @@ describe('cox rollout against real masters and a hollow agent', () => {
 
     const second = await cox(
       ['apply', '-f', '-'],
-      manifest('web', 'coxswain/busybox:v2', { cause: 'second' }),
+      // Slow enough (3 steps of 4 s) that the rollout is still going when the CLI has started.
+      manifest('web', 'coxswain/busybox:v2', { cause: 'second', minReadySeconds: 4 }),
     );
     expect(second).toMatchObject({ code: 0, stdout: 'deployment/web configured\n' });
     // The CLI talks to the first master in --server; kill it once progress is streaming.
