@@ -13,6 +13,7 @@ import { printClusterStatus } from './cluster-status.js';
 import { keysFromManifests, keysFromTargets, runDelete } from './delete.js';
 import { runDescribe, runEvents } from './describe.js';
 import { describeError, ManifestError, UsageError } from './errors.js';
+import { runExpose } from './expose.js';
 import { type Output, runGet } from './get.js';
 import { registerLocalClusterCommands } from './local-cluster.js';
 import { type ManifestFiles, readManifests } from './manifests.js';
@@ -228,6 +229,42 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
         );
       },
     );
+
+  program
+    .command('expose')
+    .description(
+      'a Service in front of a deployment, replica set, stateful set, daemon set or pod: expose KIND/NAME --port N',
+    )
+    .argument('<target>', 'KIND/NAME')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option('--port <port>', "the service's port (default: the pods' only container port)")
+    .option('--target-port <port>', 'the container port (number or name) traffic goes to (default: --port)')
+    .option('--name <name>', "the service's name (default: the exposed object's)")
+    .option('--type <type>', 'ClusterIP (default) or NodePort')
+    .option('--protocol <p>', 'TCP (default), UDP or SCTP')
+    .option('--port-name <name>', "the port's name")
+    .option('--session-affinity <a>', 'None (default) or ClientIP')
+    .option('--cluster-ip <ip>', 'ask for this ClusterIP (or None for a headless service)')
+    .option('--dry-run', 'validate and allocate on the server without writing')
+    .action(async (target: string, o: Record<string, string | boolean | undefined>, cmd: Command) => {
+      code = await runExpose(
+        connect(cmd),
+        target,
+        {
+          ...(o.namespace ? { namespace: o.namespace as string } : {}),
+          ...(o.port ? { port: o.port as string } : {}),
+          ...(o.targetPort ? { targetPort: o.targetPort as string } : {}),
+          ...(o.name ? { name: o.name as string } : {}),
+          ...(o.type ? { type: o.type as string } : {}),
+          ...(o.protocol ? { protocol: o.protocol as string } : {}),
+          ...(o.portName ? { portName: o.portName as string } : {}),
+          ...(o.sessionAffinity ? { sessionAffinity: o.sessionAffinity as string } : {}),
+          ...(o.clusterIp ? { clusterIp: o.clusterIp as string } : {}),
+          dryRun: o.dryRun === true,
+        },
+        deps,
+      );
+    });
 
   registerNodeVerbs(program, connect, deps, (c) => {
     code = c;

@@ -314,8 +314,38 @@ const endpointSliceColumns: Column[] = [
 ];
 
 /** The columns after NAME (and NAMESPACE) for each kind; unknown kinds get AGE only. */
+/** kubectl's ENDPOINTS: `ip:port` pairs of the ready addresses, the first three then `+ N more...`. */
+export function endpointsText(o: Obj): string {
+  const pairs: string[] = [];
+  for (const subset of list(o.subsets)) {
+    const ports = list(at(subset, 'ports'));
+    for (const a of list(at(subset, 'addresses'))) {
+      if (ports.length === 0) pairs.push(str(at(a, 'ip'), ''));
+      for (const p of ports) pairs.push(`${str(at(a, 'ip'), '')}:${num(at(p, 'port'))}`);
+    }
+  }
+  if (pairs.length === 0) return '<none>';
+  return pairs.length > 3 ? `${pairs.slice(0, 3).join(',')} + ${pairs.length - 3} more...` : pairs.join(',');
+}
+
+const endpointsColumns: Column[] = [
+  { header: 'ENDPOINTS', value: endpointsText },
+  ageColumn,
+  {
+    header: 'NOT-READY',
+    wide: true,
+    value: (o) =>
+      str(
+        list(o.subsets)
+          .flatMap((s) => list(at(s, 'notReadyAddresses')).map((a) => str(at(a, 'ip'), '')))
+          .join(','),
+      ),
+  },
+];
+
 const columnsByKind: Readonly<Record<string, readonly Column[]>> = {
   Pod: podColumns,
+  Endpoints: endpointsColumns,
   Deployment: deploymentColumns,
   ReplicaSet: replicaSetColumns,
   StatefulSet: statefulSetColumns,

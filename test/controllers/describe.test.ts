@@ -1,36 +1,14 @@
 /** `cox describe` and `cox events` against in-process masters with controllers and hollow nodes. */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../../actors/api.js';
-import { type CliApi, runCox } from '../../cli/main.js';
 import type { Pod, ReplicaSet } from '../../core/index.js';
+import { coxAgainst } from '../fixtures/cox-in-process.js';
 import { waitFor } from '../fixtures/e2e.js';
 import { type HollowCluster, listOf, startHollowCluster } from '../fixtures/hollow-cluster.js';
 
 let c: HollowCluster;
 
-async function cox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const api: CliApi = {
-    ...c.api,
-    clusterStatus: async () => ({}) as ClusterStatus,
-    addMember: async () => ({}) as ClusterStatus,
-    removeMember: async () => ({}) as ClusterStatus,
-    transferLeadership: async () => ({}) as ClusterStatus,
-    close: () => {},
-  };
-  const code = await runCox(args, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    env: { COX_SERVERS: 'ws://127.0.0.1:1' },
-    homeDir: '/nonexistent',
-    nowMs: Date.now,
-    files: { read: async () => '', readDir: async () => [], readIfExists: () => undefined } as never,
-    connect: () => api,
-  });
-  return { code, stdout, stderr };
-}
+const cox = (...args: string[]) => coxAgainst(c.api, ...args);
 
 beforeAll(async () => {
   c = await startHollowCluster({ nodes: [{ name: 'n1' }] });

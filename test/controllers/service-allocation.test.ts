@@ -3,6 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../actors/api.js';
 import type { Service } from '../../core/index.js';
+import { coxAgainst } from '../fixtures/cox-in-process.js';
+import { waitFor } from '../fixtures/e2e.js';
 import { type HollowCluster, listOf, startHollowCluster } from '../fixtures/hollow-cluster.js';
 
 const svc = (name: string, spec: Partial<Service['spec']> = {}): Service => ({
@@ -99,5 +101,68 @@ describe('service address and node port allocation (in-process masters)', () => 
     const real = (await c.api.create(svc('e', { clusterIP: '10.96.9.9' }))) as Service;
     expect(real.spec.clusterIP).toBe('10.96.9.9');
     expect((await listOf<Service>(c.api, 'Service')).map((s) => s.metadata.name).sort()).toEqual(['e', 'h']);
+  });
+});
+
+describe('cox expose and cox get svc,endpoints', () => {
+  let c: HollowCluster | undefined;
+  afterEach(async () => {
+    await c?.stop();
+    c = undefined;
+  });
+
+  it('exposes a deployment on a NodePort with its selector and lists the service and its endpoints', async () => {
+    c = await startHollowCluster({ nodes: [{ name: 'n1' }] });
+    const cox = (...args: string[]) => coxAgainst(c!.api, ...args);
+    await c.api.create({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'default', labels: { app: 'web' } },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: {
+            nodeName: 'n1',
+            containers: [
+              { name: 'web', image: 'coxswain/busybox', ports: [{ name: 'http', containerPort: 8080 }] },
+            ],
+          },
+        },
+      },
+    });
+    const r = await cox(
+      'expose',
+      'deploy/web',
+      '--port',
+      '80',
+      '--target-port',
+      'http',
+      '--type',
+      'NodePort',
+    );
+    expect(r).toMatchObject({ code: 0, stdout: 'service/web exposed\n' });
+    const s = (await c.api.get({ kind: 'Service', namespace: 'default', name: 'web' })) as Service;
+    expect(s.spec.selector).toEqual({ app: 'web' });
+    expect(s.spec.ports?.[0]).toMatchObject({ port: 80, targetPort: 'http', protocol: 'TCP' });
+    expect(s.spec.ports?.[0].nodePort).toBeGreaterThanOrEqual(30000);
+    await waitFor('2 endpoints', async () => {
+      const out = await cox('get', 'endpoints', 'web');
+      return /web\s+\S+:8080,\S+:8080\s/.test(out.stdout) ? true : undefined;
+    });
+    const listed = await cox('get', 'svc,ep', '-o', 'wide');
+    expect(listed.stdout).toMatch(
+      new RegExp(
+        `service/web\\s+NodePort\\s+${s.spec.clusterIP?.replaceAll('.', '\\.')}\\s+<none>\\s+80:${s.spec.ports?.[0].nodePort}/TCP\\s+\\S+\\s+app=web`,
+      ),
+    );
+    expect(listed.stdout).toMatch(/endpoints\/web\s+\S+:8080,\S+:8080/);
+    const again = await cox('expose', 'deploy/web', '--port', '80');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists/);
+    const noPort = await cox('expose', 'deploy/nope', '--port', '80');
+    expect(noPort.code).toBe(1);
+    expect(noPort.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
