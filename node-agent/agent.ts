@@ -6,7 +6,7 @@
  * runtime holds them, and the agent reconciles when the API answers again.
  */
 
-import { cpus, hostname, totalmem } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import type { ObjectApi, WatchEvent } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
 import {
@@ -21,6 +21,7 @@ import {
 } from '../actors/runtime.js';
 import type { ApiObject, Pod } from '../core/index.js';
 import { AgentRemote } from './agent-remote.js';
+import { nodeSystemInfo } from './node-info.js';
 import type { ProbeKind } from './pod/probes.js';
 import type { BackoffPolicy } from './pod/restart.js';
 import {
@@ -189,14 +190,7 @@ export class NodeAgent {
           lastTransitionTime: now,
         },
       ],
-      nodeInfo: {
-        kernelVersion: '',
-        osImage: hostname(),
-        containerRuntimeVersion: this.opts.runtime.kind,
-        kubeletVersion: 'coxswain',
-        architecture: process.arch,
-        operatingSystem: process.platform,
-      },
+      nodeInfo: await nodeSystemInfo(this.opts.runtime),
     };
     const node = {
       apiVersion: 'v1',

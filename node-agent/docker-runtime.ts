@@ -171,6 +171,10 @@ export class DockerRuntime implements ContainerRuntime {
     this.pull = opts.pull ?? false;
   }
 
+  async version(): Promise<string> {
+    return `docker://${(await this.docker.version()).Version}`;
+  }
+
   async ensureImage(image: string, policy: PullPolicy): Promise<void> {
     if (image === baseImage || image === 'coxswain/busybox') {
       await ensureBaseImage(this.docker);

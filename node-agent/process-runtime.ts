@@ -322,6 +322,10 @@ export class ProcessRuntime implements ContainerRuntime {
     };
   }
 
+  async version(): Promise<string> {
+    return 'process';
+  }
+
   async ensureImage(image: string, _policy: PullPolicy): Promise<void> {
     if (!baseImageNames.has(image)) {
       throw new ImagePullError(

@@ -143,6 +143,10 @@ export function describeRuntimeConformance(
         return s.phase === 'exited' ? s : undefined;
       });
 
+    it('reports its version as `<kind>` or `<kind>://<version>`', async () => {
+      expect(await runtime.version()).toMatch(new RegExp(`^${runtime.kind}($|://\\S+$)`));
+    });
+
     it('accepts the base image and refuses an unknown one with ImagePullError', async () => {
       await runtime.ensureImage(image, 'IfNotPresent');
       const missing = 'example.invalid/nothing:1';

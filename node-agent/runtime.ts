@@ -140,6 +140,8 @@ export interface ContainerStats {
 
 export interface ContainerRuntime {
   readonly kind: 'docker' | 'process' | 'hollow';
+  /** What the Node reports as `containerRuntimeVersion`: `docker://<engine version>`, `process`, `hollow`. */
+  version(): Promise<string>;
   /** Makes `image` available (builds the base image on first use); throws ImagePullError. */
   ensureImage(image: string, policy: PullPolicy): Promise<void>;
   /** Starts the pod's sandbox, or returns the running one of this pod uid (adoption). */

@@ -7,7 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
@@ -195,6 +195,31 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
     const nodes = await cox(['top', 'nodes']);
     expect(nodes.code).toBe(0);
     expect(nodes.stdout).toMatch(new RegExp(`\\n${node}\\s+\\d+m\\s+\\d+%\\s+\\d+Mi\\s+\\d+%\\n`));
+  }, 30_000);
+
+  it("lists the agent's node with kubectl's wide columns", async () => {
+    const r = await cox(['get', 'nodes', node, '-o', 'wide']);
+    expect(r.code).toBe(0);
+    const [header, row] = r.stdout.trimEnd().split('\n');
+    expect(header.split(/\s{2,}/)).toEqual([
+      'NAME',
+      'STATUS',
+      'ROLES',
+      'AGE',
+      'VERSION',
+      'INTERNAL-IP',
+      'EXTERNAL-IP',
+      'OS-IMAGE',
+      'KERNEL-VERSION',
+      'CONTAINER-RUNTIME',
+    ]);
+    const cells = row.split(/\s{2,}/);
+    expect(cells.slice(0, 3)).toEqual([node, 'Ready', '<none>']);
+    expect(cells[4]).toMatch(/^v\d+\.\d+\.\d+/);
+    expect(cells.slice(5, 7)).toEqual(['127.0.0.1', '<none>']);
+    expect(cells[8]).toBe(release());
+    const engine = (await docker.version()).Version;
+    expect(cells[9]).toBe(`docker://${engine}`);
   }, 30_000);
 
   // Last: it kills a master.
