@@ -12,6 +12,7 @@ import { ApiErrorCode, isApiError } from '../actors/api.js';
 import { deepEqual } from '../core/deep-equal.js';
 import type { ApiObject, ConfigMap, Container, Handler, Pod, PodStatus, Secret } from '../core/index.js';
 import { parseQuantity } from '../core/index.js';
+import { activeDeadlineAtMs, deadlineExceeded, pastActiveDeadline } from './pod/deadline.js';
 import { containerEnv, containerPath, expandCommand } from './pod/env.js';
 import { ContainerConfigError } from './pod/errors.js';
 import { type ContainerObservation, timeMs, type WaitingReason } from './pod/observation.js';
@@ -226,12 +227,18 @@ export async function stopContainerGracefully(
   await ctx.runtime.stopContainer(id, leftSeconds);
 }
 
+/** Stops the pod's running app and init containers (preStop hooks first) within `graceSeconds`. */
+async function stopRunning(ctx: PodSyncContext, pod: Pod, graceSeconds: number): Promise<void> {
+  const uid = pod.metadata.uid ?? '';
+  const running = (await ctx.runtime.listContainers({ podUid: uid })).filter((c) => c.phase === 'running');
+  await Promise.all(running.map((c) => stopContainerGracefully(ctx, pod, c.name, c.id, graceSeconds)));
+}
+
 /** Stops (preStop hooks first) and removes the pod, then removes it from the API (grace already spent here). */
 async function terminate(ctx: PodSyncContext, pod: Pod): Promise<void> {
   const grace = graceSecondsOf(pod);
   const uid = pod.metadata.uid ?? '';
-  const running = (await ctx.runtime.listContainers({ podUid: uid })).filter((c) => c.phase === 'running');
-  await Promise.all(running.map((c) => stopContainerGracefully(ctx, pod, c.name, c.id, grace)));
+  await stopRunning(ctx, pod, grace);
   await ctx.runtime.removePod(uid, grace);
   try {
     await ctx.api.delete(
@@ -244,6 +251,55 @@ async function terminate(ctx: PodSyncContext, pod: Pod): Promise<void> {
   }
 }
 
+/**
+ * Writes `status` as the pod's status unless the API has it already. False when the pod is gone
+ * or was replaced by a pod of the same name (another uid): this pod is over here.
+ */
+async function reportStatus(ctx: PodSyncContext, pod: Pod, status: PodStatus): Promise<boolean> {
+  if (deepEqual(status, pod.status)) return true;
+  try {
+    await ctx.api.updateStatus({
+      ...pod,
+      metadata: { ...pod.metadata, resourceVersion: undefined },
+      status,
+    } as unknown as ApiObject);
+    return true;
+  } catch (err) {
+    if (isApiError(err) && (err.code === ApiErrorCode.NotFound || err.code === ApiErrorCode.Conflict)) {
+      return false;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Fails the pod as kubelet does for `reason` (its active deadline passed): stops its running
+ * containers gracefully, restarts nothing, and reports phase Failed with the reason.
+ */
+async function failPod(
+  ctx: PodSyncContext,
+  pod: Pod,
+  state: PodSyncState,
+  failure: { reason: string; message: string },
+): Promise<PodSyncResult> {
+  const uid = pod.metadata.uid ?? '';
+  ctx.log(`pod ${pod.metadata.namespace}/${pod.metadata.name}: ${failure.message}; stopping its containers`);
+  await stopRunning(ctx, pod, graceSecondsOf(pod));
+  const previous = state.reported ?? pod.status;
+  const status = podStatus({
+    pod,
+    observed: observe(await ctx.runtime.listContainers({ podUid: uid })),
+    ...(previous?.podIP !== undefined ? { podIP: previous.podIP } : {}),
+    hostIP: ctx.nodeIp,
+    nowMs: ctx.nowMs(),
+    ...(previous !== undefined ? { previous } : {}),
+    runtime: ctx.runtime.kind,
+    failure,
+  });
+  if (!(await reportStatus(ctx, pod, status))) return { state, finished: true, running: [] };
+  return { state: { ...state, reported: status }, finished: false, running: [] };
+}
+
 /** One pass over `pod` (its latest version from the API). */
 export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState): Promise<PodSyncResult> {
   const uid = pod.metadata.uid ?? '';
@@ -251,8 +307,12 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     await terminate(ctx, pod);
     return { state, finished: true, running: [] };
   }
-  const phase = pod.status?.phase;
+  // Terminal for good (the API's version may lag the status this actor reported last).
+  const phase = (state.reported ?? pod.status)?.phase;
   if (phase === 'Succeeded' || phase === 'Failed') return { state, finished: false, running: [] };
+  if (pastActiveDeadline(pod, state.reported ?? pod.status, ctx.nowMs())) {
+    return failPod(ctx, pod, state, deadlineExceeded);
+  }
   const policy = ctx.backoffPolicy ?? defaultBackoffPolicy;
 
   const sandbox = await ctx.runtime.runSandbox({
@@ -390,27 +450,14 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
         : {}),
     runtime: ctx.runtime.kind,
   });
-  let reported = state.reported;
-  if (!deepEqual(status, pod.status)) {
-    try {
-      await ctx.api.updateStatus({
-        ...pod,
-        metadata: { ...pod.metadata, resourceVersion: undefined },
-        status,
-      } as unknown as ApiObject);
-      reported = status;
-    } catch (err) {
-      // Gone, or replaced by a pod of the same name (another uid): this pod is over here.
-      if (isApiError(err) && (err.code === ApiErrorCode.NotFound || err.code === ApiErrorCode.Conflict)) {
-        return { state, finished: true, running: [] };
-      }
-      throw err;
-    }
-  }
+  if (!(await reportStatus(ctx, pod, status))) return { state, finished: true, running: [] };
+  // The deadline counts from the start time just reported: the pass at its end fails the pod.
+  const deadlineAtMs = activeDeadlineAtMs(pod, status);
+  if (deadlineAtMs !== undefined) wakeAtMs = Math.min(wakeAtMs ?? deadlineAtMs, deadlineAtMs);
   return {
     state: {
       backoff: plan.backoff,
-      ...(reported !== undefined ? { reported } : {}),
+      reported: status,
       ...(Object.keys(imagePull).length > 0 ? { imagePull } : {}),
       ...(state.health !== undefined ? { health: state.health } : {}),
     },
