@@ -5,8 +5,9 @@
  * never skipped.
  */
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,6 +179,46 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
     });
     expect(r).toMatchObject({ code: 0, stdout: 'piped line\ndone\n' });
   }, 30_000);
+
+  it('exec -it gives the command a terminal of the size of cox’s, resized when cox’s terminal is', async () => {
+    // script(1) runs cox on a pseudo-terminal of 40x100; `stty -F` on that terminal later
+    // resizes it, which sends cox SIGWINCH, as resizing a terminal window does.
+    const ttyPath = join(dir, 'exec-tty');
+    const loop = 'while :; do stty size; sleep 0.2; done';
+    const inner = `tty > ${ttyPath}; stty rows 40 cols 100; exec ${process.execPath} --import tsx ${coxPath} exec -it talker -- sh -c '${loop}'`;
+    const child = spawn('script', ['-qfec', inner, '/dev/null'], {
+      env: { ...process.env, COX_SERVERS: wsUrls(), COX_HOME: dir },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(
+        'the initial size in the container',
+        async () => (out.includes('40 100') ? true : undefined),
+        20_000,
+      );
+      const tty = (await readFile(ttyPath, 'utf8')).trim();
+      expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
+      await new Promise<void>((resolve, reject) =>
+        execFile('stty', ['-F', tty, 'rows', '50', 'cols', '120'], (err) => (err ? reject(err) : resolve())),
+      );
+      await waitFor(
+        'the new size in the container',
+        async () => (out.includes('50 120') ? true : undefined),
+        10_000,
+      );
+      // Ctrl-C goes through cox's raw terminal to the command's terminal: sh dies of SIGINT.
+      child.stdin.write('\x03');
+      expect(await exited).toBe(130);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(out.indexOf('40 100')).toBeLessThan(out.indexOf('50 120'));
+  }, 40_000);
 
   it('fails in one line for a missing pod or container', async () => {
     const missing = await cox(['logs', 'nope']);
