@@ -86,6 +86,11 @@ describe('cox agent flags', () => {
     expect(() => agentSettings(flags({ hollowStartDelay: '1s' }))).toThrow(
       '--hollow-start-delay: only with --runtime hollow',
     );
+    expect(agentSettings(flags()).pullImages).toBe(false);
+    expect(agentSettings(flags({ pullImages: true })).pullImages).toBe(true);
+    expect(() => agentSettings(flags({ runtime: 'process', pullImages: true }))).toThrow(
+      '--pull-images: only with --runtime docker',
+    );
   });
 });
 

@@ -24,6 +24,7 @@ export interface AgentFlags {
   restartBackoffInitial?: string;
   restartBackoffMax?: string;
   hollowStartDelay?: string;
+  pullImages?: boolean;
 }
 
 export const runtimeKinds = ['docker', 'process', 'hollow'] as const;
@@ -47,6 +48,8 @@ export interface AgentSettings {
   restartBackoff: BackoffPolicy;
   /** The hollow runtime's pretend start of every container, in ms. */
   hollowStartDelayMs: number;
+  /** The docker runtime pulls images missing on the node. */
+  pullImages: boolean;
 }
 
 /** Checks and converts the flags; any mistake is a one-line UsageError naming the flag. */
@@ -84,6 +87,9 @@ export function agentSettings(o: AgentFlags): AgentSettings {
   if (o.hollowStartDelay !== undefined && o.runtime !== 'hollow') {
     throw new UsageError('--hollow-start-delay: only with --runtime hollow');
   }
+  if (o.pullImages === true && o.runtime !== 'docker') {
+    throw new UsageError('--pull-images: only with --runtime docker');
+  }
   return {
     name: o.name,
     masters,
@@ -99,6 +105,7 @@ export function agentSettings(o: AgentFlags): AgentSettings {
     },
     restartBackoff: { ...defaultBackoffPolicy, backoffMsInitial: initial, backoffMsMax: max },
     hollowStartDelayMs,
+    pullImages: o.pullImages === true,
   };
 }
 
@@ -159,6 +166,10 @@ export function registerAgentCommand(program: Command): void {
       'cap of that delay (default 5m, or the initial delay if longer)',
     )
     .option('--hollow-start-delay <duration>', 'hollow runtime: how long a pretend container start takes')
+    .option(
+      '--pull-images',
+      'docker runtime: pull images missing on the node from their registries (default: run only images built here)',
+    )
     .action(async (flags: AgentFlags) => {
       const o = agentSettings(flags);
       const { homedir } = await import('node:os');
@@ -204,7 +215,7 @@ async function createRuntime(o: AgentSettings, dataDir: string) {
   switch (o.runtime) {
     case 'docker': {
       const { DockerRuntime } = await import('../node-agent/docker-runtime.js');
-      return new DockerRuntime({ node: o.name });
+      return new DockerRuntime({ node: o.name, pull: o.pullImages });
     }
     case 'process': {
       const { ProcessRuntime } = await import('../node-agent/process-runtime.js');

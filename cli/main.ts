@@ -13,6 +13,7 @@ import { printClusterStatus } from './cluster-status.js';
 import { keysFromManifests, keysFromTargets, runDelete } from './delete.js';
 import { describeError, ManifestError, UsageError } from './errors.js';
 import { type Output, runGet } from './get.js';
+import { registerImageCommands } from './image-command.js';
 import { registerLocalClusterCommands } from './local-cluster.js';
 import { type ManifestFiles, readManifests } from './manifests.js';
 import { registerMasterCommands } from './master-command.js';
@@ -330,6 +331,7 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
 
   registerMasterCommands(program);
   registerAgentCommand(program);
+  registerImageCommands(program, deps);
   registerLocalClusterCommands(program);
 
   try {

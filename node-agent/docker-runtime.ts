@@ -39,7 +39,10 @@ export interface DockerRuntimeOptions {
   /** This agent's node name: every container is labelled with it, and only its own are listed. */
   node: string;
   docker?: Docker;
-  /** Pull images missing locally (needs a reachable registry). Default false. */
+  /**
+   * Pull images missing on the node from their registries (needs a reachable registry). Default
+   * false: only images built on this machine run, and the agent sends no traffic to registries.
+   */
   pull?: boolean;
 }
 
@@ -146,9 +149,11 @@ export function engineTimestamp(rfc3339: string): string | undefined {
   return `${Math.floor(ms / 1000)}.${fraction.padEnd(9, '0').slice(0, 9)}`;
 }
 
+/** What the engine said, without docker-modem's `(HTTP code 404) unexpected - ` prefix. */
 function engineMessage(err: unknown): string {
-  const json = (err as { json?: { message?: string } }).json;
-  return (json?.message ?? (err instanceof Error ? err.message : String(err))).trim();
+  const json = (err as { json?: { message?: string } | null }).json;
+  const text = json?.message ?? (err instanceof Error ? err.message : String(err));
+  return text.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
 }
 
 function shortUid(uid: string): string {
@@ -188,17 +193,26 @@ export class DockerRuntime implements ContainerRuntime {
         image,
         policy === 'Never'
           ? 'not present on this node and imagePullPolicy is Never'
-          : 'not present on this node, and this agent does not pull images (build it locally)',
+          : 'not present on this node, and this agent does not pull images (build it with `cox image build`, or run the agent with --pull-images)',
       );
     }
+    // The registry's own words: a refusal before the transfer is the engine's error response, a
+    // failure during it an `error` line of the progress stream.
+    let failure: string | undefined;
     try {
       const stream = await this.docker.pull(image);
-      await new Promise<void>((resolve, reject) =>
-        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      type Progress = { error?: string; errorDetail?: { message?: string } };
+      const progress = await new Promise<Progress[]>((resolve, reject) =>
+        this.docker.modem.followProgress(stream, (err: Error | null, output: Progress[]) =>
+          err ? reject(err) : resolve(output),
+        ),
       );
+      const line = progress.find((p) => p.error !== undefined || p.errorDetail?.message !== undefined);
+      failure = line === undefined ? undefined : (line.errorDetail?.message ?? line.error);
     } catch (err) {
-      throw new ImagePullError(image, err instanceof Error ? err.message : String(err));
+      failure = engineMessage(err);
     }
+    if (failure !== undefined) throw new ImagePullError(image, failure.trim().replace(/\s*\n\s*/g, '; '));
   }
 
   async runSandbox(spec: SandboxSpec): Promise<SandboxStatus> {

@@ -10,7 +10,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../actors/grpc-client.js';
@@ -18,10 +17,9 @@ import type { Pod } from '../../core/index.js';
 import { NodeAgent } from '../../node-agent/agent.js';
 import { DockerRuntime } from '../../node-agent/docker-runtime.js';
 import { runtimeLabels } from '../../node-agent/runtime.js';
-import { waitFor } from '../fixtures/e2e.js';
+import { type CoxRun, coxPath, runCoxProcess, waitFor } from '../fixtures/e2e.js';
 import { MasterCluster } from '../multiprocess/master-cluster.js';
 
-const coxPath = fileURLToPath(new URL('../../cli/cox.ts', import.meta.url));
 const node = `e2e-streams-${process.pid}`;
 const memoryDir = join('/dev/shm', `cox-e2e-streams-${process.pid}`);
 const docker = new Docker();
@@ -30,47 +28,17 @@ let api: ApiClient;
 let agent: NodeAgent;
 let dir: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function wsUrls(ids = cluster.ids()): string {
   return ids.map((id) => `ws://${cluster.member(id).wsAddress}`).join(',');
 }
 
-/** Runs the real `cox`; `until` ends it early (SIGTERM) once the output satisfies it. */
+/** The real `cox` against the masters' gateways (all of them, or `servers`). */
 function cox(
   args: string[],
   opts: { servers?: string; input?: string; until?: (out: string) => boolean; timeoutMs?: number } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', coxPath, ...args], {
-      env: { ...process.env, COX_SERVERS: opts.servers ?? wsUrls(), COX_HOME: dir },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cox ${args.join(' ')}: no exit in time (stdout ${stdout}, stderr ${stderr})`));
-    }, opts.timeoutMs ?? 20_000);
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (opts.until?.(stdout)) child.kill('SIGTERM');
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
-  });
+): Promise<CoxRun> {
+  const { servers, ...rest } = opts;
+  return runCoxProcess(args, { ...rest, env: { COX_SERVERS: servers ?? wsUrls(), COX_HOME: dir } });
 }
 
 async function containersOfNode(): Promise<Docker.ContainerInfo[]> {
