@@ -6,7 +6,9 @@
  * runtime holds them, and the agent reconciles when the API answers again.
  */
 
+import { readdir } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import type { ObjectApi, WatchEvent } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
 import {
@@ -28,6 +30,7 @@ import {
   type PodSyncContext,
   type PodSyncResult,
   type PodSyncState,
+  removePodDirs,
   stopContainerGracefully,
   syncPod,
 } from './pod-sync.js';
@@ -258,6 +261,7 @@ export class NodeAgent {
             await this.opts.runtime.removePod(uid, 0);
           }
         }
+        await this.removeOrphanDirs(known);
         const w = await this.opts.api.watch('Pod', { fieldSelector, resourceVersion: list.resourceVersion });
         this.closeWatch = () => w.close();
         for (;;) {
@@ -273,6 +277,15 @@ export class NodeAgent {
     }
   }
 
+  /** Volume directories (secrets included) of pods this node no longer has: removed. */
+  private async removeOrphanDirs(known: ReadonlySet<string>): Promise<void> {
+    const roots = [join(this.opts.dataDir, 'pods'), this.opts.memoryDir];
+    for (const root of roots) {
+      const uids = await readdir(root).catch(() => [] as string[]);
+      for (const uid of uids) if (!known.has(uid)) await removePodDirs(this.ctx, uid);
+    }
+  }
+
   private onEvent(e: WatchEvent): void {
     if (e.type === 'BOOKMARK') return;
     const pod = e.object as unknown as Pod;
@@ -281,7 +294,10 @@ export class NodeAgent {
       const uid = pod.metadata.uid ?? '';
       this.refs.delete(uid);
       this.pods.stop(uid);
-      this.opts.runtime.removePod(uid, 0).catch((err) => this.log(`removing pod ${uid}: ${String(err)}`));
+      this.opts.runtime
+        .removePod(uid, 0)
+        .then(() => removePodDirs(this.ctx, uid))
+        .catch((err) => this.log(`removing pod ${uid}: ${String(err)}`));
       return;
     }
     this.deliver(pod);

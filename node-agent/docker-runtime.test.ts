@@ -188,8 +188,10 @@ describe('docker runtime', () => {
     const hog = await runtime.startContainer(podUid, {
       name: 'hog',
       image: baseImage,
-      // Fills a tmpfs-backed /dev/shm-like mount: memory charged to the container's cgroup.
-      command: ['sh', '-c', 'exec dd if=/dev/zero of=/hog/fill bs=1M count=64'],
+      // Fills a tmpfs mount: memory charged to the container's cgroup. It waits a second first:
+      // an OOM kill in the first milliseconds of a container can come before the engine watches
+      // for it (cgroup v1), and the engine then reports no OOMKilled at all.
+      command: ['sh', '-c', 'sleep 1; exec dd if=/dev/zero of=/hog/fill bs=1M count=64'],
       mounts: [{ containerPath: '/hog', tmpfsBytes: 128 * 1024 * 1024 }],
       memoryBytes: 16 * 1024 * 1024,
       restartCount: 0,

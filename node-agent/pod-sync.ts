@@ -5,7 +5,7 @@
  * (a crash, an agent restart) is finished by the next one and never starts a container twice.
  */
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ObjectApi } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
@@ -103,6 +103,37 @@ export function observe(containers: readonly ContainerStatus[]): Record<string, 
     };
   }
   return out;
+}
+
+/**
+ * Runs of a container kept per container name: the newest and the one before it (its
+ * `lastState` and `logs --previous`); older exited runs are removed, as kubelet's container GC
+ * does (MaxPerPodContainer 1), so a crash-looping container does not pile up dead containers.
+ */
+export const containerRunsKeptPerName = 2;
+
+/**
+ * The exited runs beyond the newest `containerRunsKeptPerName` of each container name, a run
+ * about to start (`starting`) counting as the newest.
+ */
+export function oldRuns(
+  containers: readonly ContainerStatus[],
+  starting: readonly { name: string; restartCount: number }[] = [],
+): ContainerStatus[] {
+  const newest = new Map<string, number>();
+  for (const c of [...containers, ...starting])
+    newest.set(c.name, Math.max(newest.get(c.name) ?? c.restartCount, c.restartCount));
+  return containers.filter(
+    (c) => c.phase === 'exited' && c.restartCount <= (newest.get(c.name) ?? 0) - containerRunsKeptPerName,
+  );
+}
+
+async function removeOldRuns(
+  ctx: PodSyncContext,
+  containers: readonly ContainerStatus[],
+  starting: readonly { name: string; restartCount: number }[],
+): Promise<void> {
+  await Promise.all(oldRuns(containers, starting).map((c) => ctx.runtime.removeContainer(c.id)));
 }
 
 function bytesOf(q: string | undefined): number | undefined {
@@ -240,6 +271,7 @@ async function terminate(ctx: PodSyncContext, pod: Pod): Promise<void> {
   const uid = pod.metadata.uid ?? '';
   await stopRunning(ctx, pod, grace);
   await ctx.runtime.removePod(uid, grace);
+  await removePodDirs(ctx, uid);
   try {
     await ctx.api.delete(
       { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name ?? '' },
@@ -300,6 +332,63 @@ async function failPod(
   return { state: { ...state, reported: status }, finished: false, running: [] };
 }
 
+/** `statfs` types of memory-backed filesystems: tmpfs and ramfs. */
+const memoryFsTypes = new Set([0x01021994, 0x858458f6]);
+
+/** Where a pod's volumes live on this node: `<dataDir>/pods/<uid>` and `<memoryDir>/<uid>`. */
+export function podDirs(ctx: Pick<PodSyncContext, 'dataDir' | 'memoryDir'>, uid: string) {
+  return { disk: join(ctx.dataDir, 'pods', uid), memory: join(ctx.memoryDir, uid) };
+}
+
+/** Removes a pod's volume directories (secrets included) once its containers are gone. */
+export async function removePodDirs(
+  ctx: Pick<PodSyncContext, 'dataDir' | 'memoryDir'>,
+  uid: string,
+): Promise<void> {
+  if (uid === '') return;
+  const dirs = podDirs(ctx, uid);
+  await Promise.all([
+    rm(dirs.disk, { recursive: true, force: true }),
+    rm(dirs.memory, { recursive: true, force: true }),
+  ]);
+}
+
+/**
+ * Writes the pod's volumes (directories, configMap and secret files) and returns each
+ * container's mounts. Secrets and memory emptyDirs go only to a memory filesystem: when the
+ * agent's memoryDir is not on one, that is a ContainerConfigError and nothing is written there.
+ */
+export async function writeVolumes(
+  ctx: PodSyncContext,
+  pod: Pod,
+  config: Awaited<ReturnType<typeof podConfig>>,
+): Promise<Record<string, MountSpec[]>> {
+  const dirs = podDirs(ctx, pod.metadata.uid ?? '');
+  const volumes = planVolumes({
+    pod,
+    diskDir: join(dirs.disk, 'volumes'),
+    memoryDir: dirs.memory,
+    ...config,
+  });
+  const inMemory = (path: string) => path === dirs.memory || path.startsWith(`${dirs.memory}/`);
+  if ([...volumes.directories, ...volumes.files.map((f) => f.path)].some(inMemory)) {
+    await mkdir(ctx.memoryDir, { recursive: true, mode: 0o700 });
+    const { type } = await statfs(ctx.memoryDir);
+    if (!memoryFsTypes.has(type)) {
+      throw new ContainerConfigError(
+        'spec.volumes',
+        `secret and memory volumes need a tmpfs, and this node's memory directory ${ctx.memoryDir} is not on one`,
+      );
+    }
+  }
+  for (const d of volumes.directories) await mkdir(d, { recursive: true });
+  for (const f of volumes.files) {
+    await mkdir(join(f.path, '..'), { recursive: true });
+    await writeFile(f.path, f.content, { mode: f.mode });
+  }
+  return volumes.mounts;
+}
+
 /** One pass over `pod` (its latest version from the API). */
 export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState): Promise<PodSyncResult> {
   const uid = pod.metadata.uid ?? '';
@@ -322,7 +411,8 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     node: ctx.node,
   });
   const podIP = podAddress(ctx, pod, sandbox.ip);
-  let observed = observe(await ctx.runtime.listContainers({ podUid: uid }));
+  const listed = await ctx.runtime.listContainers({ podUid: uid });
+  let observed = observe(listed);
   const nowMs = ctx.nowMs();
   const imagePull: Record<string, ImagePullBackoff> = { ...state.imagePull };
   let wakeAtMs: number | undefined;
@@ -336,24 +426,14 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     policy,
   });
   wakeAtMs = plan.wakeAtMs;
+  // Before the new runs start: with them, the newest two runs of a name remain.
+  await removeOldRuns(ctx, listed, plan.start);
   const waiting: Record<string, WaitingReason> = { ...plan.waiting };
   if (plan.start.length > 0) {
     const config = await podConfig(ctx.api, pod);
-    const podDir = join(ctx.dataDir, 'pods', uid);
     let mounts: Record<string, MountSpec[]> = {};
     try {
-      const volumes = planVolumes({
-        pod,
-        diskDir: join(podDir, 'volumes'),
-        memoryDir: join(ctx.memoryDir, uid),
-        ...config,
-      });
-      for (const d of volumes.directories) await mkdir(d, { recursive: true });
-      for (const f of volumes.files) {
-        await mkdir(join(f.path, '..'), { recursive: true });
-        await writeFile(f.path, f.content, { mode: f.mode });
-      }
-      mounts = volumes.mounts;
+      mounts = await writeVolumes(ctx, pod, config);
     } catch (err) {
       if (!(err instanceof ContainerConfigError)) throw err;
       for (const s of plan.start) waiting[s.name] = { reason: err.code, message: err.message };

@@ -413,7 +413,8 @@ export function describeRuntimeConformance(
         try {
           const hog = await runtime.startContainer(
             podUid,
-            script('hog', 'exec dd if=/dev/zero of=/hog/fill bs=1M count=64', {
+            // After a second: the engine may miss an OOM kill in a container's first milliseconds.
+            script('hog', 'sleep 1; exec dd if=/dev/zero of=/hog/fill bs=1M count=64', {
               mounts: [{ containerPath: '/hog', tmpfsBytes: 128 * 1024 * 1024 }],
               memoryBytes: 16 * 1024 * 1024,
             }),
