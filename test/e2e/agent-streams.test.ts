@@ -60,6 +60,7 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
       dataDir: join(dir, 'agent'),
       memoryDir,
       podResyncMs: 300,
+      restartBackoff: { backoffMsInitial: 300, backoffMsMax: 600, backoffResetAfterRunMs: 600_000 },
       masters: cluster.apiAddresses(),
       log: () => {},
     });
@@ -120,6 +121,54 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
     const stamped = await cox(['logs', '--timestamps', '--tail', '1', 'talker']);
     expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z three\n$/);
   }, 30_000);
+
+  it('picks the container with -c and the run before the current one with --previous', async () => {
+    await api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'twins' },
+      spec: {
+        nodeName: node,
+        restartPolicy: 'Always',
+        volumes: [{ name: 'state', emptyDir: {} }],
+        containers: [
+          {
+            name: 'steady',
+            image: 'coxswain/busybox',
+            command: ['sh', '-c', 'echo steady; exec sleep 3600'],
+          },
+          {
+            name: 'flaky',
+            image: 'coxswain/busybox',
+            // Its first run fails; the second stays up.
+            command: [
+              'sh',
+              '-c',
+              'n=$(($(cat /state/n 2>/dev/null || echo 0) + 1)); echo $n > /state/n; echo run $n; [ $n -gt 1 ] && exec sleep 3600; exit 1',
+            ],
+            volumeMounts: [{ name: 'state', mountPath: '/state' }],
+          },
+        ],
+      },
+    });
+    await waitFor('flaky running again', async () => {
+      const s = ((await api.get({ kind: 'Pod', name: 'twins' })) as unknown as Pod).status?.containerStatuses;
+      const flaky = s?.find((c) => c.name === 'flaky');
+      return flaky?.restartCount === 1 && flaky.state?.running !== undefined ? true : undefined;
+    });
+    expect(await cox(['logs', 'twins'])).toMatchObject({ code: 0, stdout: 'steady\n' });
+    expect(await cox(['logs', 'twins', '-c', 'flaky'])).toMatchObject({ code: 0, stdout: 'run 2\n' });
+    expect(await cox(['logs', '--previous', 'twins', '-c', 'flaky'])).toMatchObject({
+      code: 0,
+      stdout: 'run 1\n',
+    });
+    const none = await cox(['logs', '-p', 'twins', '-c', 'steady']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(
+      /^error: pod [\w-]+: container "steady" has no previous terminated run on node e2e-streams-\d+\n$/,
+    );
+    await api.delete({ kind: 'Pod', name: 'twins' }, { gracePeriodSeconds: 0 });
+  }, 40_000);
 
   it('reaches the agent through a master that is not the first of its list', async () => {
     const r = await cox(['logs', '--tail', '2', 'talker'], { servers: wsUrls(['m3']) });
