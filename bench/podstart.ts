@@ -3,13 +3,13 @@
  * watch — through 3 Coxswain masters (`cox master` processes) and an in-process node agent with
  * the docker runtime, against a raw `docker run -d` of the same image in the same script.
  * 20 pods one by one (a docker sample and a Coxswain sample in turns), then 20 at once (docker's
- * batch, then Coxswain's).
+ * batch, then Coxswain's, twice, the latencies of both rounds pooled).
  *
  * Progress goes to stderr; the last line of stdout is one JSON object:
  * `{ pods, docker: { p50Ms, p99Ms }, coxswain: { p50Ms, p99Ms }, overheadP50Ms,
  *    parallel: { docker: {...}, coxswain: {...}, overheadP50Ms } }`.
  *
- * Flags: `--pods 20`.
+ * Flags: `--pods 20` (per batch and one by one), `--rounds 2` (batches at once of each).
  */
 
 import { execFile } from 'node:child_process';
@@ -128,8 +128,11 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 60_000): P
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { pods: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({
+    options: { pods: { type: 'string', default: '20' }, rounds: { type: 'string', default: '2' } },
+  });
   const pods = Number(values.pods);
+  const rounds = Number(values.rounds);
   const docker = new Docker();
   await docker.ping();
   await ensureBaseImage(docker);
@@ -188,15 +191,24 @@ async function main() {
     await deletePods(seqNames);
     await waitForNoContainers(docker); // the agent removed the pods' containers
 
-    const dockerPar = await Promise.all(Array.from({ length: pods }, (_, i) => dockerRun(`par=${i}`)));
-    progress(`parallel: docker run -d ${JSON.stringify(summary(dockerPar))}`);
-    await removeLabelled(docker);
-    const parNames = Array.from({ length: pods }, (_, i) => `par-${i}`);
-    const coxPar = await Promise.all(parNames.map((name) => coxswainStart(name)));
-    progress(`parallel: coxswain ${JSON.stringify(summary(coxPar))}`);
+    // At once: docker's batch, then Coxswain's, `rounds` times in turns (latencies pooled).
+    const dockerPar: number[] = [];
+    const coxPar: number[] = [];
+    for (let round = 0; round < rounds; round += 1) {
+      dockerPar.push(
+        ...(await Promise.all(Array.from({ length: pods }, (_, i) => dockerRun(`par=${round}-${i}`)))),
+      );
+      await removeLabelled(docker);
+      const parNames = Array.from({ length: pods }, (_, i) => `par-${round}-${i}`);
+      coxPar.push(...(await Promise.all(parNames.map((name) => coxswainStart(name)))));
+      await deletePods(parNames);
+      await waitForNoContainers(docker);
+    }
+    progress(
+      `parallel: docker run -d ${JSON.stringify(summary(dockerPar))}, coxswain ${JSON.stringify(summary(coxPar))}`,
+    );
     watch.close();
     await done;
-    await deletePods(parNames);
     const seq = { docker: summary(dockerSeq), coxswain: summary(coxSeq) };
     const par = { docker: summary(dockerPar), coxswain: summary(coxPar) };
     return {
