@@ -21,7 +21,8 @@ import {
   stopActorSystem,
   timer,
 } from '../actors/runtime.js';
-import type { ApiObject, Pod } from '../core/index.js';
+import { deepEqual } from '../core/deep-equal.js';
+import type { ApiObject, Pod, PodStatus } from '../core/index.js';
 import { AgentRemote } from './agent-remote.js';
 import { nodeSystemInfo } from './node-info.js';
 import type { ProbeKind } from './pod/probes.js';
@@ -104,6 +105,22 @@ export const leaseNamespace = 'kube-node-lease';
 
 function rfc3339Micro(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '000Z');
+}
+
+/**
+ * Whether `next` differs from `previous` only by carrying the status this agent reported last:
+ * the same spec and deletion, so a sync would find nothing new.
+ */
+export function isStatusEcho(previous: Pod | undefined, next: Pod, reported: PodStatus | undefined): boolean {
+  return (
+    previous !== undefined &&
+    reported !== undefined &&
+    previous.metadata.uid === next.metadata.uid &&
+    previous.metadata.deletionTimestamp === next.metadata.deletionTimestamp &&
+    previous.metadata.deletionGracePeriodSeconds === next.metadata.deletionGracePeriodSeconds &&
+    deepEqual(previous.spec, next.spec) &&
+    deepEqual(next.status, reported)
+  );
 }
 
 export class NodeAgent {
@@ -338,9 +355,12 @@ export class NodeAgent {
       receive: (state, msg) => {
         switch (msg.type) {
           case 'pod':
+            // The echo of this actor's own status write changes nothing to do: the resync covers it.
             return {
               state: { ...state, pod: msg.pod },
-              effects: [timer(syncNowTimer, 0, { type: 'sync' } as PodMsg)],
+              effects: isStatusEcho(state.pod, msg.pod, state.sync.reported)
+                ? []
+                : [timer(syncNowTimer, 0, { type: 'sync' } as PodMsg)],
             };
           case 'sync':
             if (state.pod === undefined) return { state, effects: [] };

@@ -150,6 +150,56 @@ describe('docker runtime', () => {
     expect(await again.listPods()).not.toContain(podUid);
   }, 60_000);
 
+  it('creates an app container while its sandbox is still starting, and starts it joined to the sandbox', async () => {
+    const podUid = randomUUID();
+    const sandboxStart = runtime.runSandbox({ podUid, namespace: 'default', name: 'early', node });
+    const id = await runtime.createContainer(podUid, {
+      name: 'app',
+      image: baseImage,
+      command: ['sh', '-c', 'hostname; exec sleep 3600'],
+      restartCount: 0,
+    });
+    expect((await runtime.inspect(id)).phase).toBe('created');
+    const sandbox = await sandboxStart;
+    const started = await runtime.startCreated(id);
+    expect(started).toMatchObject({ id, podUid, name: 'app', phase: 'running', restartCount: 0 });
+    const info = await docker.getContainer(id).inspect();
+    expect(info.HostConfig.NetworkMode).toBe(`container:${sandbox.id}`);
+    expect(await collect(runtime.logs(id, { follow: false }))).toEqual({ stdout: 'early\n', stderr: '' });
+    await runtime.removePod(podUid, 0);
+  }, 30_000);
+
+  it('lists a container as exited as soon as its exit event comes', async () => {
+    const podUid = randomUUID();
+    await runtime.runSandbox({ podUid, namespace: 'default', name: 'quick', node });
+    const seen: string[] = [];
+    let listed: ContainerStatus[] | undefined;
+    const exited = new Promise<void>((resolve) => {
+      const stop = runtime.events((uid) => {
+        if (uid !== podUid) return;
+        stop();
+        // At once, as the agent's pass does: the engine's own list may still say running.
+        runtime.listContainers({ podUid }).then((l) => {
+          listed = l;
+          resolve();
+        });
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300)); // the event stream is open
+    const c = await runtime.startContainer(podUid, {
+      name: 'quick',
+      image: baseImage,
+      command: ['sh', '-c', 'sleep 0.5; exit 4'],
+      restartCount: 0,
+    });
+    // Listed while it runs: remembered as running.
+    seen.push((await runtime.listContainers({ podUid }))[0]?.phase ?? '');
+    await exited;
+    expect(seen).toEqual(['running']);
+    expect(listed?.map((x) => [x.id, x.phase, x.exitCode])).toEqual([[c.id, 'exited', 4]]);
+    await runtime.removePod(podUid, 0);
+  }, 30_000);
+
   it('stops gracefully with SIGTERM, and kills after the grace period', async () => {
     const podUid = randomUUID();
     await runtime.runSandbox({ podUid, namespace: 'default', name: 'grace', node });

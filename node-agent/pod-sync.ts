@@ -13,15 +13,27 @@ import { deepEqual } from '../core/deep-equal.js';
 import type { ApiObject, ConfigMap, Container, Handler, Pod, PodStatus, Secret } from '../core/index.js';
 import { parseQuantity } from '../core/index.js';
 import { activeDeadlineAtMs, deadlineExceeded, pastActiveDeadline } from './pod/deadline.js';
-import { containerEnv, containerPath, expandCommand } from './pod/env.js';
+import { containerEnv, containerPath, expandCommand, needsPodIP } from './pod/env.js';
 import { ContainerConfigError } from './pod/errors.js';
 import { type ContainerObservation, timeMs, type WaitingReason } from './pod/observation.js';
 import { probeTarget } from './pod/probes.js';
-import { type Backoff, type BackoffPolicy, defaultBackoffPolicy, planRestarts } from './pod/restart.js';
+import {
+  type Backoff,
+  type BackoffPolicy,
+  type ContainerStart,
+  defaultBackoffPolicy,
+  planRestarts,
+} from './pod/restart.js';
 import { podStatus } from './pod/status.js';
 import { planVolumes } from './pod/volumes.js';
 import { type ContainerHealth, type RunningContainer, runProbe } from './probe-runner.js';
-import { type ContainerRuntime, type ContainerStatus, ImagePullError, type MountSpec } from './runtime.js';
+import {
+  type ContainerRuntime,
+  type ContainerStatus,
+  ImagePullError,
+  type MountSpec,
+  type ContainerSpec as RuntimeContainerSpec,
+} from './runtime.js';
 
 export interface PodSyncContext {
   node: string;
@@ -404,14 +416,20 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
   }
   const policy = ctx.backoffPolicy ?? defaultBackoffPolicy;
 
-  const sandbox = await ctx.runtime.runSandbox({
+  // The sandbox starts (the slow part of a new pod) while the containers are looked at and their
+  // configuration and volumes prepared; containers start once it runs.
+  const sandboxStart = ctx.runtime.runSandbox({
     podUid: uid,
     namespace: pod.metadata.namespace ?? 'default',
     name: pod.metadata.name ?? '',
     node: ctx.node,
   });
-  const podIP = podAddress(ctx, pod, sandbox.ip);
-  const listed = await ctx.runtime.listContainers({ podUid: uid });
+  sandboxStart.catch(() => {}); // awaited below; a failure meanwhile must not go unobserved
+  const found = await ctx.runtime.listContainers({ podUid: uid });
+  // Created but never started (a pass cut short): removed, so the plan starts that run afresh.
+  const leftovers = found.filter((c) => c.phase === 'created');
+  await Promise.all(leftovers.map((c) => ctx.runtime.removeContainer(c.id)));
+  const listed = found.filter((c) => c.phase !== 'created');
   let observed = observe(listed);
   const nowMs = ctx.nowMs();
   const imagePull: Record<string, ImagePullBackoff> = { ...state.imagePull };
@@ -439,6 +457,8 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
       for (const s of plan.start) waiting[s.name] = { reason: err.code, message: err.message };
       plan.start.length = 0;
     }
+    // Images first: a container whose image cannot be had waits (ImagePullBackOff).
+    const ready: { start: ContainerStart; spec: Container }[] = [];
     for (const start of plan.start) {
       const spec = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find(
         (c) => c.name === start.name,
@@ -470,32 +490,51 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
         if (start.init) break;
         continue;
       }
-      let env: { name: string; value: string }[];
+      ready.push({ start, spec });
+      if (start.init) break; // init containers run one at a time
+    }
+    /** The runtime's spec of a container, or undefined when its environment cannot be made. */
+    const runtimeSpec = (start: ContainerStart, spec: Container, podIP: string | undefined) => {
       try {
-        env = containerEnv(spec, containerPath(pod, spec.name), {
+        const env = containerEnv(spec, containerPath(pod, spec.name), {
           pod,
-          ...(sandbox.ip !== undefined ? { podIP: sandbox.ip } : {}),
+          ...(podIP !== undefined ? { podIP } : {}),
           hostIP: ctx.nodeIp,
           ...config,
         });
+        return containerSpec(spec, env, mounts[spec.name] ?? [], start.restartCount);
       } catch (err) {
         if (!(err instanceof ContainerConfigError)) throw err;
         waiting[start.name] = { reason: err.code, message: err.message };
-        continue;
+        return undefined;
       }
-      const limits = spec.resources?.limits ?? {};
-      const started = await ctx.runtime.startContainer(uid, {
-        name: spec.name,
-        image: spec.image,
-        ...(spec.command !== undefined ? { command: expandCommand(spec.command, env) } : {}),
-        ...(spec.args !== undefined ? { args: expandCommand(spec.args, env) } : {}),
-        ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
-        env,
-        mounts: mounts[spec.name] ?? [],
-        ...(limits.memory !== undefined ? { memoryBytes: bytesOf(limits.memory) } : {}),
-        ...(limits.cpu !== undefined ? { cpuMillis: millisOf(limits.cpu) } : {}),
-        restartCount: start.restartCount,
-      });
+    };
+    // Created while the sandbox starts, where the runtime can and the pod IP is not needed.
+    const { createContainer, startCreated } = ctx.runtime;
+    const early = new Map<string, string>();
+    if (createContainer !== undefined && startCreated !== undefined) {
+      await Promise.all(
+        ready
+          .filter(({ spec }) => !needsPodIP(spec))
+          .map(async ({ start, spec }) => {
+            const rs = runtimeSpec(start, spec, undefined);
+            if (rs !== undefined) early.set(start.name, await createContainer.call(ctx.runtime, uid, rs));
+          }),
+      );
+    }
+    const sandbox = await sandboxStart;
+    const podIP = podAddress(ctx, pod, sandbox.ip);
+    for (const { start, spec } of ready) {
+      const created = early.get(start.name);
+      let started: ContainerStatus;
+      if (created !== undefined && startCreated !== undefined) {
+        started = await startCreated.call(ctx.runtime, created);
+      } else {
+        if (waiting[start.name] !== undefined) continue; // its environment failed above
+        const rs = runtimeSpec(start, spec, sandbox.ip);
+        if (rs === undefined) continue;
+        started = await ctx.runtime.startContainer(uid, rs);
+      }
       const postStart = spec.lifecycle?.postStart;
       if (!start.init && postStart !== undefined) {
         // As kubelet: the hook runs right after the start; if it fails, the run is killed.
@@ -511,10 +550,10 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
         );
         if (failed !== undefined) await ctx.runtime.stopContainer(started.id, 0);
       }
-      if (start.init) break; // init containers run one at a time
     }
     observed = observe(await ctx.runtime.listContainers({ podUid: uid }));
   }
+  const sandbox = await sandboxStart;
   observed = withHealth(observed, state.health);
   const status = podStatus({
     pod,
@@ -544,7 +583,29 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     ...(wakeAtMs !== undefined ? { wakeAtMs } : {}),
     finished: false,
     running: runningApps(pod, observed, ctx.nowMs()),
-    podIP,
+    podIP: podAddress(ctx, pod, sandbox.ip),
+  };
+}
+
+/** What the runtime gets for one run of `spec`. */
+function containerSpec(
+  spec: Container,
+  env: { name: string; value: string }[],
+  mounts: MountSpec[],
+  restartCount: number,
+): RuntimeContainerSpec {
+  const limits = spec.resources?.limits ?? {};
+  return {
+    name: spec.name,
+    image: spec.image,
+    ...(spec.command !== undefined ? { command: expandCommand(spec.command, env) } : {}),
+    ...(spec.args !== undefined ? { args: expandCommand(spec.args, env) } : {}),
+    ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
+    env,
+    mounts,
+    ...(limits.memory !== undefined ? { memoryBytes: bytesOf(limits.memory) } : {}),
+    ...(limits.cpu !== undefined ? { cpuMillis: millisOf(limits.cpu) } : {}),
+    restartCount,
   };
 }
 

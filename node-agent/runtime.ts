@@ -148,6 +148,14 @@ export interface ContainerRuntime {
   runSandbox(spec: SandboxSpec): Promise<SandboxStatus>;
   /** Creates and starts an app container joined to the pod's sandbox. */
   startContainer(podUid: string, spec: ContainerSpec): Promise<ContainerStatus>;
+  /**
+   * Optional, with `startCreated`: creates an app container without starting it, even while the
+   * pod's `runSandbox` is still in flight, so creating overlaps the sandbox's start;
+   * `startCreated` starts it once the sandbox runs. A container created but never started is
+   * in phase `created` (the agent removes such leftovers).
+   */
+  createContainer?(podUid: string, spec: ContainerSpec): Promise<string>;
+  startCreated?(id: string): Promise<ContainerStatus>;
   /** SIGTERM, up to `graceSeconds`, then SIGKILL. Stopping a stopped container is fine. */
   stopContainer(id: string, graceSeconds: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
