@@ -9,8 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pod } from '../core/index.js';
+import { createMemoryApi } from '../test/fixtures/memory-api.js';
 import { DockerRuntime, DockerStreamDemux, engineTimestamp } from './docker-runtime.js';
 import { baseImage, buildImage, ImageBuildError, isStaticElf, listBuildContext } from './images.js';
+import { syncPod } from './pod-sync.js';
 import { type ContainerStatus, ImagePullError, type LogChunk, runtimeLabels } from './runtime.js';
 
 const node = `test-node-${process.pid}`;
@@ -198,6 +201,46 @@ describe('docker runtime', () => {
     expect(seen).toEqual(['running']);
     expect(listed?.map((x) => [x.id, x.phase, x.exitCode])).toEqual([[c.id, 'exited', 4]]);
     await runtime.removePod(podUid, 0);
+  }, 30_000);
+
+  it('a pod pass removes a container created but never started (a pass cut short) and starts that run afresh', async () => {
+    const { objects: api } = createMemoryApi();
+    const pod = (await api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'cut-short', namespace: 'default' },
+      spec: { nodeName: node, containers: [{ name: 'app', image: baseImage, command: ['sleep', '3600'] }] },
+    })) as unknown as Pod;
+    const podUid = pod.metadata.uid ?? '';
+    await runtime.runSandbox({ podUid, namespace: 'default', name: 'cut-short', node });
+    const leftover = await runtime.createContainer(podUid, {
+      name: 'app',
+      image: baseImage,
+      command: ['sleep', '3600'],
+      restartCount: 0,
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'cox-cut-short-'));
+    try {
+      const ctx = {
+        node,
+        nodeIp: '127.0.0.1',
+        api,
+        runtime,
+        dataDir: dir,
+        memoryDir: join(dir, 'm'),
+        nowMs: Date.now,
+        log: () => {},
+      };
+      const result = await syncPod(ctx, pod, { backoff: {} });
+      expect(result.state.reported?.phase).toBe('Running');
+      const apps = await runtime.listContainers({ podUid });
+      expect(apps.map((c) => [c.name, c.restartCount, c.phase])).toEqual([['app', 0, 'running']]);
+      expect(apps[0]?.id).not.toBe(leftover);
+      await expect(docker.getContainer(leftover).inspect()).rejects.toThrow(/no such container/i);
+    } finally {
+      await runtime.removePod(podUid, 0);
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 
   it('stops gracefully with SIGTERM, and kills after the grace period', async () => {
