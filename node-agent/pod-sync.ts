@@ -140,12 +140,15 @@ export function oldRuns(
   );
 }
 
+/** Removes the old runs; resolves with their ids. */
 async function removeOldRuns(
   ctx: PodSyncContext,
   containers: readonly ContainerStatus[],
   starting: readonly { name: string; restartCount: number }[],
-): Promise<void> {
-  await Promise.all(oldRuns(containers, starting).map((c) => ctx.runtime.removeContainer(c.id)));
+): Promise<Set<string>> {
+  const old = oldRuns(containers, starting);
+  await Promise.all(old.map((c) => ctx.runtime.removeContainer(c.id)));
+  return new Set(old.map((c) => c.id));
 }
 
 function bytesOf(q: string | undefined): number | undefined {
@@ -445,7 +448,7 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
   });
   wakeAtMs = plan.wakeAtMs;
   // Before the new runs start: with them, the newest two runs of a name remain.
-  await removeOldRuns(ctx, listed, plan.start);
+  const removed = await removeOldRuns(ctx, listed, plan.start);
   const waiting: Record<string, WaitingReason> = { ...plan.waiting };
   if (plan.start.length > 0) {
     const config = await podConfig(ctx.api, pod);
@@ -524,6 +527,8 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     }
     const sandbox = await sandboxStart;
     const podIP = podAddress(ctx, pod, sandbox.ip);
+    const startedRuns: ContainerStatus[] = [];
+    let stopped = false;
     for (const { start, spec } of ready) {
       const created = early.get(start.name);
       let started: ContainerStatus;
@@ -548,10 +553,20 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
           podIP,
           postStartHookTimeoutMs,
         );
-        if (failed !== undefined) await ctx.runtime.stopContainer(started.id, 0);
+        if (failed !== undefined) {
+          await ctx.runtime.stopContainer(started.id, 0);
+          stopped = true;
+        }
       }
+      startedRuns.push(started);
     }
-    observed = observe(await ctx.runtime.listContainers({ podUid: uid }));
+    // What runs now: the runs listed and kept, and the ones just started (as the start saw
+    // them), unless a failed hook stopped one since — then the runtime is asked again.
+    observed = observe(
+      stopped
+        ? await ctx.runtime.listContainers({ podUid: uid })
+        : [...listed.filter((c) => !removed.has(c.id)), ...startedRuns],
+    );
   }
   const sandbox = await sandboxStart;
   observed = withHealth(observed, state.health);
