@@ -280,7 +280,7 @@ describe('pod lifecycle on docker through a node agent', () => {
     await waitFor('the pod’s disk directory removed', () => gone(diskDir), 10_000);
   }, 40_000);
 
-  it('reports a container over its memory limit as OOMKilled', async () => {
+  it('maps resource limits to the engine and reports a container over its memory limit as OOMKilled', async () => {
     await createPod('hog', {
       restartPolicy: 'Never',
       volumes: [{ name: 'fill', emptyDir: { medium: 'Memory', sizeLimit: '128Mi' } }],
@@ -291,7 +291,7 @@ describe('pod lifecycle on docker through a node agent', () => {
           // Fills a memory emptyDir: tmpfs pages are charged to the container's memory cgroup. A
           // second first: the engine may miss an OOM kill in a container's first milliseconds.
           command: ['sh', '-c', 'sleep 1; exec dd if=/dev/zero of=/fill/zeros bs=1M count=64'],
-          resources: { limits: { memory: '16Mi' } },
+          resources: { limits: { memory: '16Mi', cpu: '250m' } },
           volumeMounts: [{ name: 'fill', mountPath: '/fill' }],
         },
       ],
@@ -307,6 +307,14 @@ describe('pod lifecycle on docker through a node agent', () => {
     expect(failed.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({
       reason: 'OOMKilled',
       exitCode: 137,
+    });
+    // The limits became the engine's: memory (no swap beyond it) and CPU.
+    const [hog] = (await containersOf('hog')).filter((c) => c.Labels[runtimeLabels.role] === 'app');
+    const { HostConfig } = await docker.getContainer(hog?.Id ?? '').inspect();
+    expect(HostConfig).toMatchObject({
+      Memory: 16 * 1024 * 1024,
+      MemorySwap: 16 * 1024 * 1024,
+      NanoCpus: 250_000_000,
     });
   }, 30_000);
 
