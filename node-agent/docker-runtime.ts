@@ -380,6 +380,12 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async stopSandbox(podUid: string): Promise<void> {
+    const sandbox = await this.findSandbox(podUid);
+    // Its process exits at once on SIGTERM.
+    if (sandbox !== undefined && sandbox.State === 'running') await this.stopContainer(sandbox.Id, 1);
+  }
+
   async removePod(podUid: string, graceSeconds: number): Promise<void> {
     const apps = await this.listContainers({ podUid });
     await Promise.all(apps.map((c) => this.stopContainer(c.id, graceSeconds)));

@@ -67,6 +67,8 @@ export interface PodSyncState {
   imagePull?: Record<string, ImagePullBackoff>;
   /** Readiness and startup from the pod actor's probes (by container name, for one run id). */
   health?: ContainerHealth;
+  /** The pod finished and its sandbox was stopped. */
+  sandboxStopped?: boolean;
 }
 
 export interface PodSyncResult {
@@ -413,7 +415,14 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
   }
   // Terminal for good (the API's version may lag the status this actor reported last).
   const phase = (state.reported ?? pod.status)?.phase;
-  if (phase === 'Succeeded' || phase === 'Failed') return { state, finished: false, running: [] };
+  if (phase === 'Succeeded' || phase === 'Failed') {
+    // As kubelet: a finished pod's sandbox is stopped (its containers stay, for logs).
+    if (state.sandboxStopped === true || ctx.runtime.stopSandbox === undefined) {
+      return { state, finished: false, running: [] };
+    }
+    await ctx.runtime.stopSandbox(uid);
+    return { state: { ...state, sandboxStopped: true }, finished: false, running: [] };
+  }
   if (pastActiveDeadline(pod, state.reported ?? pod.status, ctx.nowMs())) {
     return failPod(ctx, pod, state, deadlineExceeded);
   }

@@ -159,6 +159,12 @@ export interface ContainerRuntime {
   /** SIGTERM, up to `graceSeconds`, then SIGKILL. Stopping a stopped container is fine. */
   stopContainer(id: string, graceSeconds: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
+  /**
+   * Optional: stops the pod's sandbox, keeping it and the app containers (their logs and exit
+   * codes) until `removePod`; for pods that finished (Succeeded, Failed). Runtimes whose sandbox
+   * holds no process have nothing to stop.
+   */
+  stopSandbox?(podUid: string): Promise<void>;
   /** Stops and removes every container and the sandbox of a pod. */
   removePod(podUid: string, graceSeconds: number): Promise<void>;
   /** App containers of one pod, or of every pod on this node (adoption after a restart). */

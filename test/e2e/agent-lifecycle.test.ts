@@ -416,10 +416,12 @@ describe('pod lifecycle on docker through a node agent', () => {
     expect(appsMax).toBeLessThanOrEqual(2);
   }, 45_000);
 
-  it('completes a pod under restartPolicy Never when its container exits 0', async () => {
+  it('completes a pod under restartPolicy Never when its container exits 0, and stops its sandbox', async () => {
     await createPod('never-exit0', {
       restartPolicy: 'Never',
-      containers: [{ name: 'app', image: 'coxswain/busybox', command: ['sh', '-c', 'sleep 0.3; exit 0'] }],
+      containers: [
+        { name: 'app', image: 'coxswain/busybox', command: ['sh', '-c', 'sleep 0.3; echo finished; exit 0'] },
+      ],
     });
     const done = await waitFor(
       'phase Succeeded',
@@ -436,5 +438,20 @@ describe('pod lifecycle on docker through a node agent', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     const apps = (await containersOf('never-exit0')).filter((c) => c.Labels[runtimeLabels.role] === 'app');
     expect(apps).toHaveLength(1);
+    // Its sandbox is stopped (the network namespace freed), its container kept for its logs.
+    const sandbox = await waitFor(
+      'sandbox stopped',
+      async () => {
+        const [sb] = (await containersOf('never-exit0')).filter(
+          (c) => c.Labels[runtimeLabels.role] === 'sandbox',
+        );
+        return sb !== undefined && sb.State !== 'running' ? sb : undefined;
+      },
+      10_000,
+    );
+    expect(sandbox.State).toBe('exited');
+    let out = '';
+    for await (const chunk of runtime.logs(apps[0]?.Id ?? '')) out += Buffer.from(chunk.data).toString();
+    expect(out).toBe('finished\n');
   }, 20_000);
 });
