@@ -216,7 +216,7 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
       await waitFor(
         'the initial size in the container',
         async () => (out.includes('40 100') ? true : undefined),
-        20_000,
+        40_000,
       );
       const tty = (await readFile(ttyPath, 'utf8')).trim();
       expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
@@ -226,16 +226,18 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
       await waitFor(
         'the new size in the container',
         async () => (out.includes('50 120') ? true : undefined),
-        10_000,
+        20_000,
       );
       // Ctrl-C goes through cox's raw terminal to the command's terminal: sh dies of SIGINT.
       child.stdin.write('\x03');
       expect(await exited).toBe(130);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- what cox showed ---\n${JSON.stringify(out)}`);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
     expect(out.indexOf('40 100')).toBeLessThan(out.indexOf('50 120'));
-  }, 40_000);
+  }, 90_000);
 
   it('fails in one line for a missing pod or container', async () => {
     const missing = await cox(['logs', 'nope']);
