@@ -73,8 +73,8 @@ const eventsReconnectMs = 1_000;
 const eventLineBytesMax = 1024 * 1024;
 /**
  * Inspected app containers remembered, by id (oldest forgotten first): an exited container
- * never changes, and a running one only by exiting, which the engine's list shows, so a list
- * needs no inspect for them.
+ * never changes, and a running one only by exiting, which its `die` event and then the engine's
+ * list show, so a list needs no inspect for them.
  */
 const containerStatusesMax = 4_096;
 /** Sandboxes remembered, by pod uid, so starting a container needs no engine look-up. */
