@@ -2,13 +2,14 @@
  * `npm run bench:podstart`: pod start latency — from the create call to `Running` seen by a
  * watch — through 3 Coxswain masters (`cox master` processes) and an in-process node agent with
  * the docker runtime, against a raw `docker run -d` of the same image in the same script.
- * 20 pods one by one, then 20 at once.
+ * 20 pods one by one (a docker sample and a Coxswain sample in turns), then 20 at once (docker's
+ * batch, then Coxswain's, twice, the latencies of both rounds pooled).
  *
  * Progress goes to stderr; the last line of stdout is one JSON object:
  * `{ pods, docker: { p50Ms, p99Ms }, coxswain: { p50Ms, p99Ms }, overheadP50Ms,
  *    parallel: { docker: {...}, coxswain: {...}, overheadP50Ms } }`.
  *
- * Flags: `--pods 20`.
+ * Flags: `--pods 20` (per batch and one by one), `--rounds 2` (batches at once of each).
  */
 
 import { execFile } from 'node:child_process';
@@ -37,6 +38,9 @@ function summary(ms: number[]): { p50Ms: number; p99Ms: number } {
   return { p50Ms: round2(percentile(sorted, 0.5)), p99Ms: round2(percentile(sorted, 0.99)) };
 }
 
+/** The label of this run's reference containers (`docker run -d`). */
+const referenceLabel = `io.coxswain.bench.podstart=${process.pid}`;
+
 /** `docker run -d` as a user types it: returns once the container is started. */
 async function dockerRun(label: string): Promise<number> {
   const t0 = performance.now();
@@ -44,7 +48,7 @@ async function dockerRun(label: string): Promise<number> {
     'run',
     '-d',
     '--label',
-    `${runtimeLabels.node}=${node}`,
+    referenceLabel,
     '--label',
     label,
     baseImage,
@@ -54,11 +58,9 @@ async function dockerRun(label: string): Promise<number> {
   return performance.now() - t0;
 }
 
-async function removeLabelled(docker: Docker): Promise<void> {
-  const found = await docker.listContainers({
-    all: true,
-    filters: { label: [`${runtimeLabels.node}=${node}`] },
-  });
+/** Removes the containers carrying `label` (default: the reference containers). */
+async function removeLabelled(docker: Docker, label = referenceLabel): Promise<void> {
+  const found = await docker.listContainers({ all: true, filters: { label: [label] } });
   await Promise.all(
     found.map((c) =>
       docker
@@ -67,6 +69,20 @@ async function removeLabelled(docker: Docker): Promise<void> {
         .catch(() => {}),
     ),
   );
+}
+
+/** Waits until the node has no containers left (deleted pods' containers are removed). */
+async function waitForNoContainers(docker: Docker): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const left = await docker.listContainers({
+      all: true,
+      filters: { label: [`${runtimeLabels.node}=${node}`] },
+    });
+    if (left.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`${left.length} containers still on node ${node} after 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Resolves each pod's name with the time `Running` was first seen by the watch. */
@@ -112,8 +128,11 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 60_000): P
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { pods: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({
+    options: { pods: { type: 'string', default: '20' }, rounds: { type: 'string', default: '2' } },
+  });
   const pods = Number(values.pods);
+  const rounds = Number(values.rounds);
   const docker = new Docker();
   await docker.ping();
   await ensureBaseImage(docker);
@@ -135,54 +154,61 @@ async function main() {
     });
     await agent.start();
 
-    // Reference: raw docker run -d, one by one, then all at once.
-    await dockerRun('warmup=1');
-    await removeLabelled(docker);
-    const dockerSeq: number[] = [];
-    for (let i = 0; i < pods; i += 1) dockerSeq.push(await dockerRun(`seq=${i}`));
-    await removeLabelled(docker);
-    const dockerPar = await Promise.all(Array.from({ length: pods }, (_, i) => dockerRun(`par=${i}`)));
-    await removeLabelled(docker);
-    progress(
-      `docker run -d: sequential ${JSON.stringify(summary(dockerSeq))}, parallel ${JSON.stringify(summary(dockerPar))}`,
-    );
-
-    const measure = async (names: string[], parallel: boolean): Promise<number[]> => {
-      const watch = await (api as ApiClient).watch('Pod', {
-        fieldSelector: `spec.nodeName=${node}`,
-        sendInitialEvents: false,
-      });
-      const { seen, done } = runningTimes(watch);
-      const started = new Map<string, number>();
-      const create = async (name: string) => {
-        started.set(name, performance.now());
-        await (api as ApiClient).create(podManifest(name));
-      };
-      if (parallel) await Promise.all(names.map(create));
-      else {
-        for (const name of names) {
-          await create(name);
-          await waitFor(() => seen.has(name), `pod ${name} Running`);
-        }
-      }
-      await waitFor(() => names.every((n) => seen.has(n)), 'all pods Running');
-      watch.close();
-      await done;
+    const watch = await (api as ApiClient).watch('Pod', {
+      fieldSelector: `spec.nodeName=${node}`,
+      sendInitialEvents: false,
+    });
+    const { seen, done } = runningTimes(watch);
+    /** Create → Running seen by the watch, in ms. */
+    const coxswainStart = async (name: string): Promise<number> => {
+      const t0 = performance.now();
+      await (api as ApiClient).create(podManifest(name));
+      await waitFor(() => seen.has(name), `pod ${name} Running`);
+      return (seen.get(name) as number) - t0;
+    };
+    const deletePods = async (names: string[]) => {
       for (const name of names)
         await (api as ApiClient).delete({ kind: 'Pod', name }, { gracePeriodSeconds: 0 });
-      return names.map((n) => (seen.get(n) as number) - (started.get(n) as number));
     };
-    await measure(['warmup'], false);
-    const coxSeq = await measure(
-      Array.from({ length: pods }, (_, i) => `seq-${i}`),
-      false,
+
+    // Warm-up of both paths, then the samples taken in turns (docker, Coxswain, docker, ...) so
+    // that the machine's other load weighs on both alike.
+    await dockerRun('warmup=1');
+    await coxswainStart('warmup');
+    await removeLabelled(docker);
+    await deletePods(['warmup']);
+    const dockerSeq: number[] = [];
+    const coxSeq: number[] = [];
+    const seqNames = Array.from({ length: pods }, (_, i) => `seq-${i}`);
+    for (const [i, name] of seqNames.entries()) {
+      dockerSeq.push(await dockerRun(`seq=${i}`));
+      coxSeq.push(await coxswainStart(name));
+    }
+    progress(
+      `sequential: docker run -d ${JSON.stringify(summary(dockerSeq))}, coxswain ${JSON.stringify(summary(coxSeq))}`,
     );
-    progress(`coxswain sequential ${JSON.stringify(summary(coxSeq))}`);
-    const coxPar = await measure(
-      Array.from({ length: pods }, (_, i) => `par-${i}`),
-      true,
+    await removeLabelled(docker);
+    await deletePods(seqNames);
+    await waitForNoContainers(docker); // the agent removed the pods' containers
+
+    // At once: docker's batch, then Coxswain's, `rounds` times in turns (latencies pooled).
+    const dockerPar: number[] = [];
+    const coxPar: number[] = [];
+    for (let round = 0; round < rounds; round += 1) {
+      dockerPar.push(
+        ...(await Promise.all(Array.from({ length: pods }, (_, i) => dockerRun(`par=${round}-${i}`)))),
+      );
+      await removeLabelled(docker);
+      const parNames = Array.from({ length: pods }, (_, i) => `par-${round}-${i}`);
+      coxPar.push(...(await Promise.all(parNames.map((name) => coxswainStart(name)))));
+      await deletePods(parNames);
+      await waitForNoContainers(docker);
+    }
+    progress(
+      `parallel: docker run -d ${JSON.stringify(summary(dockerPar))}, coxswain ${JSON.stringify(summary(coxPar))}`,
     );
-    progress(`coxswain parallel ${JSON.stringify(summary(coxPar))}`);
+    watch.close();
+    await done;
     const seq = { docker: summary(dockerSeq), coxswain: summary(coxSeq) };
     const par = { docker: summary(dockerPar), coxswain: summary(coxPar) };
     return {
@@ -196,6 +222,7 @@ async function main() {
     api?.close();
     await cluster.close();
     await removeLabelled(docker);
+    await removeLabelled(docker, `${runtimeLabels.node}=${node}`);
     rmSync(dir, { recursive: true, force: true });
     rmSync(join('/dev/shm', `cox-bench-${process.pid}`), { recursive: true, force: true });
   }

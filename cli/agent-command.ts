@@ -5,8 +5,12 @@
  */
 
 import type { Command } from 'commander';
+// Pure (no I/O): the defaults the flags override.
+import { type BackoffPolicy, defaultBackoffPolicy } from '../node-agent/pod/restart.js';
+import { UsageError } from './errors.js';
+import { parseDuration } from './options.js';
 
-interface AgentFlags {
+export interface AgentFlags {
   name?: string;
   masters?: string;
   runtime: string;
@@ -17,6 +21,92 @@ interface AgentFlags {
   cpu?: string;
   memory?: string;
   pods?: string;
+  restartBackoffInitial?: string;
+  restartBackoffMax?: string;
+  hollowStartDelay?: string;
+  pullImages?: boolean;
+}
+
+export const runtimeKinds = ['docker', 'process', 'hollow'] as const;
+export type RuntimeKind = (typeof runtimeKinds)[number];
+
+/** The longest backoff the flags accept: a day (timers stay far below 2^31 ms). */
+const restartBackoffMsMax = 24 * 3_600_000;
+/** The longest pretend start the hollow runtime accepts. */
+const hollowStartDelayMsMax = 3_600_000;
+
+/** What `cox agent` runs with, from its flags. */
+export interface AgentSettings {
+  name: string;
+  masters: string[];
+  runtime: RuntimeKind;
+  nodeIp: string;
+  dataDir?: string;
+  labels: Record<string, string>;
+  taints: { key: string; value?: string; effect: TaintEffect }[];
+  capacity: { cpu?: string; memory?: string; pods?: string };
+  restartBackoff: BackoffPolicy;
+  /** The hollow runtime's pretend start of every container, in ms. */
+  hollowStartDelayMs: number;
+  /** The docker runtime pulls images missing on the node. */
+  pullImages: boolean;
+}
+
+/** Checks and converts the flags; any mistake is a one-line UsageError naming the flag. */
+export function agentSettings(o: AgentFlags): AgentSettings {
+  if (!o.name) throw new UsageError('agent: --name is required');
+  if (!o.masters) throw new UsageError('agent: --masters is required (the gRPC API addresses)');
+  const masters = o.masters
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
+  if (masters.length === 0) throw new UsageError(`agent: --masters: "${o.masters}" names no address`);
+  if (!(runtimeKinds as readonly string[]).includes(o.runtime)) {
+    throw new UsageError(`agent: --runtime: "${o.runtime}" is not one of ${runtimeKinds.join(', ')}`);
+  }
+  const initial =
+    o.restartBackoffInitial === undefined
+      ? defaultBackoffPolicy.backoffMsInitial
+      : parseDuration(o.restartBackoffInitial, '--restart-backoff-initial');
+  const max =
+    o.restartBackoffMax === undefined
+      ? Math.max(defaultBackoffPolicy.backoffMsMax, initial)
+      : parseDuration(o.restartBackoffMax, '--restart-backoff-max');
+  if (initial <= 0) throw new UsageError('--restart-backoff-initial: must be more than 0');
+  if (max > restartBackoffMsMax) throw new UsageError(`--restart-backoff-max: must be at most 24h`);
+  if (max < initial) {
+    const initialText = o.restartBackoffInitial ?? `${initial / 1000}s (the default)`;
+    throw new UsageError(
+      `--restart-backoff-max: ${o.restartBackoffMax} is less than --restart-backoff-initial ${initialText}`,
+    );
+  }
+  const hollowStartDelayMs =
+    o.hollowStartDelay === undefined ? 0 : parseDuration(o.hollowStartDelay, '--hollow-start-delay');
+  if (hollowStartDelayMs > hollowStartDelayMsMax)
+    throw new UsageError('--hollow-start-delay: must be at most 1h');
+  if (o.hollowStartDelay !== undefined && o.runtime !== 'hollow') {
+    throw new UsageError('--hollow-start-delay: only with --runtime hollow');
+  }
+  if (o.pullImages === true && o.runtime !== 'docker') {
+    throw new UsageError('--pull-images: only with --runtime docker');
+  }
+  return {
+    name: o.name,
+    masters,
+    runtime: o.runtime as RuntimeKind,
+    nodeIp: o.nodeIp,
+    ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
+    labels: parseLabelsFlag(o.labels),
+    taints: parseTaintsFlag(o.taints),
+    capacity: {
+      ...(o.cpu ? { cpu: o.cpu } : {}),
+      ...(o.memory ? { memory: o.memory } : {}),
+      ...(o.pods ? { pods: o.pods } : {}),
+    },
+    restartBackoff: { ...defaultBackoffPolicy, backoffMsInitial: initial, backoffMsMax: max },
+    hollowStartDelayMs,
+    pullImages: o.pullImages === true,
+  };
 }
 
 /** `a=b,c=d` → { a: 'b', c: 'd' }. */
@@ -27,7 +117,7 @@ export function parseLabelsFlag(text: string | undefined): Record<string, string
     .map((p) => p.trim())
     .filter(Boolean)) {
     const i = part.indexOf('=');
-    if (i <= 0) throw new Error(`--labels: "${part}" is not key=value`);
+    if (i <= 0) throw new UsageError(`--labels: "${part}" is not key=value`);
     out[part.slice(0, i)] = part.slice(i + 1);
   }
   return out;
@@ -47,7 +137,7 @@ export function parseTaintsFlag(
     .map((part) => {
       const m = /^([^=:]+)(?:=([^:]*))?:(\w+)$/.exec(part);
       if (!m || !(taintEffects as readonly string[]).includes(m[3])) {
-        throw new Error(`--taints: "${part}" is not key[=value]:${taintEffects.join('|')}`);
+        throw new UsageError(`--taints: "${part}" is not key[=value]:${taintEffects.join('|')}`);
       }
       return { key: m[1], ...(m[2] !== undefined ? { value: m[2] } : {}), effect: m[3] as TaintEffect };
     });
@@ -67,20 +157,28 @@ export function registerAgentCommand(program: Command): void {
     .option('--cpu <quantity>', "capacity: CPUs (default: this machine's)")
     .option('--memory <quantity>', "capacity: memory (default: this machine's)")
     .option('--pods <n>', 'capacity: pods', '110')
-    .action(async (o: AgentFlags) => {
-      if (!o.name) throw new Error('agent: --name is required');
-      if (!o.masters) throw new Error('agent: --masters is required (the gRPC API addresses)');
-      const masters = o.masters
-        .split(',')
-        .map((m) => m.trim())
-        .filter(Boolean);
+    .option(
+      '--restart-backoff-initial <duration>',
+      'delay before restarting an exited container (CrashLoopBackOff) or retrying a failed image pull; doubles each time (default 10s)',
+    )
+    .option(
+      '--restart-backoff-max <duration>',
+      'cap of that delay (default 5m, or the initial delay if longer)',
+    )
+    .option('--hollow-start-delay <duration>', 'hollow runtime: how long a pretend container start takes')
+    .option(
+      '--pull-images',
+      'docker runtime: pull images missing on the node from their registries (default: run only images built here)',
+    )
+    .action(async (flags: AgentFlags) => {
+      const o = agentSettings(flags);
       const { homedir } = await import('node:os');
       const { join } = await import('node:path');
       const dataDir = o.dataDir ?? join(homedir(), '.cox', 'agents', o.name);
       const { ApiClient } = await import('../actors/grpc-client.js');
       const { NodeAgent } = await import('../node-agent/agent.js');
-      const runtime = await createRuntime(o.runtime, o.name, dataDir, o.nodeIp);
-      const api = new ApiClient(masters);
+      const runtime = await createRuntime(o, dataDir);
+      const api = new ApiClient(o.masters);
       const agent = new NodeAgent({
         node: o.name,
         nodeIp: o.nodeIp,
@@ -89,14 +187,11 @@ export function registerAgentCommand(program: Command): void {
         dataDir,
         memoryDir: join('/dev/shm', `cox-agent-${o.name}`),
         // Each master reaches this agent directly for logs, exec and top.
-        masters,
-        labels: parseLabelsFlag(o.labels),
-        taints: parseTaintsFlag(o.taints),
-        capacity: {
-          ...(o.cpu ? { cpu: o.cpu } : {}),
-          ...(o.memory ? { memory: o.memory } : {}),
-          ...(o.pods ? { pods: o.pods } : {}),
-        },
+        masters: o.masters,
+        labels: o.labels,
+        taints: o.taints,
+        capacity: o.capacity,
+        restartBackoff: o.restartBackoff,
       });
       await agent.start();
       process.stdout.write(
@@ -116,22 +211,24 @@ export function registerAgentCommand(program: Command): void {
     });
 }
 
-async function createRuntime(kind: string, node: string, dataDir: string, nodeIp: string) {
-  switch (kind) {
+async function createRuntime(o: AgentSettings, dataDir: string) {
+  switch (o.runtime) {
     case 'docker': {
       const { DockerRuntime } = await import('../node-agent/docker-runtime.js');
-      return new DockerRuntime({ node });
+      return new DockerRuntime({ node: o.name, pull: o.pullImages });
     }
     case 'process': {
       const { ProcessRuntime } = await import('../node-agent/process-runtime.js');
       const { join } = await import('node:path');
-      return new ProcessRuntime({ node, root: join(dataDir, 'runtime'), nodeIp });
+      return new ProcessRuntime({ node: o.name, root: join(dataDir, 'runtime'), nodeIp: o.nodeIp });
     }
     case 'hollow': {
       const { HollowRuntime } = await import('../node-agent/hollow-runtime.js');
-      return new HollowRuntime({ node });
+      return new HollowRuntime({ node: o.name, startDelayMs: o.hollowStartDelayMs });
     }
-    default:
-      throw new Error(`agent: --runtime: "${kind}" is not one of docker, process, hollow`);
+    default: {
+      const unknown: never = o.runtime;
+      throw new Error(`agent: --runtime: ${String(unknown)}: unknown`);
+    }
   }
 }

@@ -52,6 +52,13 @@ const deps: CliDeps = {
     },
     size: () =>
       process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined,
+    // Node emits 'resize' on a TTY stdout when the terminal's size changes (SIGWINCH).
+    onResize: (cb) => {
+      if (!process.stdout.isTTY) return () => {};
+      const emit = () => cb({ cols: process.stdout.columns, rows: process.stdout.rows });
+      process.stdout.on('resize', emit);
+      return () => process.stdout.off('resize', emit);
+    },
   },
   files: {
     listDir: (path) => (isDirectory(path) ? readdirSync(path) : undefined),

@@ -15,6 +15,7 @@ import { runDescribe, runEvents } from './describe.js';
 import { describeError, ManifestError, UsageError } from './errors.js';
 import { runExpose } from './expose.js';
 import { type Output, runGet } from './get.js';
+import { registerImageCommands } from './image-command.js';
 import { registerLocalClusterCommands } from './local-cluster.js';
 import { type ManifestFiles, readManifests } from './manifests.js';
 import { registerMasterCommands } from './master-command.js';
@@ -429,6 +430,7 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
   });
   registerMasterCommands(program);
   registerAgentCommand(program);
+  registerImageCommands(program, deps);
   registerLocalClusterCommands(program);
 
   try {

@@ -3,6 +3,7 @@ import { UsageError } from './errors.js';
 import {
   parseCascade,
   parseConsistency,
+  parseDuration,
   parseGracePeriod,
   parseKindList,
   parseOutputFormat,
@@ -65,5 +66,22 @@ describe('delete and read flags', () => {
   it('parses --consistency', () => {
     expect(parseConsistency('serializable')).toBe('serializable');
     expect(() => parseConsistency('eventual')).toThrow(UsageError);
+  });
+});
+
+describe('parseDuration', () => {
+  it("takes Go's duration terms and sums them, in ms", () => {
+    expect(parseDuration('500ms', '--x')).toBe(500);
+    expect(parseDuration('10s', '--x')).toBe(10_000);
+    expect(parseDuration('5m', '--x')).toBe(300_000);
+    expect(parseDuration('1h30m', '--x')).toBe(5_400_000);
+    expect(parseDuration('1.5s', '--x')).toBe(1_500);
+  });
+  it('rejects anything else naming the flag', () => {
+    for (const bad of ['', '10', 's', '10x', '-1s', '1 s', '1s5']) {
+      expect(() => parseDuration(bad, '--y')).toThrow(
+        `--y: "${bad}" is not a duration like 500ms, 10s, 5m or 1h30m`,
+      );
+    }
   });
 });

@@ -100,3 +100,28 @@ export function parseConsistency(text: string | undefined): Consistency | undefi
   if (text === 'linearizable' || text === 'serializable') return text;
   throw new UsageError(`--consistency: "${text}": use linearizable or serializable`);
 }
+
+/** One `<number><unit>` term of a duration, as Go's `time.ParseDuration` writes them. */
+const durationTerm = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+const durationUnitMs: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration as kubectl and kubelet flags take it (`500ms`, `10s`, `5m`, `1h30m`, `1.5s`) →
+ * milliseconds. `flag` names the flag in the UsageError.
+ */
+export function parseDuration(text: string, flag: string): number {
+  const t = text.trim();
+  let ms = 0;
+  let at = 0;
+  while (at < t.length) {
+    durationTerm.lastIndex = at;
+    const m = durationTerm.exec(t);
+    if (m === null) break;
+    ms += Number(m[1]) * (durationUnitMs[m[2]] ?? 0);
+    at = durationTerm.lastIndex;
+  }
+  if (t === '' || at !== t.length || !Number.isFinite(ms)) {
+    throw new UsageError(`${flag}: "${text}" is not a duration like 500ms, 10s, 5m or 1h30m`);
+  }
+  return ms;
+}

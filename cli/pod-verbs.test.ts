@@ -94,6 +94,48 @@ describe('pod verbs', () => {
     );
   });
 
+  it('exec -t: sends the terminal size at the start and on every resize while the command runs', async () => {
+    let onResize: ((size: { cols: number; rows: number }) => void) | undefined;
+    let subscriptions = 0;
+    const { out, term } = terminal();
+    const tty: Terminal = {
+      ...term,
+      size: () => ({ cols: 100, rows: 40 }),
+      onResize: (cb) => {
+        subscriptions += 1;
+        onResize = cb;
+        return () => {
+          subscriptions -= 1;
+          onResize = undefined;
+        };
+      },
+    };
+    const inputs: Record<string, unknown>[] = [];
+    const frames: (() => Record<string, unknown> | undefined)[] = [
+      () => ({ started: true }),
+      () => {
+        onResize?.({ cols: 120, rows: 50 }); // the user resizes the window mid-session
+        return { stream: 'stdout', data: b64('50 120\r\n') };
+      },
+      () => ({ exitCode: 0 }),
+      () => undefined,
+    ];
+    const api: StreamApi = {
+      async stream() {
+        return { next: async () => frames.shift()?.(), input: (b) => inputs.push(b), close: () => {} };
+      },
+    };
+    expect(await runExec(api, 'web', ['sh'], { tty: true }, tty)).toBe(0);
+    expect(inputs).toEqual([{ resize: { cols: 100, rows: 40 } }, { resize: { cols: 120, rows: 50 } }]);
+    expect(out.stdout).toBe('50 120\r\n');
+    expect(subscriptions).toBe(0); // unsubscribed once the command ended
+    // Without -t no size is sent, and resizes are not watched.
+    const plain = fakeApi([{ started: true }, { exitCode: 0 }]);
+    expect(await runExec(plain.api, 'web', ['true'], {}, tty)).toBe(0);
+    expect(plain.inputs).toEqual([]);
+    expect(subscriptions).toBe(0);
+  });
+
   it('top pods and top nodes print kubectl-like tables', async () => {
     const { out } = terminal();
     const text = { stdout: '', stderr: '' };

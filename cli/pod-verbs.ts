@@ -32,6 +32,8 @@ export interface Terminal {
   };
   /** The terminal's size when stdout is a TTY. */
   size?(): { cols: number; rows: number } | undefined;
+  /** Calls `cb` with the new size whenever the terminal is resized (SIGWINCH); returns the unsubscribe. */
+  onResize?(cb: (size: { cols: number; rows: number }) => void): () => void;
 }
 
 export interface LogsOptions {
@@ -129,10 +131,15 @@ export async function runExec(
   if (o.container !== undefined) args.container = o.container;
   const stream = await api.stream('exec', args);
   const raw = tty && stdin?.isTTY === true && stdin.setRawMode !== undefined;
+  let stopResizes: (() => void) | undefined;
   try {
     await started(stream);
-    const size = tty ? term.size?.() : undefined;
-    if (size !== undefined) stream.input({ resize: size });
+    if (tty) {
+      // The remote terminal takes the size of ours, now and whenever ours changes.
+      const size = term.size?.();
+      if (size !== undefined) stream.input({ resize: size });
+      stopResizes = term.onResize?.((next) => stream.input({ resize: next }));
+    }
     if (stdin !== undefined) {
       if (raw) stdin.setRawMode?.(true);
       stdin.on('data', (chunk) => stream.input({ stdin: chunk.toString('base64') }));
@@ -144,6 +151,7 @@ export async function runExec(
       throw new ApiError(ApiErrorCode.Unavailable, `pod/${pod}: exec ended without an exit code`);
     return exitCode;
   } finally {
+    stopResizes?.();
     if (raw) stdin?.setRawMode?.(false);
     stdin?.pause();
     stream.close();

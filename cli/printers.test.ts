@@ -124,6 +124,48 @@ describe('tables', () => {
     expect(printTable('ConfigMap', [cm], table)).toBe('NAME   DATA   AGE\nc      2      60m\n');
     expect(printTable('Widget', [{ metadata: { name: 'x' } }], table)).toBe('NAME   AGE\nx      <unknown>\n');
   });
+  it("prints nodes as kubectl does, with the agent's system info under -o wide", () => {
+    const n1 = {
+      kind: 'Node',
+      metadata: {
+        name: 'n1',
+        creationTimestamp: created,
+        labels: { 'node-role.kubernetes.io/worker': '', 'node-role.kubernetes.io/edge': 'true', zone: 'a' },
+      },
+      spec: { unschedulable: true },
+      status: {
+        conditions: [{ type: 'Ready', status: 'True' }],
+        addresses: [
+          { type: 'InternalIP', address: '127.0.1.1' },
+          { type: 'Hostname', address: 'n1' },
+        ],
+        nodeInfo: {
+          kubeletVersion: 'v0.1.0',
+          osImage: 'Debian GNU/Linux 12 (bookworm)',
+          kernelVersion: '6.1.0-18-amd64',
+          containerRuntimeVersion: 'docker://20.10.24',
+        },
+      },
+    };
+    const n2 = {
+      kind: 'Node',
+      metadata: { name: 'n2', creationTimestamp: created, labels: { 'kubernetes.io/role': 'master' } },
+      status: { conditions: [{ type: 'Ready', status: 'False' }], nodeInfo: { kubeletVersion: 'v0.1.0' } },
+    };
+    expect(printTable('Node', [n1, n2], table)).toBe(
+      'NAME   STATUS                     ROLES         AGE   VERSION\n' +
+        'n1     Ready,SchedulingDisabled   edge,worker   60m   v0.1.0\n' +
+        'n2     NotReady                   master        60m   v0.1.0\n',
+    );
+    expect(printTable('Node', [n1, n2], { ...table, wide: true })).toBe(
+      'NAME   STATUS                     ROLES         AGE   VERSION   INTERNAL-IP   EXTERNAL-IP   OS-IMAGE                         KERNEL-VERSION   CONTAINER-RUNTIME\n' +
+        'n1     Ready,SchedulingDisabled   edge,worker   60m   v0.1.0    127.0.1.1     <none>        Debian GNU/Linux 12 (bookworm)   6.1.0-18-amd64   docker://20.10.24\n' +
+        'n2     NotReady                   master        60m   v0.1.0    <none>        <none>        <unknown>                        <unknown>        <unknown>\n',
+    );
+    expect(
+      printTable('Node', [{ kind: 'Node', metadata: { name: 'bare', creationTimestamp: created } }], table),
+    ).toBe('NAME   STATUS    ROLES    AGE   VERSION\nbare   Unknown   <none>   60m\n');
+  });
   it('prints nothing for no objects', () => {
     expect(printTable('Pod', [], table)).toBe('');
   });

@@ -241,6 +241,29 @@ const serviceColumns: Column[] = [
 
 const dataCount = (o: Obj) => Object.keys(record(o.data)).length + Object.keys(record(o.binaryData)).length;
 
+/** A node address of `type` (InternalIP, ExternalIP...), or `<none>`. */
+function nodeAddress(o: Obj, type: string): string {
+  return str(
+    at(
+      list(at(o, 'status.addresses')).find((a) => at(a, 'type') === type),
+      'address',
+    ),
+  );
+}
+
+const nodeRolePrefix = 'node-role.kubernetes.io/';
+
+/** kubectl's ROLES: `node-role.kubernetes.io/<role>` label names and `kubernetes.io/role` values. */
+export function nodeRoles(o: Obj): string {
+  const roles = new Set<string>();
+  for (const [key, value] of Object.entries(record(at(o, 'metadata.labels')))) {
+    if (key.startsWith(nodeRolePrefix) && key.length > nodeRolePrefix.length)
+      roles.add(key.slice(nodeRolePrefix.length));
+    else if (key === 'kubernetes.io/role' && value !== '') roles.add(String(value));
+  }
+  return roles.size === 0 ? '<none>' : [...roles].sort().join(',');
+}
+
 const nodeColumns: Column[] = [
   {
     header: 'STATUS',
@@ -250,17 +273,21 @@ const nodeColumns: Column[] = [
       return at(o, 'spec.unschedulable') === true ? `${base},SchedulingDisabled` : base;
     },
   },
+  { header: 'ROLES', value: nodeRoles },
   ageColumn,
+  { header: 'VERSION', value: (o) => str(at(o, 'status.nodeInfo.kubeletVersion'), '') },
+  { header: 'INTERNAL-IP', wide: true, value: (o) => nodeAddress(o, 'InternalIP') },
+  { header: 'EXTERNAL-IP', wide: true, value: (o) => nodeAddress(o, 'ExternalIP') },
+  { header: 'OS-IMAGE', wide: true, value: (o) => str(at(o, 'status.nodeInfo.osImage'), '<unknown>') },
   {
-    header: 'INTERNAL-IP',
+    header: 'KERNEL-VERSION',
     wide: true,
-    value: (o) =>
-      str(
-        at(
-          list(at(o, 'status.addresses')).find((a) => at(a, 'type') === 'InternalIP'),
-          'address',
-        ),
-      ),
+    value: (o) => str(at(o, 'status.nodeInfo.kernelVersion'), '<unknown>'),
+  },
+  {
+    header: 'CONTAINER-RUNTIME',
+    wide: true,
+    value: (o) => str(at(o, 'status.nodeInfo.containerRuntimeVersion'), '<unknown>'),
   },
 ];
 

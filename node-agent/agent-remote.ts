@@ -234,10 +234,10 @@ export class AgentRemote {
       .sort((a, b) => b.restartCount - a.restartCount);
     const c = previous ? starts[1] : starts[0];
     if (c === undefined) {
-      const what = previous ? 'a previous terminated container' : 'a container';
+      const what = previous ? 'has no previous terminated run' : 'has not started';
       throw new ApiError(
         ApiErrorCode.NotFound,
-        `pod ${podUid}: container "${name}": no ${what} on node ${this.opts.node}`,
+        `pod ${podUid}: container "${name}" ${what} on node ${this.opts.node}`,
       );
     }
     return c.id;

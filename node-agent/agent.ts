@@ -6,7 +6,9 @@
  * runtime holds them, and the agent reconciles when the API answers again.
  */
 
-import { cpus, hostname, totalmem } from 'node:os';
+import { readdir } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import type { ObjectApi, WatchEvent } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
 import {
@@ -19,14 +21,17 @@ import {
   stopActorSystem,
   timer,
 } from '../actors/runtime.js';
-import type { ApiObject, Node, Pod } from '../core/index.js';
+import { deepEqual } from '../core/deep-equal.js';
+import type { ApiObject, Node, Pod, PodStatus } from '../core/index.js';
 import { AgentRemote } from './agent-remote.js';
+import { nodeSystemInfo } from './node-info.js';
 import type { ProbeKind } from './pod/probes.js';
 import type { BackoffPolicy } from './pod/restart.js';
 import {
   type PodSyncContext,
   type PodSyncResult,
   type PodSyncState,
+  removePodDirs,
   stopContainerGracefully,
   syncPod,
 } from './pod-sync.js';
@@ -103,6 +108,22 @@ const registerAttemptsMax = 10;
 
 function rfc3339Micro(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '000Z');
+}
+
+/**
+ * Whether `next` differs from `previous` only by carrying the status this agent reported last:
+ * the same spec and deletion, so a sync would find nothing new.
+ */
+export function isStatusEcho(previous: Pod | undefined, next: Pod, reported: PodStatus | undefined): boolean {
+  return (
+    previous !== undefined &&
+    reported !== undefined &&
+    previous.metadata.uid === next.metadata.uid &&
+    previous.metadata.deletionTimestamp === next.metadata.deletionTimestamp &&
+    previous.metadata.deletionGracePeriodSeconds === next.metadata.deletionGracePeriodSeconds &&
+    deepEqual(previous.spec, next.spec) &&
+    deepEqual(next.status, reported)
+  );
 }
 
 export class NodeAgent {
@@ -192,14 +213,7 @@ export class NodeAgent {
           lastTransitionTime: now,
         },
       ],
-      nodeInfo: {
-        kernelVersion: '',
-        osImage: hostname(),
-        containerRuntimeVersion: this.opts.runtime.kind,
-        kubeletVersion: 'coxswain',
-        architecture: process.arch,
-        operatingSystem: process.platform,
-      },
+      nodeInfo: await nodeSystemInfo(this.opts.runtime),
     };
     const node = {
       apiVersion: 'v1',
@@ -284,6 +298,7 @@ export class NodeAgent {
             await this.opts.runtime.removePod(uid, 0);
           }
         }
+        await this.removeOrphanDirs(known);
         const w = await this.opts.api.watch('Pod', { fieldSelector, resourceVersion: list.resourceVersion });
         this.closeWatch = () => w.close();
         for (;;) {
@@ -299,6 +314,15 @@ export class NodeAgent {
     }
   }
 
+  /** Volume directories (secrets included) of pods this node no longer has: removed. */
+  private async removeOrphanDirs(known: ReadonlySet<string>): Promise<void> {
+    const roots = [join(this.opts.dataDir, 'pods'), this.opts.memoryDir];
+    for (const root of roots) {
+      const uids = await readdir(root).catch(() => [] as string[]);
+      for (const uid of uids) if (!known.has(uid)) await removePodDirs(this.ctx, uid);
+    }
+  }
+
   private onEvent(e: WatchEvent): void {
     if (e.type === 'BOOKMARK') return;
     const pod = e.object as unknown as Pod;
@@ -307,7 +331,10 @@ export class NodeAgent {
       const uid = pod.metadata.uid ?? '';
       this.refs.delete(uid);
       this.pods.stop(uid);
-      this.opts.runtime.removePod(uid, 0).catch((err) => this.log(`removing pod ${uid}: ${String(err)}`));
+      this.opts.runtime
+        .removePod(uid, 0)
+        .then(() => removePodDirs(this.ctx, uid))
+        .catch((err) => this.log(`removing pod ${uid}: ${String(err)}`));
       return;
     }
     this.deliver(pod);
@@ -348,9 +375,12 @@ export class NodeAgent {
       receive: (state, msg) => {
         switch (msg.type) {
           case 'pod':
+            // The echo of this actor's own status write changes nothing to do: the resync covers it.
             return {
               state: { ...state, pod: msg.pod },
-              effects: [timer(syncNowTimer, 0, { type: 'sync' } as PodMsg)],
+              effects: isStatusEcho(state.pod, msg.pod, state.sync.reported)
+                ? []
+                : [timer(syncNowTimer, 0, { type: 'sync' } as PodMsg)],
             };
           case 'sync':
             if (state.pod === undefined) return { state, effects: [] };

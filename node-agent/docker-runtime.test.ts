@@ -9,8 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pod } from '../core/index.js';
+import { createMemoryApi } from '../test/fixtures/memory-api.js';
 import { DockerRuntime, DockerStreamDemux, engineTimestamp } from './docker-runtime.js';
 import { baseImage, buildImage, ImageBuildError, isStaticElf, listBuildContext } from './images.js';
+import { syncPod } from './pod-sync.js';
 import { type ContainerStatus, ImagePullError, type LogChunk, runtimeLabels } from './runtime.js';
 
 const node = `test-node-${process.pid}`;
@@ -150,6 +153,96 @@ describe('docker runtime', () => {
     expect(await again.listPods()).not.toContain(podUid);
   }, 60_000);
 
+  it('creates an app container while its sandbox is still starting, and starts it joined to the sandbox', async () => {
+    const podUid = randomUUID();
+    const sandboxStart = runtime.runSandbox({ podUid, namespace: 'default', name: 'early', node });
+    const id = await runtime.createContainer(podUid, {
+      name: 'app',
+      image: baseImage,
+      command: ['sh', '-c', 'hostname; exec sleep 3600'],
+      restartCount: 0,
+    });
+    expect((await runtime.inspect(id)).phase).toBe('created');
+    const sandbox = await sandboxStart;
+    const started = await runtime.startCreated(id);
+    expect(started).toMatchObject({ id, podUid, name: 'app', phase: 'running', restartCount: 0 });
+    const info = await docker.getContainer(id).inspect();
+    expect(info.HostConfig.NetworkMode).toBe(`container:${sandbox.id}`);
+    expect(await collect(runtime.logs(id, { follow: false }))).toEqual({ stdout: 'early\n', stderr: '' });
+    await runtime.removePod(podUid, 0);
+  }, 30_000);
+
+  it('lists a container as exited as soon as its exit event comes', async () => {
+    const podUid = randomUUID();
+    await runtime.runSandbox({ podUid, namespace: 'default', name: 'quick', node });
+    const seen: string[] = [];
+    let listed: ContainerStatus[] | undefined;
+    const exited = new Promise<void>((resolve) => {
+      const stop = runtime.events((uid) => {
+        if (uid !== podUid) return;
+        stop();
+        // At once, as the agent's pass does: the engine's own list may still say running.
+        runtime.listContainers({ podUid }).then((l) => {
+          listed = l;
+          resolve();
+        });
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300)); // the event stream is open
+    const c = await runtime.startContainer(podUid, {
+      name: 'quick',
+      image: baseImage,
+      command: ['sh', '-c', 'sleep 0.5; exit 4'],
+      restartCount: 0,
+    });
+    // Listed while it runs: remembered as running.
+    seen.push((await runtime.listContainers({ podUid }))[0]?.phase ?? '');
+    await exited;
+    expect(seen).toEqual(['running']);
+    expect(listed?.map((x) => [x.id, x.phase, x.exitCode])).toEqual([[c.id, 'exited', 4]]);
+    await runtime.removePod(podUid, 0);
+  }, 30_000);
+
+  it('a pod pass removes a container created but never started (a pass cut short) and starts that run afresh', async () => {
+    const { objects: api } = createMemoryApi();
+    const pod = (await api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'cut-short', namespace: 'default' },
+      spec: { nodeName: node, containers: [{ name: 'app', image: baseImage, command: ['sleep', '3600'] }] },
+    })) as unknown as Pod;
+    const podUid = pod.metadata.uid ?? '';
+    await runtime.runSandbox({ podUid, namespace: 'default', name: 'cut-short', node });
+    const leftover = await runtime.createContainer(podUid, {
+      name: 'app',
+      image: baseImage,
+      command: ['sleep', '3600'],
+      restartCount: 0,
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'cox-cut-short-'));
+    try {
+      const ctx = {
+        node,
+        nodeIp: '127.0.0.1',
+        api,
+        runtime,
+        dataDir: dir,
+        memoryDir: join(dir, 'm'),
+        nowMs: Date.now,
+        log: () => {},
+      };
+      const result = await syncPod(ctx, pod, { backoff: {} });
+      expect(result.state.reported?.phase).toBe('Running');
+      const apps = await runtime.listContainers({ podUid });
+      expect(apps.map((c) => [c.name, c.restartCount, c.phase])).toEqual([['app', 0, 'running']]);
+      expect(apps[0]?.id).not.toBe(leftover);
+      await expect(docker.getContainer(leftover).inspect()).rejects.toThrow(/no such container/i);
+    } finally {
+      await runtime.removePod(podUid, 0);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it('stops gracefully with SIGTERM, and kills after the grace period', async () => {
     const podUid = randomUUID();
     await runtime.runSandbox({ podUid, namespace: 'default', name: 'grace', node });
@@ -188,8 +281,10 @@ describe('docker runtime', () => {
     const hog = await runtime.startContainer(podUid, {
       name: 'hog',
       image: baseImage,
-      // Fills a tmpfs-backed /dev/shm-like mount: memory charged to the container's cgroup.
-      command: ['sh', '-c', 'exec dd if=/dev/zero of=/hog/fill bs=1M count=64'],
+      // Fills a tmpfs mount: memory charged to the container's cgroup. It waits a second first:
+      // an OOM kill in the first milliseconds of a container can come before the engine watches
+      // for it (cgroup v1), and the engine then reports no OOMKilled at all.
+      command: ['sh', '-c', 'sleep 1; exec dd if=/dev/zero of=/hog/fill bs=1M count=64'],
       mounts: [{ containerPath: '/hog', tmpfsBytes: 128 * 1024 * 1024 }],
       memoryBytes: 16 * 1024 * 1024,
       restartCount: 0,

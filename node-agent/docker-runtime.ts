@@ -34,14 +34,26 @@ import {
   type SandboxSpec,
   type SandboxStatus,
 } from './runtime.js';
+import { StartGate } from './start-gate.js';
 
 export interface DockerRuntimeOptions {
   /** This agent's node name: every container is labelled with it, and only its own are listed. */
   node: string;
   docker?: Docker;
-  /** Pull images missing locally (needs a reachable registry). Default false. */
+  /**
+   * Pull images missing on the node from their registries (needs a reachable registry). Default
+   * false: only images built on this machine run, and the agent sends no traffic to registries.
+   */
   pull?: boolean;
+  /**
+   * Container starts asked of the engine at once (app containers of pods whose sandbox runs go
+   * ahead of new sandboxes). Default `engineStartsInFlightMax`.
+   */
+  startsInFlightMax?: number;
 }
+
+/** On a 2-core machine a few starts at once keep the engine busy; more only slow each other. */
+export const engineStartsInFlightMax = 4;
 
 /** The sandbox's process: sleeps until told to stop, and stops at once on SIGTERM. */
 const sandboxCommand = ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
@@ -59,6 +71,14 @@ const killedExitCode = 137;
 const eventsReconnectMs = 1_000;
 /** A line of the event stream longer than this is not an event: the stream is reopened. */
 const eventLineBytesMax = 1024 * 1024;
+/**
+ * Inspected app containers remembered, by id (oldest forgotten first): an exited container
+ * never changes, and a running one only by exiting, which its `die` event and then the engine's
+ * list show, so a list needs no inspect for them.
+ */
+const containerStatusesMax = 4_096;
+/** Sandboxes remembered, by pod uid, so starting a container needs no engine look-up. */
+const sandboxesMax = 4_096;
 
 /**
  * Splits the engine's multiplexed stream (8-byte frame headers: stream type 0 stdin, 1 stdout,
@@ -146,9 +166,11 @@ export function engineTimestamp(rfc3339: string): string | undefined {
   return `${Math.floor(ms / 1000)}.${fraction.padEnd(9, '0').slice(0, 9)}`;
 }
 
+/** What the engine said, without docker-modem's `(HTTP code 404) unexpected - ` prefix. */
 function engineMessage(err: unknown): string {
-  const json = (err as { json?: { message?: string } }).json;
-  return (json?.message ?? (err instanceof Error ? err.message : String(err))).trim();
+  const json = (err as { json?: { message?: string } | null }).json;
+  const text = json?.message ?? (err instanceof Error ? err.message : String(err));
+  return text.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
 }
 
 function shortUid(uid: string): string {
@@ -159,21 +181,49 @@ function dockerName(text: string): string {
   return text.replace(/[^a-zA-Z0-9_.-]/g, '-');
 }
 
+/** A pod's sandbox as app containers need it. */
+interface SandboxRef {
+  id: string;
+  name: string;
+  namespace: string;
+}
+
+/** Puts `key` last in `map`, dropping the oldest entries beyond `max`. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > max) map.delete(map.keys().next().value as K);
+}
+
 export class DockerRuntime implements ContainerRuntime {
   readonly kind = 'docker' as const;
   private readonly docker: Docker;
   private readonly node: string;
   private readonly pull: boolean;
+  private readonly statuses = new Map<string, ContainerStatus>();
+  /** Containers whose `die` event came (their list entry may still say running). */
+  private readonly died = new Map<string, true>();
+  private readonly sandboxes = new Map<string, SandboxRef>();
+  /** Sandboxes being created (by pod uid): resolve once the container exists, before it runs. */
+  private readonly sandboxCreations = new Map<string, Promise<SandboxRef | undefined>>();
+  /** The base image was there (or built) once; a create that misses it clears this. */
+  private baseImageReady = false;
+  private readonly starts: StartGate;
 
   constructor(opts: DockerRuntimeOptions) {
     this.docker = opts.docker ?? new Docker();
     this.node = opts.node;
     this.pull = opts.pull ?? false;
+    this.starts = new StartGate(opts.startsInFlightMax ?? engineStartsInFlightMax);
+  }
+
+  async version(): Promise<string> {
+    return `docker://${(await this.docker.version()).Version}`;
   }
 
   async ensureImage(image: string, policy: PullPolicy): Promise<void> {
     if (image === baseImage || image === 'coxswain/busybox') {
-      await ensureBaseImage(this.docker);
+      await this.ensureBase();
       return;
     }
     const present = await hasImage(this.docker, image);
@@ -184,28 +234,56 @@ export class DockerRuntime implements ContainerRuntime {
         image,
         policy === 'Never'
           ? 'not present on this node and imagePullPolicy is Never'
-          : 'not present on this node, and this agent does not pull images (build it locally)',
+          : 'not present on this node, and this agent does not pull images (build it with `cox image build`, or run the agent with --pull-images)',
       );
     }
+    // The registry's own words: a refusal before the transfer is the engine's error response, a
+    // failure during it an `error` line of the progress stream.
+    let failure: string | undefined;
     try {
       const stream = await this.docker.pull(image);
-      await new Promise<void>((resolve, reject) =>
-        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      type Progress = { error?: string; errorDetail?: { message?: string } };
+      const progress = await new Promise<Progress[]>((resolve, reject) =>
+        this.docker.modem.followProgress(stream, (err: Error | null, output: Progress[]) =>
+          err ? reject(err) : resolve(output),
+        ),
       );
+      const line = progress.find((p) => p.error !== undefined || p.errorDetail?.message !== undefined);
+      failure = line === undefined ? undefined : (line.errorDetail?.message ?? line.error);
     } catch (err) {
-      throw new ImagePullError(image, err instanceof Error ? err.message : String(err));
+      failure = engineMessage(err);
     }
+    if (failure !== undefined) throw new ImagePullError(image, failure.trim().replace(/\s*\n\s*/g, '; '));
   }
 
-  async runSandbox(spec: SandboxSpec): Promise<SandboxStatus> {
+  runSandbox(spec: SandboxSpec): Promise<SandboxStatus> {
+    // Containers of the pod may be created as soon as the sandbox exists (before it runs).
+    let created: (ref: SandboxRef | undefined) => void = () => {};
+    const ref = new Promise<SandboxRef | undefined>((resolve) => {
+      created = resolve;
+    });
+    this.sandboxCreations.set(spec.podUid, ref);
+    const done = this.startSandbox(spec, created);
+    return done.finally(() => {
+      created(undefined);
+      if (this.sandboxCreations.get(spec.podUid) === ref) this.sandboxCreations.delete(spec.podUid);
+    });
+  }
+
+  private async startSandbox(spec: SandboxSpec, created: (ref: SandboxRef) => void): Promise<SandboxStatus> {
     const existing = await this.findSandbox(spec.podUid);
     if (existing !== undefined) {
-      const info = await this.docker.getContainer(existing).inspect();
-      if (!info.State.Running) await this.docker.getContainer(existing).start();
-      return this.sandboxStatus(existing);
+      if (existing.State !== 'running') {
+        created(existing);
+        await this.starts.run(false, () => this.docker.getContainer(existing.Id).start());
+        return this.sandboxStatus(existing.Id);
+      }
+      created(existing);
+      const ip = Object.values(existing.NetworkSettings?.Networks ?? {})[0]?.IPAddress;
+      return { id: existing.Id, running: true, ...(ip ? { ip } : {}) };
     }
-    await ensureBaseImage(this.docker);
-    const container = await this.docker.createContainer({
+    await this.ensureBase();
+    const container = await this.create({
       name: dockerName(`cox_${spec.namespace}_${spec.name}_sandbox_${shortUid(spec.podUid)}`),
       Image: baseImage,
       Cmd: sandboxCommand,
@@ -219,15 +297,29 @@ export class DockerRuntime implements ContainerRuntime {
       },
       HostConfig: { RestartPolicy: { Name: 'no' }, Init: false },
     });
-    await container.start();
+    const ref = { id: container.id, name: spec.name, namespace: spec.namespace };
+    remember(this.sandboxes, spec.podUid, ref, sandboxesMax);
+    created(ref);
+    await this.starts.run(false, () => container.start());
     return this.sandboxStatus(container.id);
   }
 
   async startContainer(podUid: string, spec: ContainerSpec): Promise<ContainerStatus> {
-    const sandbox = await this.findSandbox(podUid);
+    return this.startCreated(await this.createContainer(podUid, spec));
+  }
+
+  async startCreated(id: string): Promise<ContainerStatus> {
+    // Completes a pod (its sandbox runs): ahead of sandboxes waiting to start.
+    await this.starts.run(true, () => this.docker.getContainer(id).start());
+    return this.inspect(id);
+  }
+
+  async createContainer(podUid: string, spec: ContainerSpec): Promise<string> {
+    const sandbox =
+      (await this.sandboxCreations.get(podUid)) ??
+      this.sandboxes.get(podUid) ??
+      (await this.findSandbox(podUid));
     if (sandbox === undefined) throw new Error(`pod ${podUid}: no sandbox on node ${this.node}`);
-    const sandboxInfo = await this.docker.getContainer(sandbox).inspect();
-    const labels = sandboxInfo.Config.Labels ?? {};
     const mounts: Docker.MountSettings[] = (spec.mounts ?? []).map((m) =>
       m.tmpfsBytes !== undefined
         ? {
@@ -239,9 +331,9 @@ export class DockerRuntime implements ContainerRuntime {
           }
         : { Type: 'bind', Source: m.hostPath ?? '', Target: m.containerPath, ReadOnly: m.readOnly ?? false },
     );
-    const container = await this.docker.createContainer({
+    const container = await this.create({
       name: dockerName(
-        `cox_${labels[L.podNamespace] ?? ''}_${labels[L.podName] ?? ''}_${spec.name}_${spec.restartCount}_${shortUid(podUid)}`,
+        `cox_${sandbox.namespace}_${sandbox.name}_${spec.name}_${spec.restartCount}_${shortUid(podUid)}`,
       ),
       Image: spec.image,
       ...(spec.command !== undefined ? { Entrypoint: spec.command } : {}),
@@ -250,23 +342,22 @@ export class DockerRuntime implements ContainerRuntime {
       Env: (spec.env ?? []).map((e) => `${e.name}=${e.value}`),
       Labels: {
         [L.podUid]: podUid,
-        [L.podName]: labels[L.podName] ?? '',
-        [L.podNamespace]: labels[L.podNamespace] ?? '',
+        [L.podName]: sandbox.name,
+        [L.podNamespace]: sandbox.namespace,
         [L.node]: this.node,
         [L.container]: spec.name,
         [L.restartCount]: String(spec.restartCount),
         [L.role]: 'app',
       },
       HostConfig: {
-        NetworkMode: `container:${sandbox}`,
+        NetworkMode: `container:${sandbox.id}`,
         RestartPolicy: { Name: 'no' },
         Mounts: mounts,
         ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
         ...(spec.cpuMillis !== undefined ? { NanoCpus: spec.cpuMillis * 1_000_000 } : {}),
       },
     });
-    await container.start();
-    return this.inspect(container.id);
+    return container.id;
   }
 
   async stopContainer(id: string, graceSeconds: number): Promise<void> {
@@ -280,6 +371,8 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async removeContainer(id: string): Promise<void> {
+    this.statuses.delete(id);
+    this.died.delete(id);
     try {
       await this.docker.getContainer(id).remove({ force: true });
     } catch (err) {
@@ -287,19 +380,36 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async stopSandbox(podUid: string): Promise<void> {
+    const sandbox = await this.findSandbox(podUid);
+    // Its process exits at once on SIGTERM.
+    if (sandbox !== undefined && sandbox.State === 'running') await this.stopContainer(sandbox.Id, 1);
+  }
+
   async removePod(podUid: string, graceSeconds: number): Promise<void> {
     const apps = await this.listContainers({ podUid });
     await Promise.all(apps.map((c) => this.stopContainer(c.id, graceSeconds)));
     await Promise.all(apps.map((c) => this.removeContainer(c.id)));
+    this.sandboxes.delete(podUid);
     const sandbox = await this.findSandbox(podUid);
-    if (sandbox !== undefined) await this.removeContainer(sandbox);
+    if (sandbox !== undefined) await this.removeContainer(sandbox.Id);
   }
 
+  /** One engine list; an inspect only for containers whose state changed since the last one. */
   async listContainers(filter: { podUid?: string } = {}): Promise<ContainerStatus[]> {
     const label = [`${L.node}=${this.node}`, `${L.role}=app`];
     if (filter.podUid !== undefined) label.push(`${L.podUid}=${filter.podUid}`);
     const found = await this.docker.listContainers({ all: true, filters: { label } });
-    return Promise.all(found.map((c) => this.inspect(c.Id)));
+    return Promise.all(
+      found.map((c) => {
+        const known = this.statuses.get(c.Id);
+        const unchanged =
+          known !== undefined &&
+          (known.phase === 'exited' ||
+            (known.phase === 'running' && c.State === 'running' && !this.died.has(c.Id)));
+        return unchanged ? { ...known } : this.inspect(c.Id);
+      }),
+    );
   }
 
   async listPods(): Promise<string[]> {
@@ -335,6 +445,12 @@ export class DockerRuntime implements ContainerRuntime {
       if (s.FinishedAt && !s.FinishedAt.startsWith('0001')) status.finishedAt = s.FinishedAt;
     }
     if (s.StartedAt && !s.StartedAt.startsWith('0001')) status.startedAt = s.StartedAt;
+    // The engine stamps StartedAt once the start call returns, which a quick command can outlive:
+    // a run never finishes before it started.
+    if (status.finishedAt !== undefined && status.startedAt !== undefined) {
+      if (Date.parse(status.finishedAt) < Date.parse(status.startedAt)) status.finishedAt = status.startedAt;
+    }
+    if (labels[L.role] === 'app') remember(this.statuses, status.id, { ...status }, containerStatusesMax);
     return status;
   }
 
@@ -476,7 +592,10 @@ export class DockerRuntime implements ContainerRuntime {
           pending = pending.slice(newline + 1);
           newline = pending.indexOf('\n');
           if (line === '') continue;
-          const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+          const event = JSON.parse(line) as { Actor?: { ID?: string; Attributes?: Record<string, string> } };
+          // The engine reports `die` before its container list shows the exit: from now on a
+          // remembered `running` must not stand in for an inspect.
+          if (event.Actor?.ID !== undefined) remember(this.died, event.Actor.ID, true, containerStatusesMax);
           const uid = event.Actor?.Attributes?.[L.podUid];
           if (uid !== undefined) onExit(uid);
         }
@@ -533,12 +652,40 @@ export class DockerRuntime implements ContainerRuntime {
     );
   }
 
-  private async findSandbox(podUid: string): Promise<string | undefined> {
+  /** The pod's sandbox as the engine lists it (remembered for starting its containers). */
+  private async findSandbox(podUid: string): Promise<(Docker.ContainerInfo & SandboxRef) | undefined> {
     const found = await this.docker.listContainers({
       all: true,
       filters: { label: [`${L.node}=${this.node}`, `${L.role}=sandbox`, `${L.podUid}=${podUid}`] },
     });
-    return found[0]?.Id;
+    const info = found[0];
+    if (info === undefined) return undefined;
+    const ref = {
+      id: info.Id,
+      name: info.Labels[L.podName] ?? '',
+      namespace: info.Labels[L.podNamespace] ?? '',
+    };
+    remember(this.sandboxes, podUid, ref, sandboxesMax);
+    return { ...info, ...ref };
+  }
+
+  /** Builds the base image unless this runtime has seen it already. */
+  private async ensureBase(): Promise<void> {
+    if (this.baseImageReady) return;
+    await ensureBaseImage(this.docker);
+    this.baseImageReady = true;
+  }
+
+  /** Creates a container; an image gone since (the base image removed) is looked for again next time. */
+  private async create(options: Docker.ContainerCreateOptions): Promise<Docker.Container> {
+    try {
+      return await this.docker.createContainer(options);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404 && options.Image === baseImage) {
+        this.baseImageReady = false;
+      }
+      throw err;
+    }
   }
 
   private async sandboxStatus(id: string): Promise<SandboxStatus> {

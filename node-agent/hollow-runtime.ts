@@ -101,6 +101,10 @@ export class HollowRuntime implements ContainerRuntime {
     this.podIp = opts.podIp ?? ((n) => `10.${octet}.${Math.floor(n / 250) % 250}.${(n % 250) + 2}`);
   }
 
+  async version(): Promise<string> {
+    return 'hollow';
+  }
+
   async ensureImage(image: string, _policy: PullPolicy): Promise<void> {
     if (this.images !== undefined && !this.images.has(image)) {
       throw new ImagePullError(image, `not present on hollow node ${this.node}`);

@@ -56,14 +56,19 @@ RUN ["/bin/busybox", "mkdir", "-p", "/tmp", "/etc", "/var/www"]
 RUN ["/bin/sh", "-c", "echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group"]
 `;
 
+/** The id of `image` in the engine, or undefined when it has none of that name. */
+export async function imageId(docker: Docker, image: string): Promise<string | undefined> {
+  try {
+    return (await docker.getImage(image).inspect()).Id;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+}
+
 /** Whether `image` exists in the engine. */
 export async function hasImage(docker: Docker, image: string): Promise<boolean> {
-  try {
-    await docker.getImage(image).inspect();
-    return true;
-  } catch {
-    return false;
-  }
+  return (await imageId(docker, image)) !== undefined;
 }
 
 /** Builds the base image unless it exists (or always, with `force`); resolves with its id. */
@@ -71,8 +76,9 @@ export async function ensureBaseImage(
   docker: Docker,
   opts: { force?: boolean; busyboxPath?: string } = {},
 ): Promise<string> {
-  if (!opts.force && (await hasImage(docker, baseImage))) {
-    return (await docker.getImage(baseImage).inspect()).Id;
+  if (!opts.force) {
+    const id = await imageId(docker, baseImage);
+    if (id !== undefined) return id;
   }
   const busybox = opts.busyboxPath ?? (await findStaticBusybox());
   const dir = await mkdtemp(join(tmpdir(), 'cox-base-image-'));

@@ -5,22 +5,35 @@
  * (a crash, an agent restart) is finished by the next one and never starts a container twice.
  */
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ObjectApi } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
 import { deepEqual } from '../core/deep-equal.js';
 import type { ApiObject, ConfigMap, Container, Handler, Pod, PodStatus, Secret } from '../core/index.js';
 import { parseQuantity } from '../core/index.js';
-import { containerEnv, containerPath, expandCommand } from './pod/env.js';
+import { activeDeadlineAtMs, deadlineExceeded, pastActiveDeadline } from './pod/deadline.js';
+import { containerEnv, containerPath, expandCommand, needsPodIP } from './pod/env.js';
 import { ContainerConfigError } from './pod/errors.js';
 import { type ContainerObservation, timeMs, type WaitingReason } from './pod/observation.js';
 import { probeTarget } from './pod/probes.js';
-import { type Backoff, type BackoffPolicy, defaultBackoffPolicy, planRestarts } from './pod/restart.js';
+import {
+  type Backoff,
+  type BackoffPolicy,
+  type ContainerStart,
+  defaultBackoffPolicy,
+  planRestarts,
+} from './pod/restart.js';
 import { podStatus } from './pod/status.js';
 import { planVolumes } from './pod/volumes.js';
 import { type ContainerHealth, type RunningContainer, runProbe } from './probe-runner.js';
-import { type ContainerRuntime, type ContainerStatus, ImagePullError, type MountSpec } from './runtime.js';
+import {
+  type ContainerRuntime,
+  type ContainerStatus,
+  ImagePullError,
+  type MountSpec,
+  type ContainerSpec as RuntimeContainerSpec,
+} from './runtime.js';
 
 export interface PodSyncContext {
   node: string;
@@ -54,6 +67,8 @@ export interface PodSyncState {
   imagePull?: Record<string, ImagePullBackoff>;
   /** Readiness and startup from the pod actor's probes (by container name, for one run id). */
   health?: ContainerHealth;
+  /** The pod finished and its sandbox was stopped. */
+  sandboxStopped?: boolean;
 }
 
 export interface PodSyncResult {
@@ -102,6 +117,40 @@ export function observe(containers: readonly ContainerStatus[]): Record<string, 
     };
   }
   return out;
+}
+
+/**
+ * Runs of a container kept per container name: the newest and the one before it (its
+ * `lastState` and `logs --previous`); older exited runs are removed, as kubelet's container GC
+ * does (MaxPerPodContainer 1), so a crash-looping container does not pile up dead containers.
+ */
+export const containerRunsKeptPerName = 2;
+
+/**
+ * The exited runs beyond the newest `containerRunsKeptPerName` of each container name, a run
+ * about to start (`starting`) counting as the newest.
+ */
+export function oldRuns(
+  containers: readonly ContainerStatus[],
+  starting: readonly { name: string; restartCount: number }[] = [],
+): ContainerStatus[] {
+  const newest = new Map<string, number>();
+  for (const c of [...containers, ...starting])
+    newest.set(c.name, Math.max(newest.get(c.name) ?? c.restartCount, c.restartCount));
+  return containers.filter(
+    (c) => c.phase === 'exited' && c.restartCount <= (newest.get(c.name) ?? 0) - containerRunsKeptPerName,
+  );
+}
+
+/** Removes the old runs; resolves with their ids. */
+async function removeOldRuns(
+  ctx: PodSyncContext,
+  containers: readonly ContainerStatus[],
+  starting: readonly { name: string; restartCount: number }[],
+): Promise<Set<string>> {
+  const old = oldRuns(containers, starting);
+  await Promise.all(old.map((c) => ctx.runtime.removeContainer(c.id)));
+  return new Set(old.map((c) => c.id));
 }
 
 function bytesOf(q: string | undefined): number | undefined {
@@ -226,13 +275,20 @@ export async function stopContainerGracefully(
   await ctx.runtime.stopContainer(id, leftSeconds);
 }
 
+/** Stops the pod's running app and init containers (preStop hooks first) within `graceSeconds`. */
+async function stopRunning(ctx: PodSyncContext, pod: Pod, graceSeconds: number): Promise<void> {
+  const uid = pod.metadata.uid ?? '';
+  const running = (await ctx.runtime.listContainers({ podUid: uid })).filter((c) => c.phase === 'running');
+  await Promise.all(running.map((c) => stopContainerGracefully(ctx, pod, c.name, c.id, graceSeconds)));
+}
+
 /** Stops (preStop hooks first) and removes the pod, then removes it from the API (grace already spent here). */
 async function terminate(ctx: PodSyncContext, pod: Pod): Promise<void> {
   const grace = graceSecondsOf(pod);
   const uid = pod.metadata.uid ?? '';
-  const running = (await ctx.runtime.listContainers({ podUid: uid })).filter((c) => c.phase === 'running');
-  await Promise.all(running.map((c) => stopContainerGracefully(ctx, pod, c.name, c.id, grace)));
+  await stopRunning(ctx, pod, grace);
   await ctx.runtime.removePod(uid, grace);
+  await removePodDirs(ctx, uid);
   try {
     await ctx.api.delete(
       { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name ?? '' },
@@ -244,6 +300,112 @@ async function terminate(ctx: PodSyncContext, pod: Pod): Promise<void> {
   }
 }
 
+/**
+ * Writes `status` as the pod's status unless the API has it already. False when the pod is gone
+ * or was replaced by a pod of the same name (another uid): this pod is over here.
+ */
+async function reportStatus(ctx: PodSyncContext, pod: Pod, status: PodStatus): Promise<boolean> {
+  if (deepEqual(status, pod.status)) return true;
+  try {
+    await ctx.api.updateStatus({
+      ...pod,
+      metadata: { ...pod.metadata, resourceVersion: undefined },
+      status,
+    } as unknown as ApiObject);
+    return true;
+  } catch (err) {
+    if (isApiError(err) && (err.code === ApiErrorCode.NotFound || err.code === ApiErrorCode.Conflict)) {
+      return false;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Fails the pod as kubelet does for `reason` (its active deadline passed): stops its running
+ * containers gracefully, restarts nothing, and reports phase Failed with the reason.
+ */
+async function failPod(
+  ctx: PodSyncContext,
+  pod: Pod,
+  state: PodSyncState,
+  failure: { reason: string; message: string },
+): Promise<PodSyncResult> {
+  const uid = pod.metadata.uid ?? '';
+  ctx.log(`pod ${pod.metadata.namespace}/${pod.metadata.name}: ${failure.message}; stopping its containers`);
+  await stopRunning(ctx, pod, graceSecondsOf(pod));
+  const previous = state.reported ?? pod.status;
+  const status = podStatus({
+    pod,
+    observed: observe(await ctx.runtime.listContainers({ podUid: uid })),
+    ...(previous?.podIP !== undefined ? { podIP: previous.podIP } : {}),
+    hostIP: ctx.nodeIp,
+    nowMs: ctx.nowMs(),
+    ...(previous !== undefined ? { previous } : {}),
+    runtime: ctx.runtime.kind,
+    failure,
+  });
+  if (!(await reportStatus(ctx, pod, status))) return { state, finished: true, running: [] };
+  return { state: { ...state, reported: status }, finished: false, running: [] };
+}
+
+/** `statfs` types of memory-backed filesystems: tmpfs and ramfs. */
+const memoryFsTypes = new Set([0x01021994, 0x858458f6]);
+
+/** Where a pod's volumes live on this node: `<dataDir>/pods/<uid>` and `<memoryDir>/<uid>`. */
+export function podDirs(ctx: Pick<PodSyncContext, 'dataDir' | 'memoryDir'>, uid: string) {
+  return { disk: join(ctx.dataDir, 'pods', uid), memory: join(ctx.memoryDir, uid) };
+}
+
+/** Removes a pod's volume directories (secrets included) once its containers are gone. */
+export async function removePodDirs(
+  ctx: Pick<PodSyncContext, 'dataDir' | 'memoryDir'>,
+  uid: string,
+): Promise<void> {
+  if (uid === '') return;
+  const dirs = podDirs(ctx, uid);
+  await Promise.all([
+    rm(dirs.disk, { recursive: true, force: true }),
+    rm(dirs.memory, { recursive: true, force: true }),
+  ]);
+}
+
+/**
+ * Writes the pod's volumes (directories, configMap and secret files) and returns each
+ * container's mounts. Secrets and memory emptyDirs go only to a memory filesystem: when the
+ * agent's memoryDir is not on one, that is a ContainerConfigError and nothing is written there.
+ */
+export async function writeVolumes(
+  ctx: PodSyncContext,
+  pod: Pod,
+  config: Awaited<ReturnType<typeof podConfig>>,
+): Promise<Record<string, MountSpec[]>> {
+  const dirs = podDirs(ctx, pod.metadata.uid ?? '');
+  const volumes = planVolumes({
+    pod,
+    diskDir: join(dirs.disk, 'volumes'),
+    memoryDir: dirs.memory,
+    ...config,
+  });
+  const inMemory = (path: string) => path === dirs.memory || path.startsWith(`${dirs.memory}/`);
+  if ([...volumes.directories, ...volumes.files.map((f) => f.path)].some(inMemory)) {
+    await mkdir(ctx.memoryDir, { recursive: true, mode: 0o700 });
+    const { type } = await statfs(ctx.memoryDir);
+    if (!memoryFsTypes.has(type)) {
+      throw new ContainerConfigError(
+        'spec.volumes',
+        `secret and memory volumes need a tmpfs, and this node's memory directory ${ctx.memoryDir} is not on one`,
+      );
+    }
+  }
+  for (const d of volumes.directories) await mkdir(d, { recursive: true });
+  for (const f of volumes.files) {
+    await mkdir(join(f.path, '..'), { recursive: true });
+    await writeFile(f.path, f.content, { mode: f.mode });
+  }
+  return volumes.mounts;
+}
+
 /** One pass over `pod` (its latest version from the API). */
 export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState): Promise<PodSyncResult> {
   const uid = pod.metadata.uid ?? '';
@@ -251,18 +413,36 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     await terminate(ctx, pod);
     return { state, finished: true, running: [] };
   }
-  const phase = pod.status?.phase;
-  if (phase === 'Succeeded' || phase === 'Failed') return { state, finished: false, running: [] };
+  // Terminal for good (the API's version may lag the status this actor reported last).
+  const phase = (state.reported ?? pod.status)?.phase;
+  if (phase === 'Succeeded' || phase === 'Failed') {
+    // As kubelet: a finished pod's sandbox is stopped (its containers stay, for logs).
+    if (state.sandboxStopped === true || ctx.runtime.stopSandbox === undefined) {
+      return { state, finished: false, running: [] };
+    }
+    await ctx.runtime.stopSandbox(uid);
+    return { state: { ...state, sandboxStopped: true }, finished: false, running: [] };
+  }
+  if (pastActiveDeadline(pod, state.reported ?? pod.status, ctx.nowMs())) {
+    return failPod(ctx, pod, state, deadlineExceeded);
+  }
   const policy = ctx.backoffPolicy ?? defaultBackoffPolicy;
 
-  const sandbox = await ctx.runtime.runSandbox({
+  // The sandbox starts (the slow part of a new pod) while the containers are looked at and their
+  // configuration and volumes prepared; containers start once it runs.
+  const sandboxStart = ctx.runtime.runSandbox({
     podUid: uid,
     namespace: pod.metadata.namespace ?? 'default',
     name: pod.metadata.name ?? '',
     node: ctx.node,
   });
-  const podIP = podAddress(ctx, pod, sandbox.ip);
-  let observed = observe(await ctx.runtime.listContainers({ podUid: uid }));
+  sandboxStart.catch(() => {}); // awaited below; a failure meanwhile must not go unobserved
+  const found = await ctx.runtime.listContainers({ podUid: uid });
+  // Created but never started (a pass cut short): removed, so the plan starts that run afresh.
+  const leftovers = found.filter((c) => c.phase === 'created');
+  await Promise.all(leftovers.map((c) => ctx.runtime.removeContainer(c.id)));
+  const listed = found.filter((c) => c.phase !== 'created');
+  let observed = observe(listed);
   const nowMs = ctx.nowMs();
   const imagePull: Record<string, ImagePullBackoff> = { ...state.imagePull };
   let wakeAtMs: number | undefined;
@@ -276,29 +456,21 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     policy,
   });
   wakeAtMs = plan.wakeAtMs;
+  // Before the new runs start: with them, the newest two runs of a name remain.
+  const removed = await removeOldRuns(ctx, listed, plan.start);
   const waiting: Record<string, WaitingReason> = { ...plan.waiting };
   if (plan.start.length > 0) {
     const config = await podConfig(ctx.api, pod);
-    const podDir = join(ctx.dataDir, 'pods', uid);
     let mounts: Record<string, MountSpec[]> = {};
     try {
-      const volumes = planVolumes({
-        pod,
-        diskDir: join(podDir, 'volumes'),
-        memoryDir: join(ctx.memoryDir, uid),
-        ...config,
-      });
-      for (const d of volumes.directories) await mkdir(d, { recursive: true });
-      for (const f of volumes.files) {
-        await mkdir(join(f.path, '..'), { recursive: true });
-        await writeFile(f.path, f.content, { mode: f.mode });
-      }
-      mounts = volumes.mounts;
+      mounts = await writeVolumes(ctx, pod, config);
     } catch (err) {
       if (!(err instanceof ContainerConfigError)) throw err;
       for (const s of plan.start) waiting[s.name] = { reason: err.code, message: err.message };
       plan.start.length = 0;
     }
+    // Images first: a container whose image cannot be had waits (ImagePullBackOff).
+    const ready: { start: ContainerStart; spec: Container }[] = [];
     for (const start of plan.start) {
       const spec = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find(
         (c) => c.name === start.name,
@@ -330,32 +502,53 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
         if (start.init) break;
         continue;
       }
-      let env: { name: string; value: string }[];
+      ready.push({ start, spec });
+      if (start.init) break; // init containers run one at a time
+    }
+    /** The runtime's spec of a container, or undefined when its environment cannot be made. */
+    const runtimeSpec = (start: ContainerStart, spec: Container, podIP: string | undefined) => {
       try {
-        env = containerEnv(spec, containerPath(pod, spec.name), {
+        const env = containerEnv(spec, containerPath(pod, spec.name), {
           pod,
-          ...(sandbox.ip !== undefined ? { podIP: sandbox.ip } : {}),
+          ...(podIP !== undefined ? { podIP } : {}),
           hostIP: ctx.nodeIp,
           ...config,
         });
+        return containerSpec(spec, env, mounts[spec.name] ?? [], start.restartCount);
       } catch (err) {
         if (!(err instanceof ContainerConfigError)) throw err;
         waiting[start.name] = { reason: err.code, message: err.message };
-        continue;
+        return undefined;
       }
-      const limits = spec.resources?.limits ?? {};
-      const started = await ctx.runtime.startContainer(uid, {
-        name: spec.name,
-        image: spec.image,
-        ...(spec.command !== undefined ? { command: expandCommand(spec.command, env) } : {}),
-        ...(spec.args !== undefined ? { args: expandCommand(spec.args, env) } : {}),
-        ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
-        env,
-        mounts: mounts[spec.name] ?? [],
-        ...(limits.memory !== undefined ? { memoryBytes: bytesOf(limits.memory) } : {}),
-        ...(limits.cpu !== undefined ? { cpuMillis: millisOf(limits.cpu) } : {}),
-        restartCount: start.restartCount,
-      });
+    };
+    // Created while the sandbox starts, where the runtime can and the pod IP is not needed.
+    const { createContainer, startCreated } = ctx.runtime;
+    const early = new Map<string, string>();
+    if (createContainer !== undefined && startCreated !== undefined) {
+      await Promise.all(
+        ready
+          .filter(({ spec }) => !needsPodIP(spec))
+          .map(async ({ start, spec }) => {
+            const rs = runtimeSpec(start, spec, undefined);
+            if (rs !== undefined) early.set(start.name, await createContainer.call(ctx.runtime, uid, rs));
+          }),
+      );
+    }
+    const sandbox = await sandboxStart;
+    const podIP = podAddress(ctx, pod, sandbox.ip);
+    const startedRuns: ContainerStatus[] = [];
+    let stopped = false;
+    for (const { start, spec } of ready) {
+      const created = early.get(start.name);
+      let started: ContainerStatus;
+      if (created !== undefined && startCreated !== undefined) {
+        started = await startCreated.call(ctx.runtime, created);
+      } else {
+        if (waiting[start.name] !== undefined) continue; // its environment failed above
+        const rs = runtimeSpec(start, spec, sandbox.ip);
+        if (rs === undefined) continue;
+        started = await ctx.runtime.startContainer(uid, rs);
+      }
       const postStart = spec.lifecycle?.postStart;
       if (!start.init && postStart !== undefined) {
         // As kubelet: the hook runs right after the start; if it fails, the run is killed.
@@ -369,12 +562,22 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
           podIP,
           postStartHookTimeoutMs,
         );
-        if (failed !== undefined) await ctx.runtime.stopContainer(started.id, 0);
+        if (failed !== undefined) {
+          await ctx.runtime.stopContainer(started.id, 0);
+          stopped = true;
+        }
       }
-      if (start.init) break; // init containers run one at a time
+      startedRuns.push(started);
     }
-    observed = observe(await ctx.runtime.listContainers({ podUid: uid }));
+    // What runs now: the runs listed and kept, and the ones just started (as the start saw
+    // them), unless a failed hook stopped one since — then the runtime is asked again.
+    observed = observe(
+      stopped
+        ? await ctx.runtime.listContainers({ podUid: uid })
+        : [...listed.filter((c) => !removed.has(c.id)), ...startedRuns],
+    );
   }
+  const sandbox = await sandboxStart;
   observed = withHealth(observed, state.health);
   const status = podStatus({
     pod,
@@ -390,34 +593,43 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
         : {}),
     runtime: ctx.runtime.kind,
   });
-  let reported = state.reported;
-  if (!deepEqual(status, pod.status)) {
-    try {
-      await ctx.api.updateStatus({
-        ...pod,
-        metadata: { ...pod.metadata, resourceVersion: undefined },
-        status,
-      } as unknown as ApiObject);
-      reported = status;
-    } catch (err) {
-      // Gone, or replaced by a pod of the same name (another uid): this pod is over here.
-      if (isApiError(err) && (err.code === ApiErrorCode.NotFound || err.code === ApiErrorCode.Conflict)) {
-        return { state, finished: true, running: [] };
-      }
-      throw err;
-    }
-  }
+  if (!(await reportStatus(ctx, pod, status))) return { state, finished: true, running: [] };
+  // The deadline counts from the start time just reported: the pass at its end fails the pod.
+  const deadlineAtMs = activeDeadlineAtMs(pod, status);
+  if (deadlineAtMs !== undefined) wakeAtMs = Math.min(wakeAtMs ?? deadlineAtMs, deadlineAtMs);
   return {
     state: {
       backoff: plan.backoff,
-      ...(reported !== undefined ? { reported } : {}),
+      reported: status,
       ...(Object.keys(imagePull).length > 0 ? { imagePull } : {}),
       ...(state.health !== undefined ? { health: state.health } : {}),
     },
     ...(wakeAtMs !== undefined ? { wakeAtMs } : {}),
     finished: false,
     running: runningApps(pod, observed, ctx.nowMs()),
-    podIP,
+    podIP: podAddress(ctx, pod, sandbox.ip),
+  };
+}
+
+/** What the runtime gets for one run of `spec`. */
+function containerSpec(
+  spec: Container,
+  env: { name: string; value: string }[],
+  mounts: MountSpec[],
+  restartCount: number,
+): RuntimeContainerSpec {
+  const limits = spec.resources?.limits ?? {};
+  return {
+    name: spec.name,
+    image: spec.image,
+    ...(spec.command !== undefined ? { command: expandCommand(spec.command, env) } : {}),
+    ...(spec.args !== undefined ? { args: expandCommand(spec.args, env) } : {}),
+    ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
+    env,
+    mounts,
+    ...(limits.memory !== undefined ? { memoryBytes: bytesOf(limits.memory) } : {}),
+    ...(limits.cpu !== undefined ? { cpuMillis: millisOf(limits.cpu) } : {}),
+    restartCount,
   };
 }
 

@@ -77,6 +77,37 @@ describe('process runtime', () => {
     expect(log).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z stdout F first\n/);
   });
 
+  it('holds back an exec whose output nobody reads (bounded buffer), and lets it finish once read', async () => {
+    const r = open();
+    const podUid = randomUUID();
+    await r.runSandbox({ podUid, namespace: 'default', name: 'chatty', node });
+    const c = await r.startContainer(podUid, {
+      name: 'box',
+      image: 'coxswain/busybox',
+      command: ['sleep', '30'],
+      restartCount: 0,
+    });
+    const marker = join(root, `chatty-${podUid}`);
+    // About 2 MB of output, far beyond the buffered chunks and the pipe, then a marker file.
+    const session = await r.exec(c.id, {
+      command: [
+        'sh',
+        '-c',
+        `i=0; while [ $i -lt 40000 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done; touch ${marker}`,
+      ],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Not read: the command is blocked writing, so it has not reached the end.
+    await expect(readFile(marker)).rejects.toThrow(/ENOENT/);
+    const out = await text(session.output);
+    expect(out.split('\n')).toHaveLength(40_001);
+    expect(out.endsWith('line-39999-padding-padding-padding\n')).toBe(true);
+    expect(await session.exitCode).toBe(0);
+    await readFile(marker);
+    await r.removePod(podUid, 0);
+    await rm(marker, { force: true });
+  }, 30_000);
+
   it('reports a process that died unwatched as ContainerStatusUnknown, and never adopts a recycled pid', async () => {
     const first = open();
     const podUid = randomUUID();

@@ -88,6 +88,8 @@ const exitPollMs = 50;
  */
 const adoptedExitPollMs = 250;
 const logPollMsMax = 1_000;
+/** Exec output chunks buffered ahead of a slow reader before the command's pipes are paused. */
+const execOutputChunksMax = 64;
 
 interface SandboxRecord {
   id: string;
@@ -222,15 +224,24 @@ class LogPump {
   }
 }
 
-/** An unbounded async queue of chunks, ended once (exec output). */
+/**
+ * The async queue of an exec's output, ended once. It holds up to `execOutputChunksMax` chunks:
+ * `push` returns false when full, and the producer pauses until `onDrain` (half empty again).
+ */
 class ChunkQueue implements AsyncIterable<LogChunk> {
   private readonly items: LogChunk[] = [];
   private waiter: (() => void) | undefined;
   private ended = false;
+  private full = false;
 
-  push(chunk: LogChunk): void {
+  constructor(private readonly onDrain: () => void) {}
+
+  /** False once the queue is full: pause the producer until `onDrain`. */
+  push(chunk: LogChunk): boolean {
     this.items.push(chunk);
     this.wake();
+    if (this.items.length >= execOutputChunksMax) this.full = true;
+    return !this.full;
   }
 
   end(): void {
@@ -247,6 +258,10 @@ class ChunkQueue implements AsyncIterable<LogChunk> {
   async *[Symbol.asyncIterator](): AsyncIterator<LogChunk> {
     for (;;) {
       const item = this.items.shift();
+      if (this.full && this.items.length <= execOutputChunksMax / 2) {
+        this.full = false;
+        this.onDrain();
+      }
       if (item !== undefined) yield item;
       else if (this.ended) return;
       else await new Promise<void>((r) => (this.waiter = r));
@@ -320,6 +335,10 @@ export class ProcessRuntime implements ContainerRuntime {
     return () => {
       this.exitListeners.delete(listener);
     };
+  }
+
+  async version(): Promise<string> {
+    return 'process';
   }
 
   async ensureImage(image: string, _policy: PullPolicy): Promise<void> {
@@ -549,11 +568,18 @@ export class ProcessRuntime implements ContainerRuntime {
       env: record.env,
       stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
-    const output = new ChunkQueue();
+    const output = new ChunkQueue(() => {
+      child.stdout?.resume();
+      child.stderr?.resume();
+    });
     // A tty is not emulated: with one, stderr is merged into stdout as a tty would show it.
     const stderrName = opts.tty ? 'stdout' : 'stderr';
-    child.stdout?.on('data', (d: Buffer) => output.push({ stream: 'stdout', data: d }));
-    child.stderr?.on('data', (d: Buffer) => output.push({ stream: stderrName, data: d }));
+    child.stdout?.on('data', (d: Buffer) => {
+      if (!output.push({ stream: 'stdout', data: d })) child.stdout?.pause();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      if (!output.push({ stream: stderrName, data: d })) child.stderr?.pause();
+    });
     child.stdin?.on('error', () => undefined);
     const exitCode = new Promise<number>((resolve) => {
       child.once('error', (err) => {

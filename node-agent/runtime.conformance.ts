@@ -143,6 +143,10 @@ export function describeRuntimeConformance(
         return s.phase === 'exited' ? s : undefined;
       });
 
+    it('reports its version as `<kind>` or `<kind>://<version>`', async () => {
+      expect(await runtime.version()).toMatch(new RegExp(`^${runtime.kind}($|://\\S+$)`));
+    });
+
     it('accepts the base image and refuses an unknown one with ImagePullError', async () => {
       await runtime.ensureImage(image, 'IfNotPresent');
       const missing = 'example.invalid/nothing:1';
@@ -409,7 +413,8 @@ export function describeRuntimeConformance(
         try {
           const hog = await runtime.startContainer(
             podUid,
-            script('hog', 'exec dd if=/dev/zero of=/hog/fill bs=1M count=64', {
+            // After a second: the engine may miss an OOM kill in a container's first milliseconds.
+            script('hog', 'sleep 1; exec dd if=/dev/zero of=/hog/fill bs=1M count=64', {
               mounts: [{ containerPath: '/hog', tmpfsBytes: 128 * 1024 * 1024 }],
               memoryBytes: 16 * 1024 * 1024,
             }),

@@ -140,15 +140,31 @@ export interface ContainerStats {
 
 export interface ContainerRuntime {
   readonly kind: 'docker' | 'process' | 'hollow';
+  /** What the Node reports as `containerRuntimeVersion`: `docker://<engine version>`, `process`, `hollow`. */
+  version(): Promise<string>;
   /** Makes `image` available (builds the base image on first use); throws ImagePullError. */
   ensureImage(image: string, policy: PullPolicy): Promise<void>;
   /** Starts the pod's sandbox, or returns the running one of this pod uid (adoption). */
   runSandbox(spec: SandboxSpec): Promise<SandboxStatus>;
   /** Creates and starts an app container joined to the pod's sandbox. */
   startContainer(podUid: string, spec: ContainerSpec): Promise<ContainerStatus>;
+  /**
+   * Optional, with `startCreated`: creates an app container without starting it, even while the
+   * pod's `runSandbox` is still in flight, so creating overlaps the sandbox's start;
+   * `startCreated` starts it once the sandbox runs. A container created but never started is
+   * in phase `created` (the agent removes such leftovers).
+   */
+  createContainer?(podUid: string, spec: ContainerSpec): Promise<string>;
+  startCreated?(id: string): Promise<ContainerStatus>;
   /** SIGTERM, up to `graceSeconds`, then SIGKILL. Stopping a stopped container is fine. */
   stopContainer(id: string, graceSeconds: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
+  /**
+   * Optional: stops the pod's sandbox, keeping it and the app containers (their logs and exit
+   * codes) until `removePod`; for pods that finished (Succeeded, Failed). Runtimes whose sandbox
+   * holds no process have nothing to stop.
+   */
+  stopSandbox?(podUid: string): Promise<void>;
   /** Stops and removes every container and the sandbox of a pod. */
   removePod(podUid: string, graceSeconds: number): Promise<void>;
   /** App containers of one pod, or of every pod on this node (adoption after a restart). */

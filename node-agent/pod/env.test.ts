@@ -6,6 +6,7 @@ import {
   type EnvInput,
   expandCommand,
   expandVars,
+  needsPodIP,
   type PodEnvVar,
 } from './env.js';
 import { ContainerConfigError } from './errors.js';
@@ -178,5 +179,19 @@ describe('expandCommand and containerPath', () => {
   it('names init and app containers', () => {
     expect(containerPath(pod, 'setup')).toBe('spec.initContainers[0]');
     expect(containerPath(pod, 'app')).toBe('spec.containers[0]');
+  });
+});
+
+describe('needsPodIP', () => {
+  it('is true only for a container whose env refers to status.podIP', () => {
+    const c = (env: Container['env']): Container => ({ name: 'a', image: 'i', env });
+    expect(
+      needsPodIP(c([{ name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } } as never])),
+    ).toBe(true);
+    expect(
+      needsPodIP(c([{ name: 'H', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } } as never])),
+    ).toBe(false);
+    expect(needsPodIP(c([{ name: 'X', value: 'status.podIP' }]))).toBe(false);
+    expect(needsPodIP(c(undefined))).toBe(false);
   });
 });

@@ -167,3 +167,11 @@ function fieldValue(fieldPath: string, field: string, input: EnvInput): string {
   if (map !== null) return (map[1] === 'labels' ? metadata.labels : metadata.annotations)?.[map[2]] ?? '';
   throw new ContainerConfigError(field, `unsupported fieldPath "${fieldPath}"`);
 }
+
+/** Whether the container's environment refers to the pod's IP (so it is known only once the sandbox runs). */
+export function needsPodIP(container: Container): boolean {
+  return (container.env ?? []).some((e: PodEnvVar) => {
+    const path = e.valueFrom?.fieldRef?.fieldPath;
+    return path === 'status.podIP' || path === 'status.podIPs';
+  });
+}

@@ -51,6 +51,11 @@ export interface PodStatusInput {
   previous?: PodStatus;
   /** The scheme of container ids (`docker://<id>`). Default `docker`. */
   runtime?: string;
+  /**
+   * The pod was failed by the agent (e.g. `DeadlineExceeded`): phase Failed whatever its
+   * containers show, with this reason and message.
+   */
+  failure?: { reason: string; message: string };
 }
 
 /** The status to report for `input.pod`. */
@@ -61,7 +66,7 @@ export function podStatus(input: PodStatusInput): PodStatusReport {
   const initDone = initStatuses.every(initSucceeded);
   const appWaiting = initDone ? 'ContainerCreating' : 'PodInitializing';
   const appStatuses = pod.spec.containers.map((c) => containerStatus(c, input, false, appWaiting));
-  const phase = podPhase(pod.spec, initStatuses, appStatuses);
+  const phase = input.failure !== undefined ? 'Failed' : podPhase(pod.spec, initStatuses, appStatuses);
 
   const status: PodStatusReport = {
     phase,
@@ -73,6 +78,8 @@ export function podStatus(input: PodStatusInput): PodStatusReport {
     initContainerStatuses: initSpecs.length > 0 ? initStatuses : undefined,
     containerStatuses: appStatuses,
     qosClass: qosClass(pod.spec),
+    reason: input.failure?.reason,
+    message: input.failure?.message,
   };
   for (const key of Object.keys(status) as (keyof PodStatusReport)[]) {
     if (status[key] === undefined) delete status[key];

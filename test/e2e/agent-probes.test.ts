@@ -130,7 +130,7 @@ describe('node agent probes and restarts with the docker runtime', () => {
       10_000,
     );
     expect(waiting.message).toBe(
-      'image coxswain/does-not-exist:1: not present on this node, and this agent does not pull images (build it locally)',
+      'image coxswain/does-not-exist:1: not present on this node, and this agent does not pull images (build it with `cox image build`, or run the agent with --pull-images)',
     );
     expect((await getPod('nosuchimage')).status?.phase).toBe('Pending');
   }, 20_000);

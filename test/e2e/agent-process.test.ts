@@ -300,6 +300,44 @@ describe('node agent with the process runtime', () => {
     await api.delete({ kind: 'Pod', name: 'never' });
   }, 20_000);
 
+  it('fails a pod past its activeDeadlineSeconds: its process stopped, phase Failed with DeadlineExceeded, nothing restarted', async () => {
+    const created = await createPod('deadline', {
+      activeDeadlineSeconds: 2,
+      restartPolicy: 'Always',
+      containers: [{ name: 'app', image: 'coxswain/busybox', command: [busybox, 'sleep', '3600'] }],
+    });
+    const uid = created.metadata.uid ?? '';
+    await waitFor(
+      'Running',
+      async () => ((await getPod('deadline')).status?.phase === 'Running' ? true : undefined),
+      10_000,
+    );
+    const pid = (await runsOf(uid))['app-0'];
+    expect(pid).toBeGreaterThan(0);
+    const failed = await waitFor(
+      'phase Failed',
+      async () => {
+        const p = await getPod('deadline');
+        return p.status?.phase === 'Failed' ? p : undefined;
+      },
+      15_000,
+    );
+    expect(failed.status?.reason).toBe('DeadlineExceeded');
+    expect(failed.status?.message).toBe('Pod was active on the node longer than the specified deadline');
+    const terminated = failed.status?.containerStatuses?.[0]?.state?.terminated;
+    expect(terminated?.exitCode).toBe(143); // SIGTERM, within the grace period
+    const activeMs = Date.parse(terminated?.finishedAt ?? '') - Date.parse(failed.status?.startTime ?? '');
+    expect(activeMs).toBeGreaterThanOrEqual(2_000);
+    // The pass at the deadline stopped it; the resync alone would have come 5 s after the start.
+    expect(activeMs).toBeLessThan(podResyncMs);
+    expect(await alive(pid!)).toBe(false);
+    // A failed pod stays failed: nothing is started again.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(Object.keys(await runsOf(uid))).toEqual(['app-0']);
+    expect((await getPod('deadline')).status?.phase).toBe('Failed');
+    await api.delete({ kind: 'Pod', name: 'deadline' });
+  }, 30_000);
+
   it('deletes a pod whose process ignores SIGTERM: SIGKILL after the grace period, then the pod goes', async () => {
     const graceSeconds = 2;
     const created = await createPod('stubborn', {

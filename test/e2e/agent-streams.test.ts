@@ -5,11 +5,11 @@
  * never skipped.
  */
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../actors/grpc-client.js';
@@ -17,10 +17,9 @@ import type { Pod } from '../../core/index.js';
 import { NodeAgent } from '../../node-agent/agent.js';
 import { DockerRuntime } from '../../node-agent/docker-runtime.js';
 import { runtimeLabels } from '../../node-agent/runtime.js';
-import { waitFor } from '../fixtures/e2e.js';
+import { type CoxRun, coxPath, runCoxProcess, waitFor } from '../fixtures/e2e.js';
 import { MasterCluster } from '../multiprocess/master-cluster.js';
 
-const coxPath = fileURLToPath(new URL('../../cli/cox.ts', import.meta.url));
 const node = `e2e-streams-${process.pid}`;
 const memoryDir = join('/dev/shm', `cox-e2e-streams-${process.pid}`);
 const docker = new Docker();
@@ -29,47 +28,17 @@ let api: ApiClient;
 let agent: NodeAgent;
 let dir: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function wsUrls(ids = cluster.ids()): string {
   return ids.map((id) => `ws://${cluster.member(id).wsAddress}`).join(',');
 }
 
-/** Runs the real `cox`; `until` ends it early (SIGTERM) once the output satisfies it. */
+/** The real `cox` against the masters' gateways (all of them, or `servers`). */
 function cox(
   args: string[],
   opts: { servers?: string; input?: string; until?: (out: string) => boolean; timeoutMs?: number } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', coxPath, ...args], {
-      env: { ...process.env, COX_SERVERS: opts.servers ?? wsUrls(), COX_HOME: dir },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cox ${args.join(' ')}: no exit in time (stdout ${stdout}, stderr ${stderr})`));
-    }, opts.timeoutMs ?? 20_000);
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (opts.until?.(stdout)) child.kill('SIGTERM');
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
-  });
+): Promise<CoxRun> {
+  const { servers, ...rest } = opts;
+  return runCoxProcess(args, { ...rest, env: { COX_SERVERS: servers ?? wsUrls(), COX_HOME: dir } });
 }
 
 async function containersOfNode(): Promise<Docker.ContainerInfo[]> {
@@ -91,6 +60,7 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
       dataDir: join(dir, 'agent'),
       memoryDir,
       podResyncMs: 300,
+      restartBackoff: { backoffMsInitial: 300, backoffMsMax: 600, backoffResetAfterRunMs: 600_000 },
       masters: cluster.apiAddresses(),
       log: () => {},
     });
@@ -152,6 +122,54 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
     expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z three\n$/);
   }, 30_000);
 
+  it('picks the container with -c and the run before the current one with --previous', async () => {
+    await api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'twins' },
+      spec: {
+        nodeName: node,
+        restartPolicy: 'Always',
+        volumes: [{ name: 'state', emptyDir: {} }],
+        containers: [
+          {
+            name: 'steady',
+            image: 'coxswain/busybox',
+            command: ['sh', '-c', 'echo steady; exec sleep 3600'],
+          },
+          {
+            name: 'flaky',
+            image: 'coxswain/busybox',
+            // Its first run fails; the second stays up.
+            command: [
+              'sh',
+              '-c',
+              'n=$(($(cat /state/n 2>/dev/null || echo 0) + 1)); echo $n > /state/n; echo run $n; [ $n -gt 1 ] && exec sleep 3600; exit 1',
+            ],
+            volumeMounts: [{ name: 'state', mountPath: '/state' }],
+          },
+        ],
+      },
+    });
+    await waitFor('flaky running again', async () => {
+      const s = ((await api.get({ kind: 'Pod', name: 'twins' })) as unknown as Pod).status?.containerStatuses;
+      const flaky = s?.find((c) => c.name === 'flaky');
+      return flaky?.restartCount === 1 && flaky.state?.running !== undefined ? true : undefined;
+    });
+    expect(await cox(['logs', 'twins'])).toMatchObject({ code: 0, stdout: 'steady\n' });
+    expect(await cox(['logs', 'twins', '-c', 'flaky'])).toMatchObject({ code: 0, stdout: 'run 2\n' });
+    expect(await cox(['logs', '--previous', 'twins', '-c', 'flaky'])).toMatchObject({
+      code: 0,
+      stdout: 'run 1\n',
+    });
+    const none = await cox(['logs', '-p', 'twins', '-c', 'steady']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(
+      /^error: pod [\w-]+: container "steady" has no previous terminated run on node e2e-streams-\d+\n$/,
+    );
+    await api.delete({ kind: 'Pod', name: 'twins' }, { gracePeriodSeconds: 0 });
+  }, 40_000);
+
   it('reaches the agent through a master that is not the first of its list', async () => {
     const r = await cox(['logs', '--tail', '2', 'talker'], { servers: wsUrls(['m3']) });
     expect(r).toMatchObject({ code: 0, stdout: 'two\nthree\n' });
@@ -179,6 +197,48 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
     expect(r).toMatchObject({ code: 0, stdout: 'piped line\ndone\n' });
   }, 30_000);
 
+  it('exec -it gives the command a terminal of the size of cox’s, resized when cox’s terminal is', async () => {
+    // script(1) runs cox on a pseudo-terminal of 40x100; `stty -F` on that terminal later
+    // resizes it, which sends cox SIGWINCH, as resizing a terminal window does.
+    const ttyPath = join(dir, 'exec-tty');
+    const loop = 'while :; do stty size; sleep 0.2; done';
+    const inner = `tty > ${ttyPath}; stty rows 40 cols 100; exec ${process.execPath} --import tsx ${coxPath} exec -it talker -- sh -c '${loop}'`;
+    const child = spawn('script', ['-qfec', inner, '/dev/null'], {
+      env: { ...process.env, COX_SERVERS: wsUrls(), COX_HOME: dir },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(
+        'the initial size in the container',
+        async () => (out.includes('40 100') ? true : undefined),
+        40_000,
+      );
+      const tty = (await readFile(ttyPath, 'utf8')).trim();
+      expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
+      await new Promise<void>((resolve, reject) =>
+        execFile('stty', ['-F', tty, 'rows', '50', 'cols', '120'], (err) => (err ? reject(err) : resolve())),
+      );
+      await waitFor(
+        'the new size in the container',
+        async () => (out.includes('50 120') ? true : undefined),
+        20_000,
+      );
+      // Ctrl-C goes through cox's raw terminal to the command's terminal: sh dies of SIGINT.
+      child.stdin.write('\x03');
+      expect(await exited).toBe(130);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- what cox showed ---\n${JSON.stringify(out)}`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(out.indexOf('40 100')).toBeLessThan(out.indexOf('50 120'));
+  }, 90_000);
+
   it('fails in one line for a missing pod or container', async () => {
     const missing = await cox(['logs', 'nope']);
     expect(missing.code).toBe(1);
@@ -195,6 +255,31 @@ describe('logs, exec and top through the masters to a docker node agent', () => 
     const nodes = await cox(['top', 'nodes']);
     expect(nodes.code).toBe(0);
     expect(nodes.stdout).toMatch(new RegExp(`\\n${node}\\s+\\d+m\\s+\\d+%\\s+\\d+Mi\\s+\\d+%\\n`));
+  }, 30_000);
+
+  it("lists the agent's node with kubectl's wide columns", async () => {
+    const r = await cox(['get', 'nodes', node, '-o', 'wide']);
+    expect(r.code).toBe(0);
+    const [header, row] = r.stdout.trimEnd().split('\n');
+    expect(header.split(/\s{2,}/)).toEqual([
+      'NAME',
+      'STATUS',
+      'ROLES',
+      'AGE',
+      'VERSION',
+      'INTERNAL-IP',
+      'EXTERNAL-IP',
+      'OS-IMAGE',
+      'KERNEL-VERSION',
+      'CONTAINER-RUNTIME',
+    ]);
+    const cells = row.split(/\s{2,}/);
+    expect(cells.slice(0, 3)).toEqual([node, 'Ready', '<none>']);
+    expect(cells[4]).toMatch(/^v\d+\.\d+\.\d+/);
+    expect(cells.slice(5, 7)).toEqual(['127.0.0.1', '<none>']);
+    expect(cells[8]).toBe(release());
+    const engine = (await docker.version()).Version;
+    expect(cells[9]).toBe(`docker://${engine}`);
   }, 30_000);
 
   // Last: it kills a master.

@@ -1,6 +1,7 @@
 /**
  * Robustness of a real `cox agent` process (docker runtime) against 3 real master processes:
- * an agent killed with -9 and restarted adopts every container of its pods (same ids, same
+ * the user's path with the real `cox` (apply a Pod manifest with nodeName, logs -f, exec -it
+ * a shell on a pseudo-terminal, kill -9 the agent while the container runs on); an agent killed with -9 and restarted adopts every container of its pods (same ids, same
  * start times); a master leader killed with -9 restarts nothing and a pod created after the
  * failover runs; with every master stopped the containers keep running, and once the masters
  * return the agent reconciles a deletion; a pod deleted while the agent is down is removed
@@ -8,7 +9,8 @@
  * are found and removed by their `io.coxswain.node` label. Needs Docker; never skipped.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -16,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../actors/grpc-client.js';
 import type { Pod } from '../../core/index.js';
 import { runtimeLabels } from '../../node-agent/runtime.js';
-import { waitFor } from '../fixtures/e2e.js';
+import { coxPath, runCoxProcess, waitFor } from '../fixtures/e2e.js';
 import { AgentProcess } from './agent-process.js';
 import { sleep } from './cluster.js';
 import { MasterCluster } from './master-cluster.js';
@@ -136,6 +138,107 @@ describe('a cox agent process with the docker runtime and 3 master processes', (
     rmSync(dir, { recursive: true, force: true });
     rmSync(memoryDir, { recursive: true, force: true });
   }, 60_000);
+
+  it('a user applies a Pod with nodeName, follows its logs, execs a shell into it, and kill -9 of the agent goes unnoticed by the container', async () => {
+    const servers = cluster
+      .ids()
+      .map((id) => `ws://${cluster.member(id).wsAddress}`)
+      .join(',');
+    const env = { COX_SERVERS: servers, COX_HOME: dir };
+    const manifest = join(dir, 'journey.yaml');
+    writeFileSync(
+      manifest,
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: journey
+spec:
+  nodeName: ${node}
+  containers:
+    - name: shell
+      image: coxswain/busybox
+      command: ["sh", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done"]
+`,
+    );
+    expect(await runCoxProcess(['apply', '-f', manifest], { env })).toMatchObject({
+      code: 0,
+      stdout: 'pod/journey created\n',
+    });
+    await waitFor('journey Running', async () =>
+      (await getPod('journey'))?.status?.phase === 'Running' ? true : undefined,
+    );
+    // logs -f streams new lines as they come (ended here once tick 5 arrived).
+    const followed = await runCoxProcess(['logs', '-f', 'journey'], {
+      env,
+      until: (out) => out.includes('tick 5\n'),
+    });
+    expect(followed.stdout).toMatch(/^tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n/);
+
+    // exec -it: an interactive shell on a terminal (script(1) gives cox one).
+    const shell = spawn(
+      'script',
+      ['-qfec', `${process.execPath} --import tsx ${coxPath} exec -it journey -- sh`, '/dev/null'],
+      {
+        env: { ...process.env, ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let screen = '';
+    shell.stdout.on('data', (d) => {
+      screen += d;
+    });
+    const shellExit = new Promise<number | null>((resolve) => shell.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor('the shell prompt', async () => (screen.includes('# ') ? true : undefined), 20_000);
+      shell.stdin.write('echo answer=$((6*7)) tty=$(tty)\r');
+      await waitFor(
+        'the answer',
+        async () => (/answer=42 tty=\/dev\/pts\/\d+/.test(screen) ? true : undefined),
+        10_000,
+      );
+      shell.stdin.write('exit 5\r');
+      expect(await shellExit).toBe(5);
+    } finally {
+      if (shell.exitCode === null) shell.kill('SIGKILL');
+    }
+
+    // kill -9 of the agent: the container runs on, the same process, still writing.
+    const [app] = (await containers('journey')).filter((c) => c.role === 'app');
+    const before = await docker.getContainer(app?.id ?? '').inspect();
+    await agent!.kill();
+    const killedAt = new Date().toISOString();
+    await sleep(2_500);
+    const during = await docker.getContainer(app?.id ?? '').inspect();
+    expect(during.State).toMatchObject({
+      Running: true,
+      Pid: before.State.Pid,
+      StartedAt: before.State.StartedAt,
+    });
+    const since = (
+      await docker
+        .getContainer(app?.id ?? '')
+        .logs({ stdout: true, since: Math.floor(Date.parse(killedAt) / 1000) + 1 })
+    ).toString();
+    expect(since).toMatch(/tick \d+/);
+    await startAgent();
+    await sleep(settleMs);
+    const after = await docker.getContainer(app?.id ?? '').inspect();
+    expect(after.State).toMatchObject({
+      Running: true,
+      Pid: before.State.Pid,
+      StartedAt: before.State.StartedAt,
+    });
+    expect(restartCounts(await getPod('journey'))).toEqual([0]);
+    const tail = await runCoxProcess(['logs', '--tail', '1', 'journey'], { env });
+    expect(tail).toMatchObject({ code: 0 });
+    expect(tail.stdout).toMatch(/^tick \d+\n$/);
+    await api.delete({ kind: 'Pod', name: 'journey' }, { gracePeriodSeconds: 0 });
+    await waitFor(
+      'journey removed',
+      async () => ((await containers('journey')).length === 0 ? true : undefined),
+      15_000,
+    );
+  }, 90_000);
 
   it('adopts every container after kill -9 and a restart over the same data dir', async () => {
     await createPod('adopt');
