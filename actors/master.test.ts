@@ -139,7 +139,7 @@ describe('masters: objects on the Raft log', () => {
       spec: { containers: [{ name: 'c', image: 'busybox' }] },
       status: { phase: 'Running' },
     });
-    expect((pod as { status?: unknown }).status).toEqual({ phase: 'Pending' });
+    expect((pod as { status?: unknown }).status).toEqual({ phase: 'Pending', qosClass: 'BestEffort' });
     const err = await expectCode(
       l.api.patch({ kind: 'Pod', name: 'imm' }, { spec: { restartPolicy: 'Never' } }),
       'Invalid',

@@ -8,6 +8,7 @@
 
 import { deepEqual } from './deep-equal.js';
 import type { ApiObject } from './objects.js';
+import { qosClass } from './qos.js';
 import { type FieldError, FieldErrorType } from './validation.js';
 
 type Json = Record<string, unknown>;
@@ -112,13 +113,14 @@ export function validateUpdate(prev: ApiObject, next: ApiObject): FieldError[] {
 
 /**
  * The object as it is stored on create, as Kubernetes' `PrepareForCreate`: status belongs to
- * controllers and agents, so a client's status is dropped (pods start Pending, namespaces
- * Active). Nodes keep theirs: the agent that registers a node reports its capacity in it.
+ * controllers and agents, so a client's status is dropped (pods start Pending with their QoS
+ * class, namespaces Active). Nodes keep theirs: the agent that registers a node reports its
+ * capacity in it.
  */
 export function prepareForCreate(obj: ApiObject): ApiObject {
   if (obj.kind === 'Node') return obj;
   const out = { ...obj } as Json;
-  if (obj.kind === 'Pod') out.status = { phase: 'Pending' };
+  if (obj.kind === 'Pod') out.status = { phase: 'Pending', qosClass: qosClass(obj.spec) };
   else if (obj.kind === 'Namespace') out.status = { phase: 'Active' };
   else delete out.status;
   return out as unknown as ApiObject;
