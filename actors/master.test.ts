@@ -136,7 +136,8 @@ describe('masters: objects on the Raft log', () => {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'imm' },
-      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+      // Another scheduler's pod: the default scheduler leaves it (and its resourceVersion) alone.
+      spec: { containers: [{ name: 'c', image: 'busybox' }], schedulerName: 'elsewhere' },
       status: { phase: 'Running' },
     });
     expect((pod as { status?: unknown }).status).toEqual({ phase: 'Pending', qosClass: 'BestEffort' });

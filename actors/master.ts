@@ -87,6 +87,12 @@ export interface MasterApiOptions {
   peerInfoTimeoutMs?: number;
 }
 
+/** Annotations a binding sets on (and removes from) its pod. */
+export interface BindAnnotations {
+  set?: Record<string, string>;
+  remove?: string[];
+}
+
 const GENERATED_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const GENERATED_SUFFIX_LENGTH = 5;
 const GENERATE_NAME_ATTEMPTS_MAX = 8;
@@ -312,11 +318,28 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
 
   /**
    * Binds a pending pod to a node (the scheduler's write). Rejected with Conflict when the
-   * decision is stale: the pod with `uid` is gone, already bound, or being deleted.
+   * decision is stale: the pod with `uid` is gone, already bound, or being deleted. As a
+   * Kubernetes Binding, it may set and remove annotations of the pod.
    */
-  async bind(key: { namespace: string; name: string }, uid: string, nodeName: string): Promise<ApiObject> {
+  async bind(
+    key: { namespace: string; name: string },
+    uid: string,
+    nodeName: string,
+    annotations: BindAnnotations = {},
+  ): Promise<ApiObject> {
     const k = this.key({ kind: 'Pod', namespace: key.namespace, name: key.name });
-    return this.write({ op: 'bind', key: k, uid, nodeName, now: rfc3339(this.nowMs()) }, {});
+    return this.write(
+      {
+        op: 'bind',
+        key: k,
+        uid,
+        nodeName,
+        now: rfc3339(this.nowMs()),
+        ...(annotations.set !== undefined ? { annotations: annotations.set } : {}),
+        ...(annotations.remove !== undefined ? { removeAnnotations: annotations.remove } : {}),
+      },
+      {},
+    );
   }
 
   async watch(kind: string, opts: WatchOptions = {}): Promise<WatchStream> {

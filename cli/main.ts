@@ -26,6 +26,7 @@ import {
 import { runExec, runLogs, runTopNodes, runTopPods, type StreamApi, type Terminal } from './pod-verbs.js';
 import { objectRef } from './printers.js';
 import { resolveServers } from './servers.js';
+import { parseWhyTarget, runWhy } from './why.js';
 
 /** What the verbs need from the masters: the object API plus cluster status. */
 export interface CliApi extends ObjectApi {
@@ -177,6 +178,15 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
           ? keysFromManifests(manifests, delOpts.namespace)
           : await keysFromTargets(api, parseResourceArgs(resources), delOpts);
       code = await runDelete(api, keys, delOpts, deps);
+    });
+
+  program
+    .command('why')
+    .description('why a pod is where it is, or why it is not scheduled: why pod/NAME')
+    .argument('<pod...>', 'pod/NAME, pod NAME or NAME')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .action(async (args: string[], opts: { namespace?: string }, cmd: Command) => {
+      code = await runWhy(connect(cmd), parseWhyTarget(args), opts.namespace, deps, deps.nowMs());
     });
 
   const cluster = program.command('cluster').description('the masters themselves');

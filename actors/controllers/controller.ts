@@ -23,8 +23,16 @@ import { WorkQueue, type WorkQueueOptions } from './workqueue.js';
 
 /** The API as controllers use it: objects, plus binding pods to nodes (the scheduler). */
 export interface ControllerApi extends ObjectApi {
-  /** Binds a pending pod (`uid`) to `nodeName`; Conflict when stale (gone, bound, deleting). */
-  bind(key: { namespace: string; name: string }, uid: string, nodeName: string): Promise<unknown>;
+  /**
+   * Binds a pending pod (`uid`) to `nodeName`, setting/removing pod annotations with it;
+   * Conflict when stale (gone, bound, deleting).
+   */
+  bind(
+    key: { namespace: string; name: string },
+    uid: string,
+    nodeName: string,
+    annotations?: { set?: Record<string, string>; remove?: string[] },
+  ): Promise<unknown>;
 }
 
 export interface ControllerContext {
@@ -56,6 +64,8 @@ export interface Controller {
   /** Called once when the controller starts on a new leader (e.g. to prime a cache of its own). */
   start?(ctx: ControllerContext): void;
   stop?(): void;
+  /** Counters of its own (the scheduler's bindings, conflicts, ...), shown in `status()`. */
+  counters?(): Record<string, number>;
 }
 
 /** Counters of one controller, kept across restarts of its actor. */
@@ -72,6 +82,8 @@ export interface ControllerStats {
   delayed: number;
   /** Actor restarts after crashes (from the actor system). */
   restarts: number;
+  /** The controller's own counters, if it keeps any. */
+  counters?: Record<string, number>;
 }
 
 export type ControllerMsg =
@@ -259,7 +271,14 @@ export class ControllerRunner {
     const sorted = [...this.samples].sort((a, b) => a - b);
     const pick = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
     const round = (ms: number) => Math.round(ms * 100) / 100;
-    return { ...this.stats, latencyP50Ms: round(pick(0.5)), latencyP99Ms: round(pick(0.99)), restarts };
+    const counters = this.controller.counters?.();
+    return {
+      ...this.stats,
+      latencyP50Ms: round(pick(0.5)),
+      latencyP99Ms: round(pick(0.99)),
+      restarts,
+      ...(counters !== undefined ? { counters } : {}),
+    };
   }
 }
 
