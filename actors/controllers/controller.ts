@@ -90,7 +90,8 @@ export type ControllerMsg =
   | { readonly type: 'enqueue'; readonly keys: readonly string[] }
   | { readonly type: 'resync' }
   | { readonly type: 'tick' }
-  | { readonly type: 'done'; readonly key: string; readonly ok: boolean; readonly requeueAfterMs?: number }
+  /** Reconciles finished since the last one: the runner's completions are taken when handled. */
+  | { readonly type: 'done' }
   | { readonly type: 'wake' };
 
 type ControllerEffect =
@@ -107,6 +108,13 @@ interface ControllerState {
 
 const latencySamplesMax = 1_024;
 
+/** A finished reconcile, waiting for the actor to mark its key done. */
+interface Completion {
+  readonly key: string;
+  readonly ok: boolean;
+  readonly requeueAfterMs?: number;
+}
+
 /** Runs one controller as an actor; `stats` survives restarts of the actor. */
 export class ControllerRunner {
   readonly stats: ControllerStats;
@@ -115,6 +123,13 @@ export class ControllerRunner {
   private ref: ActorRef<ControllerMsg> | undefined;
   private system: ActorSystem | undefined;
   private stopped = false;
+  /**
+   * Reconciles finished but not yet marked done, and whether a `done` message is on its way.
+   * One message carries every completion since the last: an actor handles one message per
+   * event-loop turn, so a message per key capped a controller at one completion per turn.
+   */
+  private completions: Completion[] = [];
+  private donePending = false;
 
   constructor(
     readonly controller: Controller,
@@ -180,6 +195,8 @@ export class ControllerRunner {
     };
     return {
       init: () => {
+        // A restarted actor may have lost a `done` on its way: the next completion sends one.
+        this.donePending = false;
         return { queue: new WorkQueue(this.queueOptions), needsResync: true, lastResyncMs: nowMs() };
       },
       receive: (state, msg): Step<ControllerState, ControllerMsg, ControllerEffect> => {
@@ -200,12 +217,16 @@ export class ControllerRunner {
               effects: [run({ kind: 'resync' })],
             };
           }
-          case 'done':
-            state.queue.done(msg.key, nowMs(), {
-              ok: msg.ok,
-              ...(msg.requeueAfterMs !== undefined ? { requeueAfterMs: msg.requeueAfterMs } : {}),
-            });
+          case 'done': {
+            const now = nowMs();
+            for (const c of this.takeCompletions()) {
+              state.queue.done(c.key, now, {
+                ok: c.ok,
+                ...(c.requeueAfterMs !== undefined ? { requeueAfterMs: c.requeueAfterMs } : {}),
+              });
+            }
             return { state, effects: dispatch(state) };
+          }
           case 'wake':
             return { state, effects: dispatch(state) };
           default: {
@@ -253,12 +274,17 @@ export class ControllerRunner {
     this.stats.reconciles += 1;
     this.recordLatency(performance.now() - started);
     if (this.stopped || this.ref === undefined) return;
-    this.system?.tell(self, {
-      type: 'done',
-      key,
-      ok,
-      ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
-    });
+    this.completions.push({ key, ok, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) });
+    if (this.donePending) return;
+    this.donePending = true;
+    this.system?.tell(self, { type: 'done' });
+  }
+
+  private takeCompletions(): Completion[] {
+    const out = this.completions;
+    this.completions = [];
+    this.donePending = false;
+    return out;
   }
 
   private recordLatency(ms: number): void {
