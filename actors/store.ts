@@ -142,6 +142,11 @@ export class ObjectStore {
   private readonly registry: Registry;
   private readonly objects = new Map<string, ApiObject>();
   private readonly kinds = new Map<string, KindIndex>();
+  /**
+   * Pod keys by `spec.nodeName` (`""`: unbound): a node agent's list of its pods reads its own
+   * node's pods instead of scanning every pod (1,000 agents relisting would scan 1,000 times).
+   */
+  private readonly podsByNode = new Map<string, Set<string>>();
   private readonly members = new Map<string, MemberRecord>();
   private readonly outcomeWaiters = new Map<string, (o: RecordOutcome) => void>();
   private appliedWaiters: AppliedWaiter[] = [];
@@ -281,6 +286,7 @@ export class ObjectStore {
   }
 
   private putObject(key: string, obj: ApiObject): void {
+    if (obj.kind === 'Pod') this.indexPodNode(key, this.objects.get(key), obj);
     this.objects.set(key, obj);
     let k = this.kinds.get(obj.kind);
     if (!k) {
@@ -293,8 +299,28 @@ export class ObjectStore {
   private removeObject(key: string): void {
     const obj = this.objects.get(key);
     if (!obj) return;
+    if (obj.kind === 'Pod') this.indexPodNode(key, obj, undefined);
     this.objects.delete(key);
     this.kinds.get(obj.kind)?.delete(key);
+  }
+
+  private indexPodNode(key: string, before: ApiObject | undefined, after: ApiObject | undefined): void {
+    const from = before?.kind === 'Pod' ? (before.spec.nodeName ?? '') : undefined;
+    const to = after?.kind === 'Pod' ? (after.spec.nodeName ?? '') : undefined;
+    if (from === to) return;
+    if (from !== undefined) {
+      const keys = this.podsByNode.get(from);
+      keys?.delete(key);
+      if (keys?.size === 0) this.podsByNode.delete(from);
+    }
+    if (to !== undefined) {
+      let keys = this.podsByNode.get(to);
+      if (keys === undefined) {
+        keys = new Set();
+        this.podsByNode.set(to, keys);
+      }
+      keys.add(key);
+    }
   }
 
   snapshot(): Uint8Array {
@@ -314,6 +340,7 @@ export class ObjectStore {
     for (const key of this.objects.keys()) this.registry.stop(actorName(key));
     this.objects.clear();
     this.kinds.clear();
+    this.podsByNode.clear();
     for (const obj of data.objects) {
       const key = keyOfObject(obj);
       this.putObject(key, obj);
@@ -410,7 +437,11 @@ export class ObjectStore {
   list(q: ListQuery): ListPage {
     const rv = q.after?.rv ?? this.appliedIndex;
     if (rv > this.appliedIndex) throw new Error('list: cut is ahead of this master (wait for it first)');
-    const view = this.viewAt(q.kind, rv);
+    const node = rv === this.appliedIndex ? selectedNode(q) : undefined;
+    const view =
+      node !== undefined
+        ? { keys: [...(this.podsByNode.get(node) ?? [])].sort(), get: (k: string) => this.objects.get(k) }
+        : this.viewAt(q.kind, rv);
     let keys = view.keys;
     if (q.namespace) {
       const prefix = `${q.kind}/${q.namespace}/`;
@@ -500,6 +531,13 @@ export class ObjectStore {
     }
     this.appliedWaiters = [];
   }
+}
+
+/** The node a pod list selects with `spec.nodeName=<node>` (its candidates are that node's pods). */
+function selectedNode(q: ListQuery): string | undefined {
+  if (q.kind !== 'Pod' || q.fields === undefined) return undefined;
+  for (const r of q.fields.requirements) if (r.field === 'spec.nodeName' && r.op === '=') return r.value;
+  return undefined;
 }
 
 function lowerBound(a: string[], x: string): number {
