@@ -446,12 +446,14 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
 
   async *snapshot(): AsyncIterable<Uint8Array> {
     await this.readBarrier('linearizable');
+    const applied = this.store.appliedIndex;
+    const data = await this.store.snapshot(); // its cut is taken at the call, at `applied`
     const backup = pack({
       format: 'coxswain-backup',
       v: 1,
-      applied: this.store.appliedIndex,
+      applied,
       takenAt: rfc3339(this.nowMs()),
-      data: this.store.snapshot(),
+      data,
     });
     const chunkBytes = 1 << 20;
     for (let i = 0; i < backup.byteLength; i += chunkBytes)

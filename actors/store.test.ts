@@ -215,7 +215,7 @@ describe('ObjectStore', () => {
       { kind: 'Namespace', limit: 0 },
       { kind: 'ConfigMap', limit: 1 },
     ];
-    const bytes = store.snapshot();
+    const bytes = await store.snapshot();
 
     const other = startActorSystem();
     try {
@@ -245,6 +245,35 @@ describe('ObjectStore', () => {
     }
   });
 
+  it('a snapshot is the cut at its call, even while it encodes over many turns and later entries apply', async () => {
+    // A slice of 0 ms: the encoding yields after every object.
+    const store = new ObjectStore({ system, objectBucketsCount: 4, snapshotSliceMs: 0 });
+    stores.push(store);
+    const many = Array.from({ length: 3_000 }, (_, i) =>
+      create(cm(`o${i}`, { data: { v: 'x'.repeat(200) } })),
+    );
+    await batch(store, many);
+    const at = store.appliedIndex;
+    const encoding = store.snapshot();
+    // Applied while the snapshot encodes: none of it may show up in it.
+    await batch(store, [remove('o0'), create(cm('late')), update(cm('o1', { data: { v: 'changed' } }))]);
+    const bytes = await encoding;
+    const other = startActorSystem();
+    try {
+      const restored = new ObjectStore({ system: other, objectBucketsCount: 4 });
+      stores.push(restored);
+      restored.restore(bytes);
+      expect(restored.appliedIndex).toBe(at);
+      expect(restored.count('ConfigMap')).toBe(3_000);
+      expect(restored.get('ConfigMap', 'default', 'o0')).toBeDefined();
+      expect(restored.get('ConfigMap', 'default', 'late')).toBeUndefined();
+      expect(dataOf(restored.get('ConfigMap', 'default', 'o1'))).toEqual({ v: 'x'.repeat(200) });
+      expect(restored.get('ConfigMap', 'default', 'o2')).toEqual(store.get('ConfigMap', 'default', 'o2'));
+    } finally {
+      await stopActorSystem(other);
+    }
+  });
+
   it('restore over a live store replaces its objects, stops their actors and ends watchers with Gone', async () => {
     const donorSystem = startActorSystem();
     let bytes: Uint8Array;
@@ -252,7 +281,7 @@ describe('ObjectStore', () => {
       const donor = new ObjectStore({ system: donorSystem });
       stores.push(donor);
       await batch(donor, [create(cm('x')), create(cm('y'))]);
-      bytes = donor.snapshot();
+      bytes = await donor.snapshot();
     } finally {
       await stopActorSystem(donorSystem);
     }
@@ -407,7 +436,7 @@ describe('ObjectStore', () => {
           );
           if (cmds.length > 0) await batch(store, cmds);
           if (restore) {
-            const bytes = store.snapshot();
+            const bytes = await store.snapshot();
             for (const st of mine.splice(0)) st.close();
             await stopActorSystem(own);
             const again = startActorSystem();

@@ -10,7 +10,7 @@
  * applied everywhere, and reads of the indexes always see a consistent cut.
  */
 
-import { pack, unpack } from 'msgpackr';
+import { Packr, pack, unpack } from 'msgpackr';
 import {
   type ApplyOutcome,
   applyCommand,
@@ -77,6 +77,8 @@ export interface StoreOptions {
   applyTimeoutMs?: number;
   /** Called after a batch changed the member directory (or a restore replaced it). */
   onMembersChanged?: (members: readonly MemberRecord[]) => void;
+  /** A snapshot encodes objects for this long before letting the event loop turn. Default 10. */
+  snapshotSliceMs?: number;
 }
 
 export interface ListQuery {
@@ -153,6 +155,7 @@ export class ObjectStore {
   private readonly applyTimeoutMs: number;
   private readonly onMembersChanged: ((m: readonly MemberRecord[]) => void) | undefined;
   private readonly listeners = new Set<StoreListener>();
+  private readonly snapshotSliceMs: number;
 
   constructor(opts: StoreOptions) {
     this.system = opts.system;
@@ -160,6 +163,7 @@ export class ObjectStore {
     this.registry = opts.system.createRegistry('objects', { bucketsCount: opts.objectBucketsCount ?? 256 });
     this.applyTimeoutMs = opts.applyTimeoutMs ?? 60_000;
     this.onMembersChanged = opts.onMembersChanged;
+    this.snapshotSliceMs = opts.snapshotSliceMs ?? 10;
   }
 
   // ------------------------------------------------------------------ StateMachine
@@ -323,14 +327,17 @@ export class ObjectStore {
     }
   }
 
-  snapshot(): Uint8Array {
-    const data: SnapshotData = {
-      v: 1,
-      applied: this.appliedIndex,
-      objects: [...this.objects.values()],
-      members: [...this.members.values()],
-    };
-    return new Uint8Array(pack(data));
+  /**
+   * The state at the applied index, msgpack-encoded (restore with `restore`). The cut is taken
+   * at the call (objects are immutable: a write stores a new object), and the objects are
+   * encoded in slices of `snapshotSliceMs` with a turn of the event loop in between, so a large
+   * state (~1 s of encoding at 30,000 pods) does not stall the master while later entries apply.
+   */
+  snapshot(): Promise<Uint8Array> {
+    const applied = this.appliedIndex;
+    const objects = [...this.objects.values()];
+    const members = [...this.members.values()];
+    return encodeSnapshot(applied, objects, members, this.snapshotSliceMs);
   }
 
   restore(bytes: Uint8Array): void {
@@ -538,6 +545,56 @@ function selectedNode(q: ListQuery): string | undefined {
   if (q.kind !== 'Pod' || q.fields === undefined) return undefined;
   for (const r of q.fields.requirements) if (r.field === 'spec.nodeName' && r.op === '=') return r.value;
   return undefined;
+}
+
+/** Plain msgpack maps (no records): separately packed objects concatenate into one array. */
+const snapshotPackr = new Packr({ useRecords: false });
+
+/**
+ * `{ v: 1, applied, objects, members }` as one msgpack map that `unpack` reads back, built
+ * from the objects packed one by one in time slices.
+ */
+async function encodeSnapshot(
+  applied: number,
+  objects: readonly ApiObject[],
+  members: readonly MemberRecord[],
+  sliceMs: number,
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const copy = (b: Uint8Array) => parts.push(new Uint8Array(b));
+  parts.push(Uint8Array.of(0x84)); // a map of 4 entries
+  copy(snapshotPackr.pack('v'));
+  copy(snapshotPackr.pack(1));
+  copy(snapshotPackr.pack('applied'));
+  copy(snapshotPackr.pack(applied));
+  copy(snapshotPackr.pack('members'));
+  copy(snapshotPackr.pack(members));
+  copy(snapshotPackr.pack('objects'));
+  const header = new Uint8Array(5); // array32: 0xdd, length big-endian
+  header[0] = 0xdd;
+  new DataView(header.buffer).setUint32(1, objects.length);
+  parts.push(header);
+  let sliceStart = performance.now();
+  for (const obj of objects) {
+    copy(snapshotPackr.pack(obj));
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  return concat(parts);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.byteLength;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }
 
 function lowerBound(a: string[], x: string): number {
