@@ -79,6 +79,8 @@ interface Attempts {
   /** The cluster and pod generations it failed at: unchanged, retrying is pointless. */
   clusterGen: number;
   podGen: number;
+  /** Pods with required pod affinity: the placement generation it failed at. */
+  placedGen: number;
 }
 
 const decisionSamplesMax = 1_024;
@@ -113,6 +115,8 @@ export class SchedulerController implements Controller {
   private readonly parkedAffinity = new Set<string>();
   /** Bumped on every change that could make an unschedulable pod fit. */
   private clusterGen = 0;
+  /** Bumped whenever a pod is placed (what pods with required pod affinity wait for). */
+  private placedGen = 0;
   private startIndex = 0;
   private tieBreak = 0;
   /** Bumped on start and stop: a reconcile from an earlier term touches nothing after its await. */
@@ -188,7 +192,10 @@ export class SchedulerController implements Controller {
   /** Every pending pod; rebuilds the snapshot and lets every parked pod try again (the safety net). */
   *initialKeys(cache: ClusterCache): Iterable<string> {
     this.rebuild(cache);
-    for (const a of this.attempts.values()) a.clusterGen = -1;
+    for (const a of this.attempts.values()) {
+      a.clusterGen = -1;
+      a.placedGen = -1;
+    }
     this.parked.clear();
     this.parkedAffinity.clear();
     for (const pod of cache.list<Pod>('Pod')) {
@@ -207,13 +214,13 @@ export class SchedulerController implements Controller {
     const now = ctx.nowMs();
     const podGen = pod.metadata.generation ?? 0;
     const tried = this.attempts.get(key);
-    if (tried !== undefined && tried.clusterGen === this.clusterGen && tried.podGen === podGen) {
+    if (tried !== undefined && !this.changedSince(tried, pod, podGen)) {
       this.park(key, pod);
       return undefined;
     }
     if (tried !== undefined && now < tried.notBeforeMs) return { requeueAfterMs: tried.notBeforeMs - now };
 
-    const gen = this.clusterGen;
+    const gens = { clusterGen: this.clusterGen, podGen, placedGen: this.placedGen };
     const started = performance.now();
     const result = schedulePod(this.snapshot, pod, {
       startIndex: this.startIndex,
@@ -222,7 +229,7 @@ export class SchedulerController implements Controller {
     });
     this.recordDecision((performance.now() - started) * 1000);
     this.startIndex = result.nextStartIndex;
-    if (result.kind === 'unschedulable') return this.failed(key, pod, result, gen, podGen, now, ctx);
+    if (result.kind === 'unschedulable') return this.failed(key, pod, result, gens, now, ctx);
 
     const epoch = this.epoch;
     this.snapshot.assume(key, pod, result.node);
@@ -264,8 +271,7 @@ export class SchedulerController implements Controller {
     key: string,
     pod: Pod,
     result: Unschedulable,
-    gen: number,
-    podGen: number,
+    gens: Pick<Attempts, 'clusterGen' | 'podGen' | 'placedGen'>,
     now: number,
     ctx: ControllerContext,
   ): Promise<ReconcileResult> {
@@ -274,7 +280,8 @@ export class SchedulerController implements Controller {
       this.opts.retryBackoffMsMax,
       this.opts.retryBackoffMsMin * 2 ** Math.min(count - 1, 20),
     );
-    this.attempts.set(key, { count, notBeforeMs: now + backoff, clusterGen: gen, podGen });
+    const attempt: Attempts = { count, notBeforeMs: now + backoff, ...gens };
+    this.attempts.set(key, attempt);
     this.counts.unschedulable += 1;
     this.events?.record(pod, 'Warning', 'FailedScheduling', result.message);
     const epoch = this.epoch;
@@ -286,10 +293,19 @@ export class SchedulerController implements Controller {
     }
     if (epoch !== this.epoch) return undefined;
     // The cluster changed while we wrote: no change will wake it, so retry after its backoff.
-    if (this.clusterGen !== gen) return { requeueAfterMs: backoff };
+    if (this.changedSince(attempt, pod, gens.podGen)) return { requeueAfterMs: backoff };
     const current = ctx.cache.getByKey(key) as Pod | undefined;
     if (current !== undefined && isPendingForScheduler(current)) this.park(key, current);
     return undefined;
+  }
+
+  /** Whether anything that could make `pod` fit changed since the attempt failed. */
+  private changedSince(a: Attempts, pod: Pod, podGen: number): boolean {
+    return (
+      a.clusterGen !== this.clusterGen ||
+      a.podGen !== podGen ||
+      (hasPodAffinity(pod) && a.placedGen !== this.placedGen)
+    );
   }
 
   private park(key: string, pod: Pod): void {
@@ -308,8 +324,8 @@ export class SchedulerController implements Controller {
   }
 
   private wakeAffinity(): string[] {
+    this.placedGen += 1;
     if (this.parkedAffinity.size === 0) return [];
-    this.clusterGen += 1;
     const keys = [...this.parkedAffinity];
     for (const k of keys) this.parked.delete(k);
     this.parkedAffinity.clear();

@@ -329,6 +329,28 @@ describe('scheduler (in-process masters, hollow nodes)', () => {
     );
   });
 
+  it('required pod affinity: a pod waits for a matching pod, then goes to its node', async () => {
+    c = await startHollowCluster({ nodes: nodes(3) });
+    const near: Affinity = {
+      podAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [
+          { labelSelector: { matchLabels: { app: 'cache' } }, topologyKey: 'kubernetes.io/hostname' },
+        ],
+      },
+    };
+    await c.api.create(bare('web', { affinity: near }));
+    const waiting = await unschedulable(c, 'web');
+    expect(waiting.status?.conditions?.find((x) => x.type === 'PodScheduled')?.message).toBe(
+      "0/3 nodes are available: 3 node(s) didn't match pod affinity rules.",
+    );
+    await c.api.create(bare('cache', { nodeSelector: { 'kubernetes.io/hostname': 'n2' } }));
+    const web = await waitFor('web bound', async () => {
+      const p = await getPod(c!, 'web');
+      return p.spec.nodeName ? p : undefined;
+    });
+    expect(web.spec.nodeName).toBe('n2');
+  });
+
   it('finishes pending pods after the leader dies, binding none twice and overcommitting no node', async () => {
     c = await startHollowCluster({ nodes: nodes(2, { capacity: { cpu: '2' } }) });
     // Every pod's binding history (a watch resumed on a live master from the last version
