@@ -5,16 +5,21 @@
  * on the pods times, per pod, its creation, its binding and Running as the masters report them.
  *
  * Progress goes to stderr; the last line of stdout is one JSON object:
- * `{ nodes, pods, kind, workloads, createdPerSec, boundPerSec, peakBoundPerSec, allBoundSec,
- *    allRunningSec, bindLagP50Ms, bindLagP99Ms, masterRssMb, masters: [{ id, leader, rssMb,
- *    cpuSec }], fleet: { rssMb, cpuSec }, scheduler: {...counters} }`
+ * `{ nodes, pods, kind, workloads, podsCreated, createdPerSec, boundPerSec, peakBoundPerSec,
+ *    allBoundSec, allRunningSec, bindLagP50Ms, bindLagP99Ms, masterRssMb, cpuMsPerPod, raftTerm,
+ *    masters: [{ id, leader, rssMb, cpuSec }], fleet: { rssMb, cpuSec } }`
  * where `boundPerSec` is pods bound per second from the first binding to the last,
  * `createdPerSec` the same for creations, `allRunningSec` the time from the first workload
  * create to the last pod Running, `masterRssMb` the leader's resident memory at the end, and
- * `bindLagP50Ms` the time from a pod's creation to its binding.
+ * `bindLagP50Ms` the time from a pod's creation to its binding, `podsCreated` every pod seen
+ * (more than `pods` when a controller overshot), `raftTerm` the term at the end (elections).
+ *
+ * `cpuMsPerPod` is the CPU time of the masters and the fleet per pod (what the run cost,
+ * whatever else shares the machine).
  *
  * Flags: `--nodes 1000`, `--pods 30000`, `--workloads 30`, `--kind Deployment|ReplicaSet`
- * (default Deployment), `--cpu-prof DIR` (profiles of every master process), `--timeout-s 900`.
+ * (default Deployment), `--cpu-prof DIR` (profiles of every master process), `--timeout-s 900`,
+ * `--tick-ms N` and `--election-ticks N` (default: the masters' own).
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -23,7 +28,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { WatchEvent } from '../actors/api.js';
+import { ApiErrorCode, isApiError, type WatchEvent } from '../actors/api.js';
 import type { ApiClient } from '../actors/grpc-client.js';
 import type { Pod } from '../core/index.js';
 import { repoRoot, sleep, trackChild, waitForExit } from '../test/multiprocess/cluster.js';
@@ -120,6 +125,26 @@ function workload(kind: 'Deployment' | 'ReplicaSet', i: number, replicas: number
   };
 }
 
+/**
+ * Creates `obj`, retrying while the masters have no leader or lose the write's outcome (an
+ * election under load); AlreadyExists after such a retry means the first attempt applied.
+ */
+async function createSurely(client: ApiClient, obj: { metadata: { name: string } }): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await client.create(obj);
+      return;
+    } catch (err) {
+      if (isApiError(err) && err.code === ApiErrorCode.AlreadyExists && attempt > 1) return;
+      const retry =
+        isApiError(err) && (err.code === ApiErrorCode.Unavailable || err.code === ApiErrorCode.Timeout);
+      if (!retry || attempt >= 20) throw err;
+      progress(`create ${obj.metadata.name}: ${err.message}; retrying`);
+      await sleep(500);
+    }
+  }
+}
+
 /** Follows every pod of the namespace, resuming on another master with the last version seen. */
 function followPods(client: ApiClient, times: Map<string, PodTimes>): { stop(): Promise<void> } {
   let running = true;
@@ -196,6 +221,8 @@ async function main(): Promise<unknown> {
       kind: { type: 'string', default: 'Deployment' },
       'cpu-prof': { type: 'string' },
       'timeout-s': { type: 'string', default: '900' },
+      'tick-ms': { type: 'string' },
+      'election-ticks': { type: 'string' },
     },
     strict: true,
   });
@@ -211,6 +238,10 @@ async function main(): Promise<unknown> {
   progress('starting 3 masters');
   const cluster = await MasterCluster.start({
     dirPrefix: 'cox-bench-scheduler-',
+    ...(values['tick-ms'] !== undefined ? { tickMs: positive('tick-ms', values['tick-ms']) } : {}),
+    ...(values['election-ticks'] !== undefined
+      ? { electionTicks: positive('election-ticks', values['election-ticks']) }
+      : {}),
     ...(profDir !== undefined
       ? {
           execArgv: (id: string) => [
@@ -224,6 +255,7 @@ async function main(): Promise<unknown> {
       : {}),
   });
   let fleet: ChildProcess | undefined;
+  let follower: { stop(): Promise<void> } | undefined;
   try {
     await cluster.waitForLeader(15_000);
     progress(`starting a hollow fleet of ${nodes} nodes`);
@@ -236,14 +268,14 @@ async function main(): Promise<unknown> {
       .catch(() => {});
 
     const times = new Map<string, PodTimes>();
-    const follower = followPods(client, times);
+    follower = followPods(client, times);
     await sleep(500);
     const cpu0 = new Map(cluster.ids().map((id) => [id, cpuSec(cluster.pid(id))]));
     const fleetCpu0 = cpuSec(fleet.pid!);
     const t0 = performance.now();
     const base = Math.floor(pods / workloads);
     for (let i = 0; i < workloads; i += 1) {
-      await client.create(workload(kind, i, base + (i < pods % workloads ? 1 : 0)));
+      await createSurely(client, workload(kind, i, base + (i < pods % workloads ? 1 : 0)));
     }
     progress(`${workloads} ${kind}s of ${pods} pods in all created`);
     const deadline = t0 + timeoutMs;
@@ -278,11 +310,17 @@ async function main(): Promise<unknown> {
     const lags = all
       .flatMap((t) => (t.boundMs !== undefined && t.createdMs !== undefined ? [t.boundMs - t.createdMs] : []))
       .sort((a, b) => a - b);
+    const fleetCpuSec = round2(cpuSec(fleet.pid!) - fleetCpu0);
+    const cpuMsPerPod = round2(((masters.reduce((a, m) => a + m.cpuSec, 0) + fleetCpuSec) * 1000) / pods);
+    const terms = (
+      await Promise.all(cluster.ids().map((id) => cluster.status(id).catch(() => undefined)))
+    ).map((st) => st?.term ?? 0);
     return {
       nodes,
       pods,
       kind,
       workloads,
+      podsCreated: all.length,
       createdPerSec: created.perSec,
       boundPerSec: bound.perSec,
       peakBoundPerSec: bound.peakPerSec,
@@ -291,10 +329,13 @@ async function main(): Promise<unknown> {
       bindLagP50Ms: round2(percentile(lags, 0.5)),
       bindLagP99Ms: round2(percentile(lags, 0.99)),
       masterRssMb: masters.find((m) => m.leader)?.rssMb ?? 0,
+      cpuMsPerPod,
+      raftTerm: Math.max(...terms),
       masters,
-      fleet: { rssMb: rssMb(fleet.pid!), cpuSec: round2(cpuSec(fleet.pid!) - fleetCpu0) },
+      fleet: { rssMb: rssMb(fleet.pid!), cpuSec: fleetCpuSec },
     };
   } finally {
+    await follower?.stop();
     if (fleet !== undefined && fleet.exitCode === null) {
       fleet.kill('SIGTERM');
       if (!(await waitForExit(fleet, 20_000))) fleet.kill('SIGKILL');
