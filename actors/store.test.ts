@@ -5,6 +5,7 @@ import type { Entry } from '../raft/index.js';
 import { ApiError, type WatchEvent } from './api.js';
 import { type ActorSystem, startActorSystem, stopActorSystem } from './runtime.js';
 import { encodeRecord, type ListQuery, type LogRecord, ObjectStore, type RecordOutcome } from './store.js';
+import { filterChange } from './watch-hub.js';
 
 const NOW = '2024-05-01T10:00:00Z';
 
@@ -451,6 +452,24 @@ describe('ObjectStore', () => {
             return;
           }
           checkLists(store);
+          // A node agent's watch resumed from the start replays what an unindexed replay would.
+          for (const text of ['spec.nodeName=n1', 'spec.nodeName=']) {
+            const filter = { kind: 'Pod', fields: parseFieldSelector(text) };
+            const show = (e: WatchEvent) =>
+              `${e.type} ${e.object.metadata.name}@${e.object.metadata.resourceVersion}`;
+            const expected = store.hub.changesSince(0).flatMap((c) => {
+              const e = filterChange(filter, c);
+              return e ? [show(e)] : [];
+            });
+            const w = store.watch(filter, 0, false, false);
+            // Whatever was replayed is queued at once; nothing queued loses the race to a timer.
+            const got = await Promise.race([
+              w.next().then((es) => (es ?? []).map(show)),
+              new Promise<string[]>((r) => setTimeout(() => r([]), 0)),
+            ]);
+            w.close();
+            expect(got).toEqual(expected);
+          }
         } finally {
           for (const st of mine) st.close();
           await stopActorSystem(own);

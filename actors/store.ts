@@ -27,6 +27,7 @@ import type { ActorRef, ActorSystem, Registry } from './runtime.js';
 import {
   type ChangeEvent,
   filterChange,
+  indexedNodeOf,
   matchesFilter,
   type WatchFilter,
   WatchHub,
@@ -504,7 +505,11 @@ export class ObjectStore {
     if (fromRv !== undefined) {
       from = fromRv;
       if (fromRv < this.appliedIndex) {
+        // A node agent resuming its pod watch: only its node's pods can match; skip the rest
+        // cheaply (1,000 agents resuming after a failover each replay the history).
+        const node = indexedNodeOf(filter);
         for (const c of this.hub.changesSince(fromRv)) {
+          if (node !== undefined && !onNode(c, node)) continue;
           const e = filterChange(filter, c);
           if (e) initial.push(e);
         }
@@ -538,6 +543,13 @@ export class ObjectStore {
     }
     this.appliedWaiters = [];
   }
+}
+
+/** Whether the change's pod was or is on `node` (`""`: unbound). */
+function onNode(c: ChangeEvent, node: string): boolean {
+  const now = c.object.kind === 'Pod' ? (c.object.spec?.nodeName ?? '') : undefined;
+  const before = c.prev?.kind === 'Pod' ? (c.prev.spec?.nodeName ?? '') : undefined;
+  return now === node || before === node;
 }
 
 /** The node a pod list selects with `spec.nodeName=<node>` (its candidates are that node's pods). */
