@@ -44,6 +44,8 @@ interface PodTimes {
   createdMs?: number;
   boundMs?: number;
   runningMs?: number;
+  /** Deleted (a surplus pod of a controller that overshot). */
+  deletedMs?: number;
 }
 
 function positive(flag: string, text: string): number {
@@ -175,6 +177,7 @@ function followPods(client: ApiClient, times: Map<string, PodTimes>): { stop(): 
             t.createdMs ??= now;
             if (pod.spec.nodeName) t.boundMs ??= now;
             if (pod.status?.phase === 'Running') t.runningMs ??= now;
+            if (e.type === 'DELETED' || pod.metadata.deletionTimestamp !== undefined) t.deletedMs ??= now;
           }
         }
       } catch (err) {
@@ -282,12 +285,14 @@ async function main(): Promise<unknown> {
     let last = '';
     for (;;) {
       const all = [...times.values()];
+      const live = all.filter((t) => t.deletedMs === undefined);
       const bound = all.filter((t) => t.boundMs !== undefined).length;
-      const running = all.filter((t) => t.runningMs !== undefined).length;
-      const line = `${all.length} created, ${bound} bound, ${running} running`;
+      const running = live.filter((t) => t.runningMs !== undefined).length;
+      const gone = all.length - live.length;
+      const line = `${all.length} created, ${bound} bound, ${running} running${gone > 0 ? `, ${gone} deleted` : ''}`;
       if (line !== last) progress(`${round2((performance.now() - t0) / 1000)} s: ${line}`);
       last = line;
-      if (running >= pods) break;
+      if (running >= pods && live.length === pods) break;
       if (performance.now() > deadline)
         throw new Error(`not every pod Running within ${timeoutMs / 1000} s: ${line}`);
       if (performance.now() - t0 > 30_000 && all.length === 0) {
