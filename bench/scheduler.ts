@@ -147,7 +147,46 @@ async function createSurely(client: ApiClient, obj: { metadata: { name: string }
   }
 }
 
-/** Follows every pod of the namespace, resuming on another master with the last version seen. */
+/** Notes what `pod` shows at `now` (the first time it is seen created, bound, Running, deleted). */
+function see(times: Map<string, PodTimes>, pod: Pod, now: number, deleted: boolean): void {
+  const uid = pod.metadata.uid ?? '';
+  let t = times.get(uid);
+  if (t === undefined) {
+    t = {};
+    times.set(uid, t);
+  }
+  t.createdMs ??= now;
+  if (pod.spec.nodeName) t.boundMs ??= now;
+  if (pod.status?.phase === 'Running') t.runningMs ??= now;
+  if (deleted || pod.metadata.deletionTimestamp !== undefined) t.deletedMs ??= now;
+}
+
+/**
+ * Lists every pod of the namespace (after the watch fell out of the history): what changed
+ * meanwhile is timed now; pods no longer listed were deleted. Returns the list's version.
+ */
+async function relist(client: ApiClient, times: Map<string, PodTimes>): Promise<string> {
+  const now = performance.now();
+  const listed = new Set<string>();
+  let next: string | undefined;
+  let rv = '';
+  do {
+    const page = await client.list('Pod', { namespace, limit: 5_000, ...(next ? { continue: next } : {}) });
+    rv = page.resourceVersion;
+    for (const obj of page.items) {
+      listed.add(obj.metadata.uid ?? '');
+      see(times, obj as Pod, now, false);
+    }
+    next = page.continue;
+  } while (next);
+  for (const [uid, t] of times) if (!listed.has(uid)) t.deletedMs ??= now;
+  return rv;
+}
+
+/**
+ * Follows every pod of the namespace, resuming on another master with the last version seen,
+ * relisting when that version left the history (Gone).
+ */
 function followPods(client: ApiClient, times: Map<string, PodTimes>): { stop(): Promise<void> } {
   let running = true;
   let current: { close(): void } | undefined;
@@ -167,22 +206,19 @@ function followPods(client: ApiClient, times: Map<string, PodTimes>): { stop(): 
           for (const e of events) {
             if (e.type === 'BOOKMARK') continue;
             rv = e.object.metadata.resourceVersion ?? rv;
-            const pod = e.object as Pod;
-            const uid = pod.metadata.uid ?? '';
-            let t = times.get(uid);
-            if (t === undefined) {
-              t = {};
-              times.set(uid, t);
-            }
-            t.createdMs ??= now;
-            if (pod.spec.nodeName) t.boundMs ??= now;
-            if (pod.status?.phase === 'Running') t.runningMs ??= now;
-            if (e.type === 'DELETED' || pod.metadata.deletionTimestamp !== undefined) t.deletedMs ??= now;
+            see(times, e.object as Pod, now, e.type === 'DELETED');
           }
         }
       } catch (err) {
-        if (running) progress(`pod watch: ${err instanceof Error ? err.message : String(err)}; resuming`);
+        if (!running) break;
+        progress(`pod watch: ${err instanceof Error ? err.message : String(err)}; resuming`);
         await sleep(100);
+        if (isApiError(err) && err.code === ApiErrorCode.Gone) {
+          rv = await relist(client, times).catch((e: unknown) => {
+            progress(`relist: ${e instanceof Error ? e.message : String(e)}`);
+            return rv;
+          });
+        }
       }
     }
   })();

@@ -9,7 +9,7 @@
  *   pod is then *assumed* on its node (it counts there for the next decisions) while the
  *   binding is in flight. The bind command carries a uid precondition and applies only to an
  *   unbound, live pod, so a stale decision is rejected (Conflict) and the assumption dropped.
- *   Up to `workers` bindings are in flight at once.
+ *   Up to `workers` (1,024) bindings are in flight at once.
  * - a pod that fits nowhere gets `PodScheduled=False` (reason `Unschedulable`, Kubernetes'
  *   message), its per-node reasons in an annotation (bounded), and a `FailedScheduling` event;
  *   it is then *parked* until the cluster changes in a way that could make it fit (a node
@@ -38,7 +38,10 @@ import type { Controller, ControllerContext, ReconcileResult } from './controlle
 import { isGoneOrConflict, parseKey } from './workload.js';
 
 export interface SchedulerOptions {
-  /** Pods decided and bound at once (bindings in flight). Default 256. */
+  /**
+   * Pods decided and bound at once (bindings in flight). Default 1,024: a binding waits for
+   * its commit, and under load commits take seconds; bindings complete in waves of this size.
+   */
   workers?: number;
   /** Percent of nodes to find feasible before scoring; 0: Kubernetes' adaptive rule. Default 0. */
   percentageOfNodesToScore?: number;
@@ -135,7 +138,7 @@ export class SchedulerController implements Controller {
   private decisionNext = 0;
 
   constructor(opts: SchedulerOptions = {}) {
-    this.workers = opts.workers ?? 256;
+    this.workers = opts.workers ?? 1_024;
     this.resyncMs = opts.resyncMs ?? 300_000;
     this.opts = {
       percentageOfNodesToScore: opts.percentageOfNodesToScore ?? 0,
