@@ -80,7 +80,7 @@ async function startFleet(masters: string[], nodes: number, timeoutMs: number): 
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
     tail.push(line);
     if (tail.length > 50) tail.shift();
-    if (/registered|failed/.test(line)) progress(line);
+    if (/nodes registered|fleet failed| x /.test(line)) progress(line);
   });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(

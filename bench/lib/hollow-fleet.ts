@@ -20,6 +20,9 @@ import { ApiClient } from '../../actors/grpc-client.js';
 import { NodeAgent } from '../../node-agent/agent.js';
 import { HollowRuntime } from '../../node-agent/hollow-runtime.js';
 
+/** Period of the summary of agents' log lines. */
+const agentLogSummaryMs = 10_000;
+
 function positive(flag: string, text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag}: "${text}" must be a positive integer`);
@@ -46,6 +49,18 @@ async function main(): Promise<void> {
   const count = positive('nodes', values.nodes);
   const concurrency = positive('start-concurrency', values['start-concurrency']);
   const log = (line: string) => process.stderr.write(`[fleet] ${line}\n`);
+  // Agents' lines are counted by kind (numbers and names blanked) and summed up every
+  // `agentLogSummaryMs`: 1,000 agents failing a lease renewal each would flood the bench.
+  const agentLines = new Map<string, number>();
+  const agentLog = (line: string) => {
+    const kind = line.replace(/\d+/g, 'N').slice(0, 160);
+    agentLines.set(kind, (agentLines.get(kind) ?? 0) + 1);
+  };
+  const summary = setInterval(() => {
+    for (const [kind, n] of agentLines) log(`${n} x ${kind}`);
+    agentLines.clear();
+  }, agentLogSummaryMs);
+  summary.unref();
   // One client per master, each preferring its own master (the others are its failover): the
   // agents are spread over the masters as kubelets are over API servers behind a balancer.
   const clients = masters.map(
@@ -85,7 +100,7 @@ async function main(): Promise<void> {
         capacity: { cpu: values.cpu, memory: values.memory, pods: values.pods },
         leaseDurationSeconds: positive('lease-seconds', values['lease-seconds']),
         podResyncMs: positive('pod-resync-ms', values['pod-resync-ms']),
-        log: (line) => log(`${name}: ${line}`),
+        log: agentLog,
       });
       agents.push(agent);
       await agent.start();
