@@ -136,10 +136,11 @@ describe('masters: objects on the Raft log', () => {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'imm' },
-      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+      // Another scheduler's pod: the default scheduler leaves it (and its resourceVersion) alone.
+      spec: { containers: [{ name: 'c', image: 'busybox' }], schedulerName: 'elsewhere' },
       status: { phase: 'Running' },
     });
-    expect((pod as { status?: unknown }).status).toEqual({ phase: 'Pending' });
+    expect((pod as { status?: unknown }).status).toEqual({ phase: 'Pending', qosClass: 'BestEffort' });
     const err = await expectCode(
       l.api.patch({ kind: 'Pod', name: 'imm' }, { spec: { restartPolicy: 'Never' } }),
       'Invalid',
@@ -368,7 +369,7 @@ describe('masters: objects on the Raft log', () => {
   it('snapshot and restore round trip gives the same objects and versions', async () => {
     const l = await c.leader();
     for (let i = 0; i < 5; i += 1) await l.api.create(cm(`s${i}`, { i: String(i) }));
-    const data = l.store.snapshot();
+    const data = await l.store.snapshot();
     const other = await c.follower();
     await other.store.waitForApplied(l.store.appliedIndex, 5_000);
     const before = (await other.api.list('ConfigMap', { consistency: 'serializable' })).items;

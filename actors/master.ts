@@ -93,6 +93,12 @@ export interface MasterApiOptions {
   admission?: LeaderAdmission;
 }
 
+/** Annotations a binding sets on (and removes from) its pod. */
+export interface BindAnnotations {
+  set?: Record<string, string>;
+  remove?: string[];
+}
+
 const GENERATED_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const GENERATED_SUFFIX_LENGTH = 5;
 const GENERATE_NAME_ATTEMPTS_MAX = 8;
@@ -331,11 +337,28 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
 
   /**
    * Binds a pending pod to a node (the scheduler's write). Rejected with Conflict when the
-   * decision is stale: the pod with `uid` is gone, already bound, or being deleted.
+   * decision is stale: the pod with `uid` is gone, already bound, or being deleted. As a
+   * Kubernetes Binding, it may set and remove annotations of the pod.
    */
-  async bind(key: { namespace: string; name: string }, uid: string, nodeName: string): Promise<ApiObject> {
+  async bind(
+    key: { namespace: string; name: string },
+    uid: string,
+    nodeName: string,
+    annotations: BindAnnotations = {},
+  ): Promise<ApiObject> {
     const k = this.key({ kind: 'Pod', namespace: key.namespace, name: key.name });
-    return this.write({ op: 'bind', key: k, uid, nodeName, now: rfc3339(this.nowMs()) }, {});
+    return this.write(
+      {
+        op: 'bind',
+        key: k,
+        uid,
+        nodeName,
+        now: rfc3339(this.nowMs()),
+        ...(annotations.set !== undefined ? { annotations: annotations.set } : {}),
+        ...(annotations.remove !== undefined ? { removeAnnotations: annotations.remove } : {}),
+      },
+      {},
+    );
   }
 
   async watch(kind: string, opts: WatchOptions = {}): Promise<WatchStream> {
@@ -442,12 +465,14 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
 
   async *snapshot(): AsyncIterable<Uint8Array> {
     await this.readBarrier('linearizable');
+    const applied = this.store.appliedIndex;
+    const data = await this.store.snapshot(); // its cut is taken at the call, at `applied`
     const backup = pack({
       format: 'coxswain-backup',
       v: 1,
-      applied: this.store.appliedIndex,
+      applied,
       takenAt: rfc3339(this.nowMs()),
-      data: this.store.snapshot(),
+      data,
     });
     const chunkBytes = 1 << 20;
     for (let i = 0; i < backup.byteLength; i += chunkBytes)

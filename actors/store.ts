@@ -10,7 +10,7 @@
  * applied everywhere, and reads of the indexes always see a consistent cut.
  */
 
-import { pack, unpack } from 'msgpackr';
+import { Packr, pack, unpack } from 'msgpackr';
 import {
   type ApplyOutcome,
   applyCommand,
@@ -27,6 +27,7 @@ import type { ActorRef, ActorSystem, Registry } from './runtime.js';
 import {
   type ChangeEvent,
   filterChange,
+  indexedNodeOf,
   matchesFilter,
   type WatchFilter,
   WatchHub,
@@ -77,6 +78,8 @@ export interface StoreOptions {
   applyTimeoutMs?: number;
   /** Called after a batch changed the member directory (or a restore replaced it). */
   onMembersChanged?: (members: readonly MemberRecord[]) => void;
+  /** A snapshot encodes objects for this long before letting the event loop turn. Default 10. */
+  snapshotSliceMs?: number;
 }
 
 export interface ListQuery {
@@ -150,6 +153,11 @@ export class ObjectStore {
   private readonly registry: Registry;
   private readonly objects = new Map<string, ApiObject>();
   private readonly kinds = new Map<string, KindIndex>();
+  /**
+   * Pod keys by `spec.nodeName` (`""`: unbound): a node agent's list of its pods reads its own
+   * node's pods instead of scanning every pod (1,000 agents relisting would scan 1,000 times).
+   */
+  private readonly podsByNode = new Map<string, Set<string>>();
   private readonly members = new Map<string, MemberRecord>();
   private readonly outcomeWaiters = new Map<string, (o: RecordOutcome) => void>();
   private appliedWaiters: AppliedWaiter[] = [];
@@ -157,6 +165,7 @@ export class ObjectStore {
   private readonly onMembersChanged: ((m: readonly MemberRecord[]) => void) | undefined;
   private readonly listeners = new Set<StoreListener>();
   private readonly settledListeners = new Set<SettledListener>();
+  private readonly snapshotSliceMs: number;
 
   constructor(opts: StoreOptions) {
     this.system = opts.system;
@@ -164,6 +173,7 @@ export class ObjectStore {
     this.registry = opts.system.createRegistry('objects', { bucketsCount: opts.objectBucketsCount ?? 256 });
     this.applyTimeoutMs = opts.applyTimeoutMs ?? 60_000;
     this.onMembersChanged = opts.onMembersChanged;
+    this.snapshotSliceMs = opts.snapshotSliceMs ?? 10;
   }
 
   // ------------------------------------------------------------------ StateMachine
@@ -296,6 +306,7 @@ export class ObjectStore {
   }
 
   private putObject(key: string, obj: ApiObject): void {
+    if (obj.kind === 'Pod') this.indexPodNode(key, this.objects.get(key), obj);
     this.objects.set(key, obj);
     let k = this.kinds.get(obj.kind);
     if (!k) {
@@ -308,18 +319,41 @@ export class ObjectStore {
   private removeObject(key: string): void {
     const obj = this.objects.get(key);
     if (!obj) return;
+    if (obj.kind === 'Pod') this.indexPodNode(key, obj, undefined);
     this.objects.delete(key);
     this.kinds.get(obj.kind)?.delete(key);
   }
 
-  snapshot(): Uint8Array {
-    const data: SnapshotData = {
-      v: 1,
-      applied: this.appliedIndex,
-      objects: [...this.objects.values()],
-      members: [...this.members.values()],
-    };
-    return new Uint8Array(pack(data));
+  private indexPodNode(key: string, before: ApiObject | undefined, after: ApiObject | undefined): void {
+    const from = before?.kind === 'Pod' ? (before.spec.nodeName ?? '') : undefined;
+    const to = after?.kind === 'Pod' ? (after.spec.nodeName ?? '') : undefined;
+    if (from === to) return;
+    if (from !== undefined) {
+      const keys = this.podsByNode.get(from);
+      keys?.delete(key);
+      if (keys?.size === 0) this.podsByNode.delete(from);
+    }
+    if (to !== undefined) {
+      let keys = this.podsByNode.get(to);
+      if (keys === undefined) {
+        keys = new Set();
+        this.podsByNode.set(to, keys);
+      }
+      keys.add(key);
+    }
+  }
+
+  /**
+   * The state at the applied index, msgpack-encoded (restore with `restore`). The cut is taken
+   * at the call (objects are immutable: a write stores a new object), and the objects are
+   * encoded in slices of `snapshotSliceMs` with a turn of the event loop in between, so a large
+   * state (~1 s of encoding at 30,000 pods) does not stall the master while later entries apply.
+   */
+  snapshot(): Promise<Uint8Array> {
+    const applied = this.appliedIndex;
+    const objects = [...this.objects.values()];
+    const members = [...this.members.values()];
+    return encodeSnapshot(applied, objects, members, this.snapshotSliceMs);
   }
 
   restore(bytes: Uint8Array): void {
@@ -329,6 +363,7 @@ export class ObjectStore {
     for (const key of this.objects.keys()) this.registry.stop(actorName(key));
     this.objects.clear();
     this.kinds.clear();
+    this.podsByNode.clear();
     for (const obj of data.objects) {
       const key = keyOfObject(obj);
       this.putObject(key, obj);
@@ -426,7 +461,11 @@ export class ObjectStore {
   list(q: ListQuery): ListPage {
     const rv = q.after?.rv ?? this.appliedIndex;
     if (rv > this.appliedIndex) throw new Error('list: cut is ahead of this master (wait for it first)');
-    const view = this.viewAt(q.kind, rv);
+    const node = rv === this.appliedIndex ? selectedNode(q) : undefined;
+    const view =
+      node !== undefined
+        ? { keys: [...(this.podsByNode.get(node) ?? [])].sort(), get: (k: string) => this.objects.get(k) }
+        : this.viewAt(q.kind, rv);
     let keys = view.keys;
     if (q.namespace) {
       const prefix = `${q.kind}/${q.namespace}/`;
@@ -482,7 +521,11 @@ export class ObjectStore {
     if (fromRv !== undefined) {
       from = fromRv;
       if (fromRv < this.appliedIndex) {
+        // A node agent resuming its pod watch: only its node's pods can match; skip the rest
+        // cheaply (1,000 agents resuming after a failover each replay the history).
+        const node = indexedNodeOf(filter);
         for (const c of this.hub.changesSince(fromRv)) {
+          if (node !== undefined && !onNode(c, node)) continue;
           const e = filterChange(filter, c);
           if (e) initial.push(e);
         }
@@ -516,6 +559,70 @@ export class ObjectStore {
     }
     this.appliedWaiters = [];
   }
+}
+
+/** Whether the change's pod was or is on `node` (`""`: unbound). */
+function onNode(c: ChangeEvent, node: string): boolean {
+  const now = c.object.kind === 'Pod' ? (c.object.spec?.nodeName ?? '') : undefined;
+  const before = c.prev?.kind === 'Pod' ? (c.prev.spec?.nodeName ?? '') : undefined;
+  return now === node || before === node;
+}
+
+/** The node a pod list selects with `spec.nodeName=<node>` (its candidates are that node's pods). */
+function selectedNode(q: ListQuery): string | undefined {
+  if (q.kind !== 'Pod' || q.fields === undefined) return undefined;
+  for (const r of q.fields.requirements) if (r.field === 'spec.nodeName' && r.op === '=') return r.value;
+  return undefined;
+}
+
+/** Plain msgpack maps (no records): separately packed objects concatenate into one array. */
+const snapshotPackr = new Packr({ useRecords: false });
+
+/**
+ * `{ v: 1, applied, objects, members }` as one msgpack map that `unpack` reads back, built
+ * from the objects packed one by one in time slices.
+ */
+async function encodeSnapshot(
+  applied: number,
+  objects: readonly ApiObject[],
+  members: readonly MemberRecord[],
+  sliceMs: number,
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const copy = (b: Uint8Array) => parts.push(new Uint8Array(b));
+  parts.push(Uint8Array.of(0x84)); // a map of 4 entries
+  copy(snapshotPackr.pack('v'));
+  copy(snapshotPackr.pack(1));
+  copy(snapshotPackr.pack('applied'));
+  copy(snapshotPackr.pack(applied));
+  copy(snapshotPackr.pack('members'));
+  copy(snapshotPackr.pack(members));
+  copy(snapshotPackr.pack('objects'));
+  const header = new Uint8Array(5); // array32: 0xdd, length big-endian
+  header[0] = 0xdd;
+  new DataView(header.buffer).setUint32(1, objects.length);
+  parts.push(header);
+  let sliceStart = performance.now();
+  for (const obj of objects) {
+    copy(snapshotPackr.pack(obj));
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  return concat(parts);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.byteLength;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }
 
 function lowerBound(a: string[], x: string): number {

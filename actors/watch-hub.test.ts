@@ -287,3 +287,131 @@ describe('selector semantics (filterChange)', () => {
     expect(summary(await w.next())).toEqual(['ADDED a@2', 'DELETED a@3']);
   });
 });
+
+describe('pod watchers indexed by spec.nodeName', () => {
+  const podObj = (name: string, rv: number, node: string | undefined, labels: Record<string, string>) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', resourceVersion: String(rv), labels },
+      spec: { containers: [], ...(node !== undefined ? { nodeName: node } : {}) },
+    }) as unknown as ApiObject;
+
+  it('offers a change only to the watchers of the nodes its pod was and is on, with unchanged semantics', async () => {
+    const { parseFieldSelector } = await import('../core/index.js');
+    const h = hub();
+    const onN1 = h.watch({ kind: 'Pod', fields: parseFieldSelector('spec.nodeName=n1') }, 0, [], false);
+    const onN2 = h.watch({ kind: 'Pod', fields: parseFieldSelector('spec.nodeName=n2') }, 0, [], false);
+    const unbound = h.watch({ kind: 'Pod', fields: parseFieldSelector('spec.nodeName=') }, 0, [], false);
+    const every = h.watch({ kind: 'Pod' }, 0, [], false);
+    const c = (
+      rv: number,
+      type: ChangeEvent['type'],
+      node?: string,
+      prevNode?: string | null,
+    ): ChangeEvent => ({
+      rv,
+      type,
+      key: 'Pod/default/p',
+      object: podObj('p', rv, node, {}),
+      prev: prevNode === null ? undefined : podObj('p', rv - 1, prevNode, {}),
+    });
+    h.publish(
+      [c(1, 'ADDED', undefined, null), c(2, 'MODIFIED', 'n1', undefined), c(3, 'DELETED', 'n1', 'n1')],
+      3,
+    );
+    expect(summary(await onN1.next())).toEqual(['ADDED p@2', 'DELETED p@3']);
+    expect(summary(await unbound.next())).toEqual(['ADDED p@1', 'DELETED p@2']);
+    expect(summary(await every.next())).toEqual(['ADDED p@1', 'MODIFIED p@2', 'DELETED p@3']);
+    const pending = onN2.next();
+    h.publish([c(4, 'ADDED', 'n2', null)], 4);
+    expect(summary(await pending)).toEqual(['ADDED p@4']);
+    onN1.close();
+    onN2.close();
+    unbound.close();
+    expect(h.watcherCount).toBe(1);
+  });
+
+  it('delivers exactly what an unindexed hub would, for any changes and selectors (property)', async () => {
+    const fc = (await import('fast-check')).default;
+    const { parseFieldSelector } = await import('../core/index.js');
+    const nodes = ['', 'n1', 'n2', 'n3'];
+    const selectors = [
+      'spec.nodeName=n1',
+      'spec.nodeName=n2',
+      'spec.nodeName=',
+      'spec.nodeName!=n1',
+      'spec.nodeName=n1,metadata.name=p1',
+      '',
+    ];
+    const step = fc.record({
+      pod: fc.constantFrom('p0', 'p1'),
+      node: fc.nat(3),
+      op: fc.constantFrom('upsert', 'delete', 'bind'),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(step, { minLength: 1, maxLength: 5 }), { maxLength: 8 }),
+        async (batches) => {
+          const h = new WatchHub();
+          try {
+            const filters: WatchFilter[] = selectors.map((text) => ({
+              kind: 'Pod',
+              ...(text ? { fields: parseFieldSelector(text) } : {}),
+            }));
+            const ws = filters.map((f) => h.watch(f, 0, [], false));
+            const expected: string[][] = filters.map(() => []);
+            const state = new Map<string, ApiObject>();
+            let rv = 0;
+            for (const batch of batches) {
+              const changes: ChangeEvent[] = [];
+              for (const s of batch) {
+                const prev = state.get(s.pod);
+                rv += 1;
+                let ch: ChangeEvent | undefined;
+                if (s.op === 'delete') {
+                  if (prev === undefined) continue;
+                  ch = { rv, type: 'DELETED', key: `Pod/default/${s.pod}`, object: prev, prev };
+                  state.delete(s.pod);
+                } else {
+                  const prevNode = (prev as { spec?: { nodeName?: string } } | undefined)?.spec?.nodeName;
+                  const node =
+                    s.op === 'bind' && prevNode === undefined ? nodes[s.node] || undefined : prevNode;
+                  const obj = podObj(s.pod, rv, node, { r: String(rv % 2) });
+                  ch = {
+                    rv,
+                    type: prev ? 'MODIFIED' : 'ADDED',
+                    key: `Pod/default/${s.pod}`,
+                    object: obj,
+                    prev,
+                  };
+                  state.set(s.pod, obj);
+                }
+                changes.push(ch);
+                filters.forEach((f, i) => {
+                  const e = filterChange(f, ch as ChangeEvent);
+                  if (e)
+                    expected[i].push(
+                      `${e.type} ${e.object.metadata.name}@${e.object.metadata.resourceVersion}`,
+                    );
+                });
+              }
+              h.publish(changes, rv);
+            }
+            for (let i = 0; i < ws.length; i += 1) {
+              // Whatever is queued comes at once; nothing queued loses the race to a timer.
+              const got = await Promise.race([
+                ws[i].next().then(summary),
+                new Promise<string[]>((r) => setTimeout(() => r([]), 0)),
+              ]);
+              expect(got).toEqual(expected[i]);
+            }
+          } finally {
+            h.close();
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

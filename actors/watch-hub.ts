@@ -156,6 +156,34 @@ class Watcher implements WatchStream {
   }
 }
 
+/**
+ * The node a pod watch is for: its filter selects `spec.nodeName=<node>` (a node agent's pod
+ * watch; `""` for unbound pods). Such watchers are indexed by node, so a change is offered only
+ * to the watchers of the nodes its pod was and is on, not to every agent's watch.
+ */
+export function indexedNodeOf(f: WatchFilter): string | undefined {
+  if (f.kind !== 'Pod' || f.fields === undefined) return undefined;
+  for (const r of f.fields.requirements) if (r.field === 'spec.nodeName' && r.op === '=') return r.value;
+  return undefined;
+}
+
+/** `spec.nodeName` of a pod as field selectors read it (`""` when unbound); undefined for other kinds. */
+function nodeNameOf(obj: ApiObject | undefined): string | undefined {
+  if (obj === undefined || obj.kind !== 'Pod') return undefined;
+  return obj.spec?.nodeName ?? '';
+}
+
+/** Hands `w` what it sees of `changes` (in order), skipping what it was already given. */
+function deliver(w: Watcher, changes: readonly ChangeEvent[], rv: number): void {
+  const out: WatchEvent[] = [];
+  for (const c of changes) {
+    if (c.rv <= w.lastRv) continue;
+    const e = filterChange(w.filter, c);
+    if (e) out.push(e);
+  }
+  if (out.length > 0) w.push(out, rv);
+}
+
 export class WatchHub {
   private readonly history: ChangeEvent[] = [];
   /** Position of the oldest retained event in `history` (a ring kept as array + head). */
@@ -163,6 +191,10 @@ export class WatchHub {
   /** Every change with rv > this is in the history. */
   private historyStartRv = 0;
   private readonly watchers = new Set<Watcher>();
+  /** Watchers not indexed: offered every change. */
+  private readonly general = new Set<Watcher>();
+  /** Pod watchers by the `spec.nodeName` their field selector requires (see `indexedNodeOf`). */
+  private readonly byNode = new Map<string, Set<Watcher>>();
   private readonly historyEventsMax: number;
   private readonly watchBufferEventsMax: number;
   private readonly watchersMax: number;
@@ -201,15 +233,28 @@ export class WatchHub {
       }
     }
     if (changes.length === 0 || this.watchers.size === 0) return;
-    for (const w of this.watchers) {
-      const out: WatchEvent[] = [];
-      for (const c of changes) {
-        if (c.rv <= w.lastRv) continue;
-        const e = filterChange(w.filter, c);
-        if (e) out.push(e);
+    for (const w of this.general) deliver(w, changes, rv);
+    if (this.byNode.size === 0) return;
+    // Indexed watchers: only the changes of pods that were or are on their node, in log order.
+    const offered = new Map<Watcher, ChangeEvent[]>();
+    const offer = (node: string | undefined, c: ChangeEvent): void => {
+      if (node === undefined) return;
+      const ws = this.byNode.get(node);
+      if (ws === undefined) return;
+      for (const w of ws) {
+        const list = offered.get(w);
+        if (list === undefined) offered.set(w, [c]);
+        else if (list[list.length - 1] !== c) list.push(c);
       }
-      if (out.length > 0) w.push(out, rv);
+    };
+    for (const c of changes) {
+      const now = nodeNameOf(c.object);
+      if (now === undefined) continue;
+      offer(now, c);
+      const before = nodeNameOf(c.prev);
+      if (before !== now) offer(before, c);
     }
+    for (const [w, list] of offered) deliver(w, list, rv);
   }
 
   /** Changes with rv > `fromRv`, oldest first. Throws Gone when they are no longer all retained. */
@@ -243,12 +288,29 @@ export class WatchHub {
     }
     const w = new Watcher(this, filter, bookmarks, fromRv, this.watchBufferEventsMax);
     this.watchers.add(w);
+    const node = indexedNodeOf(filter);
+    if (node === undefined) this.general.add(w);
+    else {
+      let ws = this.byNode.get(node);
+      if (ws === undefined) {
+        ws = new Set();
+        this.byNode.set(node, ws);
+      }
+      ws.add(w);
+    }
     if (initial.length > 0) w.push(initial, fromRv);
     return w;
   }
 
   remove(w: Watcher): void {
     this.watchers.delete(w);
+    this.general.delete(w);
+    const node = indexedNodeOf(w.filter);
+    const ws = node === undefined ? undefined : this.byNode.get(node);
+    if (node !== undefined && ws !== undefined) {
+      ws.delete(w);
+      if (ws.size === 0) this.byNode.delete(node);
+    }
   }
 
   /**

@@ -31,6 +31,7 @@ import { runExec, runLogs, runTopNodes, runTopPods, type StreamApi, type Termina
 import { objectRef } from './printers.js';
 import { RolloutError, registerRolloutCommands } from './rollout.js';
 import { resolveServers } from './servers.js';
+import { parseWhyTarget, runWhy } from './why.js';
 
 /** What the verbs need from the masters: the object API plus cluster status. */
 export interface CliApi extends ObjectApi {
@@ -270,6 +271,15 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
   registerNodeVerbs(program, connect, deps, (c) => {
     code = c;
   });
+
+  program
+    .command('why')
+    .description('why a pod is where it is, or why it is not scheduled: why pod/NAME')
+    .argument('<pod...>', 'pod/NAME, pod NAME or NAME')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .action(async (args: string[], opts: { namespace?: string }, cmd: Command) => {
+      code = await runWhy(connect(cmd), parseWhyTarget(args), opts.namespace, deps, deps.nowMs());
+    });
 
   const cluster = program.command('cluster').description('the masters themselves');
   cluster

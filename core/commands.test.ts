@@ -524,6 +524,17 @@ describe('applyCommand: bind', () => {
       { type: 'PodScheduled', status: 'True', lastTransitionTime: LATER },
     ]);
   });
+  it('sets and removes annotations as a Kubernetes Binding does', () => {
+    const base = created(pod('p'));
+    const cur = { ...base, metadata: { ...base.metadata, annotations: { keep: '1', stale: 'x' } } };
+    const out = written(
+      applyCommand(cur, bind('p', { annotations: { placed: 'n1' }, removeAnnotations: ['stale'] }), 7),
+    );
+    expect(out.object.metadata.annotations).toEqual({ keep: '1', placed: 'n1' });
+    const none = written(applyCommand(created(pod('p')), bind('p', { removeAnnotations: ['x'] }), 7));
+    expect(none.object.metadata.annotations).toBeUndefined();
+    expect(cur.metadata.annotations).toEqual({ keep: '1', stale: 'x' });
+  });
   it('rejects a stale decision: another uid, an already bound or a deleting pod, a missing pod', () => {
     expect(rejected(applyCommand(created(pod('p')), bind('p', { uid: 'old' }), 7), 'Conflict')).toMatch(
       /uid/,

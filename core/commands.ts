@@ -49,9 +49,18 @@ export type Command =
     }
   /**
    * Binds a pod to a node (the scheduler's decision): applies only while the pod with `uid`
-   * exists, is not being deleted and is not bound yet, so a stale decision is rejected.
+   * exists, is not being deleted and is not bound yet, so a stale decision is rejected. As
+   * Kubernetes' Binding, it may carry annotations for the pod (`annotations` set, `removeAnnotations` dropped).
    */
-  | { op: 'bind'; key: CommandKey; uid: string; nodeName: string; now: string };
+  | {
+      op: 'bind';
+      key: CommandKey;
+      uid: string;
+      nodeName: string;
+      now: string;
+      annotations?: Record<string, string>;
+      removeAnnotations?: string[];
+    };
 
 export type CommandOp = Command['op'];
 
@@ -254,13 +263,20 @@ function applyBind(
   }
   const conditions = (current.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
   conditions.push({ type: 'PodScheduled', status: 'True', lastTransitionTime: cmd.now });
+  const metadata: ObjectMeta = {
+    ...current.metadata,
+    resourceVersion: String(index),
+    generation: (current.metadata.generation ?? 1) + 1,
+  };
+  if (cmd.annotations !== undefined || cmd.removeAnnotations !== undefined) {
+    const annotations = { ...current.metadata.annotations, ...cmd.annotations };
+    for (const k of cmd.removeAnnotations ?? []) delete annotations[k];
+    if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
+    else delete metadata.annotations;
+  }
   const object: ApiObject = {
     ...current,
-    metadata: {
-      ...current.metadata,
-      resourceVersion: String(index),
-      generation: (current.metadata.generation ?? 1) + 1,
-    },
+    metadata,
     spec: { ...current.spec, nodeName: cmd.nodeName },
     status: { ...current.status, conditions },
   };

@@ -151,6 +151,7 @@ export {
   type VolumeMount,
 } from './objects.js';
 export { applyMergePatch, createMergePatch, MergePatchError, mergePatchDepthMax } from './patch.js';
+export { QOSClass, qosClass } from './qos.js';
 export {
   formatQuantity,
   parseQuantity,

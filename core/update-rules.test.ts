@@ -137,7 +137,7 @@ describe('prepareForCreate', () => {
 
   it('drops client status, starts pods Pending and namespaces Active, keeps node status', () => {
     const p = prepareForCreate({ ...pod({}), status: { phase: 'Running' } } as ApiObject);
-    expect((p as { status?: unknown }).status).toEqual({ phase: 'Pending' });
+    expect((p as { status?: unknown }).status).toEqual({ phase: 'Pending', qosClass: 'BestEffort' });
     const ns = prepareForCreate({
       apiVersion: 'v1',
       kind: 'Namespace',
@@ -153,5 +153,23 @@ describe('prepareForCreate', () => {
       status: { capacity: { cpu: '2' } },
     };
     expect(prepareForCreate(node as unknown as ApiObject)).toBe(node);
+  });
+});
+
+describe('prepareForCreate: QoS class', () => {
+  const withResources = (...resources: Record<string, Record<string, string>>[]) =>
+    prepareForCreate(
+      pod({ containers: resources.map((r, i) => ({ name: `c${i}`, image: 'busybox:1', resources: r })) }),
+    ) as ApiObject & { status?: { qosClass?: string } };
+
+  it('sets status.qosClass from the spec (Guaranteed, Burstable, BestEffort)', () => {
+    const full = { cpu: '500m', memory: '128Mi' };
+    expect(withResources({ limits: full }).status?.qosClass).toBe('Guaranteed');
+    expect(withResources({ limits: full, requests: full }, { limits: full }).status?.qosClass).toBe(
+      'Guaranteed',
+    );
+    expect(withResources({ requests: { cpu: '100m' } }).status?.qosClass).toBe('Burstable');
+    expect(withResources({ limits: full }, {}).status?.qosClass).toBe('Burstable');
+    expect(withResources({}).status?.qosClass).toBe('BestEffort');
   });
 });

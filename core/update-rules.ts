@@ -9,6 +9,7 @@
 import { deepEqual } from './deep-equal.js';
 import { withNamespaceFinalizer } from './namespaces.js';
 import type { ApiObject, Job } from './objects.js';
+import { qosClass } from './qos.js';
 import { withDefaultTolerations } from './taints.js';
 import { type FieldError, FieldErrorType } from './validation.js';
 
@@ -118,8 +119,9 @@ export function validateUpdate(prev: ApiObject, next: ApiObject): FieldError[] {
 
 /**
  * The object as it is stored on create, as Kubernetes' `PrepareForCreate`: status belongs to
- * controllers and agents, so a client's status is dropped (pods start Pending, namespaces
- * Active). Nodes keep theirs: the agent that registers a node reports its capacity in it.
+ * controllers and agents, so a client's status is dropped (pods start Pending with their QoS
+ * class, namespaces Active). Nodes keep theirs: the agent that registers a node reports its
+ * capacity in it.
  * Create-only defaults: pods get the not-ready/unreachable NoExecute tolerations (300 s)
  * unless they tolerate those taints themselves; namespaces get the `kubernetes` finalizer.
  */
@@ -127,7 +129,7 @@ export function prepareForCreate(obj: ApiObject): ApiObject {
   if (obj.kind === 'Node') return obj;
   const out = { ...obj } as Json;
   if (obj.kind === 'Pod') {
-    out.status = { phase: 'Pending' };
+    out.status = { phase: 'Pending', qosClass: qosClass(obj.spec) };
     out.spec = withDefaultTolerations(obj).spec;
   } else if (obj.kind === 'Namespace') {
     out.status = { phase: 'Active' };

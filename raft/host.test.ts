@@ -20,7 +20,7 @@ import type { MemoryStorage } from './storage.js';
 import type { NodeId } from './types.js';
 
 const enc = new TextEncoder();
-const _dec = new TextDecoder();
+const dec = new TextDecoder();
 
 interface Member {
   id: NodeId;
@@ -223,6 +223,39 @@ describe('RaftHost', () => {
     const more = await leader.host.propose(enc.encode('after-heal'));
     await waitFor(() => lagging.host.stats().applied >= more.index, 'replication after catch-up');
     expect(lagging.sm.writes.at(-1)).toBe('after-heal');
+  });
+
+  it('keeps committing and applying while a snapshot encodes; stores the cut it took, then compacts', async () => {
+    const { members } = await startCluster({ snapshotEveryEntries: 30, compactionMarginEntries: 5 });
+    const leader = await leaderOf(members);
+    // The leader's state machine takes its cut at the call and finishes encoding on release.
+    const cuts: { writes: number; release: () => void }[] = [];
+    const sm = leader.sm;
+    sm.snapshot = (() => {
+      const cut = JSON.stringify(sm.writes);
+      const writes = sm.writes.length;
+      return new Promise<Uint8Array>((resolve) => {
+        cuts.push({ writes, release: () => resolve(enc.encode(cut)) });
+      });
+    }) as unknown as typeof sm.snapshot;
+    for (let i = 0; i < 40; i += 1) await leader.host.propose(enc.encode(`w-${i}`));
+    await waitFor(() => cuts.length === 1, 'a snapshot started');
+    const cutAt = leader.host.stats().applied;
+    // Writes keep committing while the encoding is held back, and no second snapshot starts.
+    for (let i = 40; i < 120; i += 1) await leader.host.propose(enc.encode(`w-${i}`));
+    expect(leader.storage.snapshot().index).toBe(0);
+    expect(cuts).toHaveLength(1);
+    cuts[0].release();
+    await waitFor(() => leader.storage.snapshot().index > 0, 'the snapshot stored');
+    const snap = leader.storage.snapshot();
+    expect(snap.index).toBeLessThanOrEqual(cutAt);
+    expect((JSON.parse(dec.decode(snap.data)) as string[]).length).toBe(cuts[0].writes);
+    expect(leader.storage.firstIndex()).toBeGreaterThan(1);
+    // The next one is due again (applied is far past the stored cut) and starts.
+    await leader.host.propose(enc.encode('more'));
+    await waitFor(() => cuts.length === 2, 'the next snapshot started');
+    cuts[1].release();
+    expect(sm.writes).toHaveLength(121);
   });
 
   it('rejects pending proposals and reads with HostStoppedError on stop', async () => {

@@ -14,6 +14,7 @@ import { encodeConfChange, RaftNode } from './node.js';
 import type { DurableStorage, StateMachine, Transport } from './ports.js';
 import type {
   ConfChange,
+  ConfState,
   Entry,
   HardState,
   NodeId,
@@ -219,6 +220,10 @@ export class RaftHost {
 
   private appliedIndex: number;
   private lastSnapshotIndex: number;
+  /** A snapshot of the state machine being encoded in the background (at most one). */
+  private snapshotEncoding = false;
+  /** An encoded snapshot waiting to be written into the storage between two Readies. */
+  private snapshotEncoded: { index: number; data: Uint8Array; conf: ConfState } | undefined;
   private lastLeader: NodeId | undefined;
   private lastTerm: number;
 
@@ -318,6 +323,12 @@ export class RaftHost {
   private async shutdown(): Promise<void> {
     if (!this.stopped) this.halt(new HostStoppedError());
     await this.loop; // never rejects: the loop reports its own failure
+    // A snapshot encoded but not yet written: the loop is over, the storage is ours to write it.
+    if (this.snapshotEncoded !== undefined) {
+      await this.storeSnapshot().catch((err: unknown) =>
+        this.log.warn('snapshot not stored on stop', { id: this.opts.id, error: String(err) }),
+      );
+    }
     await this.transport.close();
     await this.storage.close();
     this.log.info('raft host stopped', { id: this.opts.id });
@@ -568,14 +579,21 @@ export class RaftHost {
       if (this.stopped) return;
       this.loopDirty = false;
       this.submitOpenReadBatch();
+      if (this.snapshotEncoded !== undefined) await this.storeSnapshot();
+      if (this.stopped) return;
       if (!this.node.hasReady()) return;
       const rd = this.node.ready();
       if (!(await this.handleReady(rd))) return;
       this.node.advance(rd);
       this.settleWaiters(rd);
       this.checkLeaderChange();
-      if (!this.stopped && this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries) {
-        await this.snapshotAndCompact();
+      if (
+        !this.stopped &&
+        !this.snapshotEncoding &&
+        this.snapshotEncoded === undefined &&
+        this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries
+      ) {
+        this.startSnapshot();
       }
     }
   }
@@ -649,18 +667,50 @@ export class RaftHost {
     }
   }
 
-  /** Snapshots the state machine at the applied index, then compacts all but a margin before it. */
-  private async snapshotAndCompact(): Promise<void> {
+  /**
+   * Snapshots the state machine at the applied index without stopping the Ready loop: the state
+   * machine takes its cut now (the `snapshot()` contract) and may encode it over many turns
+   * while entries keep being applied (a whole-state encoding takes ~1 s at 30,000 pods; done in
+   * the loop it stalled heartbeats into elections). The configuration is the one in force at
+   * the cut. Writing the snapshot into the storage and compacting happen in the loop, between
+   * two Readies (`storeSnapshot`), so the storage is never used concurrently.
+   */
+  private startSnapshot(): void {
     const index = this.appliedIndex;
-    const data = await this.sm.snapshot();
-    if (this.stopped) return;
     const { voters, learners } = this.node.status();
-    this.storage.createSnapshot(index, data, { voters, learners });
+    this.snapshotEncoding = true;
+    let encoding: Promise<Uint8Array>;
+    try {
+      encoding = Promise.resolve(this.sm.snapshot());
+    } catch (err) {
+      encoding = Promise.reject(err);
+    }
+    encoding
+      .then((data) => {
+        this.snapshotEncoded = { index, data, conf: { voters: [...voters], learners: [...learners] } };
+      })
+      .catch((err: unknown) =>
+        this.log.warn('snapshot failed', { id: this.opts.id, index, error: String(err) }),
+      )
+      .finally(() => {
+        this.snapshotEncoding = false;
+        this.schedule();
+      });
+  }
+
+  /** Writes an encoded snapshot into the storage and compacts all but a margin before it. */
+  private async storeSnapshot(): Promise<void> {
+    const snap = this.snapshotEncoded;
+    this.snapshotEncoded = undefined;
+    // A snapshot installed from the leader meanwhile covers it.
+    if (snap === undefined || snap.index <= this.storage.snapshot().index) return;
+    const { index, data, conf } = snap;
+    this.storage.createSnapshot(index, data, conf);
     const compactTo = index - this.compactionMarginEntries;
     if (compactTo >= this.storage.firstIndex()) this.storage.compact(compactTo);
     await this.storage.sync();
     this.counters.fsyncs++;
-    this.lastSnapshotIndex = index;
+    this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, index);
     this.log.info('created snapshot', { id: this.opts.id, index, bytes: data.byteLength, compactTo });
   }
 

@@ -41,7 +41,11 @@ export interface StateMachine {
    * `apply` when present.
    */
   applyBatch?(entries: Entry[], lastIndex: number): Promise<void>;
-  /** A consistent cut of the state at the last applied entry. */
+  /**
+   * A consistent cut of the state at the last applied entry. The cut is taken when this is
+   * called; the encoding may finish later (a returned promise) while further entries are
+   * applied, and must not reflect them.
+   */
   snapshot(): Uint8Array | Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot's data. */
   restore(data: Uint8Array): void | Promise<void>;

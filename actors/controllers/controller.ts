@@ -23,8 +23,16 @@ import { WorkQueue, type WorkQueueOptions } from './workqueue.js';
 
 /** The API as controllers use it: objects, plus binding pods to nodes (the scheduler). */
 export interface ControllerApi extends ObjectApi {
-  /** Binds a pending pod (`uid`) to `nodeName`; Conflict when stale (gone, bound, deleting). */
-  bind(key: { namespace: string; name: string }, uid: string, nodeName: string): Promise<unknown>;
+  /**
+   * Binds a pending pod (`uid`) to `nodeName`, setting/removing pod annotations with it;
+   * Conflict when stale (gone, bound, deleting).
+   */
+  bind(
+    key: { namespace: string; name: string },
+    uid: string,
+    nodeName: string,
+    annotations?: { set?: Record<string, string>; remove?: string[] },
+  ): Promise<unknown>;
 }
 
 export interface ControllerContext {
@@ -58,6 +66,8 @@ export interface Controller {
   /** Called once when the controller starts on a new leader (e.g. to prime a cache of its own). */
   start?(ctx: ControllerContext): void;
   stop?(): void;
+  /** Counters of its own (the scheduler's bindings, conflicts, ...), shown in `status()`. */
+  counters?(): Record<string, number>;
 }
 
 /** Counters of one controller, kept across restarts of its actor. */
@@ -74,13 +84,16 @@ export interface ControllerStats {
   delayed: number;
   /** Actor restarts after crashes (from the actor system). */
   restarts: number;
+  /** The controller's own counters, if it keeps any. */
+  counters?: Record<string, number>;
 }
 
 export type ControllerMsg =
   | { readonly type: 'enqueue'; readonly keys: readonly string[] }
   | { readonly type: 'resync' }
   | { readonly type: 'tick' }
-  | { readonly type: 'done'; readonly key: string; readonly ok: boolean; readonly requeueAfterMs?: number }
+  /** Reconciles finished since the last one: the runner's completions are taken when handled. */
+  | { readonly type: 'done' }
   | { readonly type: 'wake' };
 
 type ControllerEffect =
@@ -97,6 +110,13 @@ interface ControllerState {
 
 const latencySamplesMax = 1_024;
 
+/** A finished reconcile, waiting for the actor to mark its key done. */
+interface Completion {
+  readonly key: string;
+  readonly ok: boolean;
+  readonly requeueAfterMs?: number;
+}
+
 /** Runs one controller as an actor; `stats` survives restarts of the actor. */
 export class ControllerRunner {
   readonly stats: ControllerStats;
@@ -105,6 +125,13 @@ export class ControllerRunner {
   private ref: ActorRef<ControllerMsg> | undefined;
   private system: ActorSystem | undefined;
   private stopped = false;
+  /**
+   * Reconciles finished but not yet marked done, and whether a `done` message is on its way.
+   * One message carries every completion since the last: an actor handles one message per
+   * event-loop turn, so a message per key capped a controller at one completion per turn.
+   */
+  private completions: Completion[] = [];
+  private donePending = false;
 
   constructor(
     readonly controller: Controller,
@@ -170,6 +197,8 @@ export class ControllerRunner {
     };
     return {
       init: () => {
+        // A restarted actor may have lost a `done` on its way: the next completion sends one.
+        this.donePending = false;
         return { queue: new WorkQueue(this.queueOptions), needsResync: true, lastResyncMs: nowMs() };
       },
       receive: (state, msg): Step<ControllerState, ControllerMsg, ControllerEffect> => {
@@ -190,12 +219,16 @@ export class ControllerRunner {
               effects: [run({ kind: 'resync' })],
             };
           }
-          case 'done':
-            state.queue.done(msg.key, nowMs(), {
-              ok: msg.ok,
-              ...(msg.requeueAfterMs !== undefined ? { requeueAfterMs: msg.requeueAfterMs } : {}),
-            });
+          case 'done': {
+            const now = nowMs();
+            for (const c of this.takeCompletions()) {
+              state.queue.done(c.key, now, {
+                ok: c.ok,
+                ...(c.requeueAfterMs !== undefined ? { requeueAfterMs: c.requeueAfterMs } : {}),
+              });
+            }
             return { state, effects: dispatch(state) };
+          }
           case 'wake':
             return { state, effects: dispatch(state) };
           default: {
@@ -245,12 +278,17 @@ export class ControllerRunner {
     this.stats.reconciles += 1;
     this.recordLatency(performance.now() - started);
     if (this.stopped || this.ref === undefined) return;
-    this.system?.tell(self, {
-      type: 'done',
-      key,
-      ok,
-      ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
-    });
+    this.completions.push({ key, ok, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) });
+    if (this.donePending) return;
+    this.donePending = true;
+    this.system?.tell(self, { type: 'done' });
+  }
+
+  private takeCompletions(): Completion[] {
+    const out = this.completions;
+    this.completions = [];
+    this.donePending = false;
+    return out;
   }
 
   private recordLatency(ms: number): void {
@@ -263,7 +301,14 @@ export class ControllerRunner {
     const sorted = [...this.samples].sort((a, b) => a - b);
     const pick = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
     const round = (ms: number) => Math.round(ms * 100) / 100;
-    return { ...this.stats, latencyP50Ms: round(pick(0.5)), latencyP99Ms: round(pick(0.99)), restarts };
+    const counters = this.controller.counters?.();
+    return {
+      ...this.stats,
+      latencyP50Ms: round(pick(0.5)),
+      latencyP99Ms: round(pick(0.99)),
+      restarts,
+      ...(counters !== undefined ? { counters } : {}),
+    };
   }
 }
 

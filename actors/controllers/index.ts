@@ -14,6 +14,7 @@ import { type NodeLifecycleOptions, nodeLifecycleController } from './nodelifecy
 import { type PodGcOptions, podGcController } from './podgc.js';
 import { replicaSetController } from './replicaset.js';
 import { resourceQuotaController } from './resourcequota.js';
+import { type SchedulerOptions, schedulerController } from './scheduler.js';
 import { statefulSetController } from './statefulset.js';
 
 export { ClusterCache } from './cache.js';
@@ -27,6 +28,7 @@ export type {
 export { endpointsController } from './endpoints.js';
 export { ControllerManager, type ControllerManagerStatus } from './manager.js';
 export { resourceQuotaController } from './resourcequota.js';
+export { type SchedulerCounters, type SchedulerOptions, schedulerController } from './scheduler.js';
 
 /** What the built-in controllers share with the rest of the master. */
 export interface DefaultControllerDeps {
@@ -35,7 +37,10 @@ export interface DefaultControllerDeps {
 }
 
 /** Settings of the built-in controllers (`cox master` flags); each has a Kubernetes-like default. */
-export interface ControllerOptions extends NodeLifecycleOptions, PodGcOptions, EventRetentionOptions {}
+export interface ControllerOptions extends NodeLifecycleOptions, PodGcOptions, EventRetentionOptions {
+  /** The scheduler's settings. */
+  scheduler?: SchedulerOptions;
+}
 
 /** Every built-in controller, each a fresh instance (controllers may keep per-term state). */
 export function defaultControllers(opts: ControllerOptions & DefaultControllerDeps = {}): Controller[] {
@@ -53,5 +58,6 @@ export function defaultControllers(opts: ControllerOptions & DefaultControllerDe
     nodeLifecycleController(opts),
     podGcController(opts),
     eventRetentionController(opts),
+    schedulerController(opts.scheduler),
   ];
 }

@@ -6,6 +6,7 @@
  * each controller and told to its actor; a tick drives delayed keys and periodic resyncs.
  */
 
+import { ApiError, ApiErrorCode } from '../api.js';
 import { EventRecorder } from '../events.js';
 import type { ActorSystem } from '../runtime.js';
 import type { ObjectStore } from '../store.js';
@@ -43,6 +44,37 @@ export interface ControllerManagerStatus {
   events: { written: number; dropped: number; failed: number };
 }
 
+/**
+ * `api` for the controllers of one term: once `live()` turns false (this master stepped down,
+ * or a new term started) every write is refused with Unavailable before it is sent. A
+ * controller's reconcile that was in flight at step-down (a slow-start batch of creates, a
+ * binding) would otherwise keep writing through the new leader, beside that leader's own
+ * controllers (duplicate pods, bindings the new scheduler never assumed). Reads pass.
+ */
+export function termGuardedApi(api: ControllerApi, live: () => boolean, term: number): ControllerApi {
+  const guard =
+    <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      live()
+        ? write(...args)
+        : Promise.reject(
+            new ApiError(ApiErrorCode.Unavailable, `controllers of term ${term} stopped: not writing`, {
+              retryAfterMs: 500,
+            }),
+          );
+  return {
+    create: guard((obj, opts) => api.create(obj, opts)),
+    get: (key, opts) => api.get(key, opts),
+    list: (kind, opts) => api.list(kind, opts),
+    update: guard((obj, opts) => api.update(obj, opts)),
+    updateStatus: guard((obj, opts) => api.updateStatus(obj, opts)),
+    patch: guard((key, patch, opts) => api.patch(key, patch, opts)),
+    delete: guard((key, opts) => api.delete(key, opts)),
+    watch: (kind, opts) => api.watch(kind, opts),
+    bind: guard((key, uid, nodeName, annotations) => api.bind(key, uid, nodeName, annotations)),
+  };
+}
+
 export class ControllerManager {
   private readonly nowMs: () => number;
   private readonly log: (line: string) => void;
@@ -54,6 +86,8 @@ export class ControllerManager {
   /** Bumped on every leadership change: a start that finishes after one is abandoned. */
   private epoch = 0;
   private runningTerm: number | undefined;
+  /** The api of the running term's controllers (writes refused once the term's epoch is over). */
+  private termApi: ControllerApi | undefined;
   private closed = false;
 
   constructor(private readonly opts: ControllerManagerOptions) {
@@ -118,13 +152,15 @@ export class ControllerManager {
   }
 
   private makeContext(cache: ClusterCache, recorder: EventRecorder): ControllerContext {
-    return { cache, api: this.opts.api, events: recorder, nowMs: this.nowMs, log: this.log };
+    return { cache, api: this.termApi ?? this.opts.api, events: recorder, nowMs: this.nowMs, log: this.log };
   }
 
   private startControllers(term: number): void {
+    const epoch = this.epoch;
+    this.termApi = termGuardedApi(this.opts.api, () => epoch === this.epoch && !this.closed, term);
     const cache = new ClusterCache(this.opts.store);
     const recorder = new EventRecorder({
-      api: this.opts.api,
+      api: this.termApi,
       component: 'controller-manager',
       host: this.opts.id,
       nowMs: this.nowMs,
@@ -212,6 +248,7 @@ export class ControllerManager {
     this.recorder?.close();
     this.recorder = undefined;
     this.cache = undefined;
+    this.termApi = undefined;
     this.runningTerm = undefined;
   }
 }

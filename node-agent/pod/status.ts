@@ -15,7 +15,7 @@ import type {
   PodSpec,
   PodStatus,
 } from '../../core/objects.js';
-import { parseQuantity } from '../../core/quantity.js';
+import { QOSClass, qosClass } from '../../core/qos.js';
 import {
   type ContainerObservation,
   type ContainerTermination,
@@ -23,12 +23,8 @@ import {
   type WaitingReason,
 } from './observation.js';
 
-export const QOSClass = {
-  Guaranteed: 'Guaranteed',
-  Burstable: 'Burstable',
-  BestEffort: 'BestEffort',
-} as const;
-export type QOSClass = (typeof QOSClass)[keyof typeof QOSClass];
+/** The QoS class moved to core (the API sets it on create); re-exported for the agent's callers. */
+export { QOSClass, qosClass };
 
 /** `PodStatus` plus the fields the core types do not have yet. */
 export interface PodStatusReport extends PodStatus {
@@ -248,36 +244,4 @@ function conditions(
     make('ContainersReady', ready, readyReason, readyMessage),
     make('PodScheduled', true),
   ];
-}
-
-const qosResources = ['cpu', 'memory'] as const;
-
-/**
- * Kubernetes' QoS class: BestEffort without any cpu/memory request or limit; Guaranteed when
- * every container (init included) limits both cpu and memory and the pod's requests equal its
- * limits; Burstable otherwise. A missing request counts as its limit, as the API defaults it.
- */
-export function qosClass(spec: PodSpec): QOSClass {
-  const requests = new Map<string, bigint>();
-  const limits = new Map<string, bigint>();
-  let guaranteed = true;
-  const add = (sums: Map<string, bigint>, name: string, nanos: bigint): void => {
-    if (nanos > 0n) sums.set(name, (sums.get(name) ?? 0n) + nanos);
-  };
-  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
-    for (const name of qosResources) {
-      const limit = nanosOf(c.resources?.limits?.[name]);
-      const request = nanosOf(c.resources?.requests?.[name]) ?? limit;
-      if (request !== undefined) add(requests, name, request);
-      if (limit !== undefined) add(limits, name, limit);
-      if (limit === undefined || limit === 0n) guaranteed = false;
-    }
-  }
-  if (requests.size === 0 && limits.size === 0) return QOSClass.BestEffort;
-  for (const [name, request] of requests) if (limits.get(name) !== request) guaranteed = false;
-  return guaranteed && requests.size === limits.size ? QOSClass.Guaranteed : QOSClass.Burstable;
-}
-
-function nanosOf(text: string | undefined): bigint | undefined {
-  return text === undefined ? undefined : parseQuantity(String(text)).nanos;
 }

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '../api.js';
+import type { ControllerApi } from './controller.js';
+import { termGuardedApi } from './manager.js';
+
+describe('termGuardedApi', () => {
+  it('passes everything while its term lives, then refuses writes (not reads) before sending them', async () => {
+    const calls: string[] = [];
+    const record =
+      (name: string) =>
+      async (..._args: unknown[]) => {
+        calls.push(name);
+        return {} as never;
+      };
+    const api = {
+      create: record('create'),
+      get: record('get'),
+      list: record('list'),
+      update: record('update'),
+      updateStatus: record('updateStatus'),
+      patch: record('patch'),
+      delete: record('delete'),
+      watch: record('watch'),
+      bind: record('bind'),
+    } as unknown as ControllerApi;
+    let live = true;
+    const guarded = termGuardedApi(api, () => live, 7);
+    const key = { kind: 'Pod', namespace: 'default', name: 'p' };
+    const everything = () => [
+      guarded.create({}),
+      guarded.get(key),
+      guarded.list('Pod'),
+      guarded.update({}),
+      guarded.updateStatus({}),
+      guarded.patch(key, {}),
+      guarded.delete(key),
+      guarded.watch('Pod'),
+      guarded.bind({ namespace: 'default', name: 'p' }, 'u', 'n1'),
+    ];
+    await Promise.all(everything());
+    expect(calls).toEqual([
+      'create',
+      'get',
+      'list',
+      'update',
+      'updateStatus',
+      'patch',
+      'delete',
+      'watch',
+      'bind',
+    ]);
+    calls.length = 0;
+    live = false;
+    const results = await Promise.allSettled(everything());
+    expect(calls).toEqual(['get', 'list', 'watch']);
+    const refused = results
+      .filter((r) => r.status === 'rejected')
+      .map((r) => (r as PromiseRejectedResult).reason);
+    expect(refused).toHaveLength(6);
+    for (const err of refused) {
+      expect(err).toBeInstanceOf(ApiError);
+      expect((err as ApiError).code).toBe('Unavailable');
+      expect((err as ApiError).message).toBe('controllers of term 7 stopped: not writing');
+    }
+  });
+});
