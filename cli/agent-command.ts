@@ -17,6 +17,11 @@ interface AgentFlags {
   cpu?: string;
   memory?: string;
   pods?: string;
+  proxyMode: string;
+  serviceCidr: string;
+  nodePortRange: string;
+  clusterDns: string;
+  clusterDomain: string;
 }
 
 /** `a=b,c=d` → { a: 'b', c: 'd' }. */
@@ -67,6 +72,19 @@ export function registerAgentCommand(program: Command): void {
     .option('--cpu <quantity>', "capacity: CPUs (default: this machine's)")
     .option('--memory <quantity>', "capacity: memory (default: this machine's)")
     .option('--pods <n>', 'capacity: pods', '110')
+    .option(
+      '--proxy-mode <mode>',
+      'service proxy: kernel (iptables, root) | userspace (a TCP proxy in the agent) | auto (kernel when possible) | none',
+      'auto',
+    )
+    .option('--service-cidr <cidr>', 'virtual IPs of services (made local on this machine)', '10.96.0.0/16')
+    .option('--node-port-range <min-max>', 'node ports this agent opens', '30000-32767')
+    .option(
+      '--cluster-dns <ip>',
+      'the cluster DNS service IP (in --service-cidr), answered by this agent',
+      '10.96.0.10',
+    )
+    .option('--cluster-domain <domain>', 'the cluster DNS domain', 'cluster.local')
     .action(async (o: AgentFlags) => {
       if (!o.name) throw new Error('agent: --name is required');
       if (!o.masters) throw new Error('agent: --masters is required (the gRPC API addresses)');
@@ -97,10 +115,17 @@ export function registerAgentCommand(program: Command): void {
           ...(o.memory ? { memory: o.memory } : {}),
           ...(o.pods ? { pods: o.pods } : {}),
         },
+        proxy: {
+          mode: o.proxyMode as 'kernel' | 'userspace' | 'auto' | 'none',
+          serviceCidr: o.serviceCidr,
+          nodePortRange: o.nodePortRange,
+          clusterDns: o.clusterDns,
+          clusterDomain: o.clusterDomain,
+        },
       });
       await agent.start();
       process.stdout.write(
-        `${JSON.stringify({ ready: true, node: o.name, pid: process.pid, runtime: runtime.kind })}\n`,
+        `${JSON.stringify({ ready: true, node: o.name, pid: process.pid, runtime: runtime.kind, proxy: agent.proxyStatus()?.mode ?? 'none' })}\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

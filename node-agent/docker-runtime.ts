@@ -18,6 +18,7 @@ import {
   type TransformCallback,
 } from 'node:stream';
 import Docker from 'dockerode';
+import { enableHairpin } from './hairpin.js';
 import { baseImage, ensureBaseImage, hasImage } from './images.js';
 import {
   type ContainerRuntime,
@@ -201,7 +202,10 @@ export class DockerRuntime implements ContainerRuntime {
     const existing = await this.findSandbox(spec.podUid);
     if (existing !== undefined) {
       const info = await this.docker.getContainer(existing).inspect();
-      if (!info.State.Running) await this.docker.getContainer(existing).start();
+      if (!info.State.Running) {
+        await this.docker.getContainer(existing).start();
+        await this.hairpin(existing);
+      }
       return this.sandboxStatus(existing);
     }
     await ensureBaseImage(this.docker);
@@ -217,9 +221,17 @@ export class DockerRuntime implements ContainerRuntime {
         [L.node]: this.node,
         [L.role]: 'sandbox',
       },
-      HostConfig: { RestartPolicy: { Name: 'no' }, Init: false },
+      HostConfig: {
+        RestartPolicy: { Name: 'no' },
+        Init: false,
+        // App containers join this network namespace and share its resolv.conf.
+        ...(spec.dns !== undefined
+          ? { Dns: spec.dns.nameservers, DnsSearch: spec.dns.searches, DnsOptions: spec.dns.options }
+          : {}),
+      },
     });
     await container.start();
+    await this.hairpin(container.id);
     return this.sandboxStatus(container.id);
   }
 
@@ -531,6 +543,17 @@ export class DockerRuntime implements ContainerRuntime {
           err ? reject(new Error(`${what}: ${engineMessage(err)}`)) : resolve(result as IncomingMessage),
       ),
     );
+  }
+
+  /** A pod may reach itself through its service (best effort: needs root; see hairpin.ts). */
+  private async hairpin(id: string): Promise<void> {
+    if (process.getuid?.() !== 0) return;
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      await enableHairpin(info.State.Pid);
+    } catch {
+      // Not on a bridge, or the sandbox already exited: nothing to do.
+    }
   }
 
   private async findSandbox(podUid: string): Promise<string | undefined> {

@@ -1,0 +1,100 @@
+/**
+ * The kernel adapter of the proxy rules port: iptables chains owned by this agent (see
+ * kernel-render.ts for the layout), written with `iptables-restore --noflush`, one transaction
+ * per apply that rewrites whole chains, never a flush of anything we do not own. Needs root.
+ *
+ * The caller makes the service CIDR local (local-net.ts) before the first apply.
+ */
+
+import { runCommand } from './commands.js';
+import type { Cidr } from './ipv4.js';
+import {
+  chainTag,
+  parseSaved,
+  type RuleSet,
+  removalInput,
+  renderRules,
+  restoreInput,
+  type SavedRules,
+} from './kernel-render.js';
+import type { ApplyResult, ProxyPlan, ProxyRules } from './rules.js';
+
+export interface KernelRulesOptions {
+  node: string;
+  nodeIp: string;
+  serviceCidr: Cidr;
+  /** Runs every command after this prefix (tests: `['ip', 'netns', 'exec', NAME]`). */
+  commandPrefix?: readonly string[];
+}
+
+export class KernelProxyRules implements ProxyRules {
+  readonly mode = 'kernel' as const;
+  readonly tag: string;
+  /** What the last successful apply wrote; undefined: the next apply is full. */
+  private current: RuleSet | undefined;
+
+  constructor(private readonly opts: KernelRulesOptions) {
+    this.tag = chainTag(opts.node, opts.nodeIp);
+  }
+
+  async apply(plan: ProxyPlan, opts: { full?: boolean } = {}): Promise<ApplyResult> {
+    const desired = renderRules(plan, {
+      tag: this.tag,
+      node: this.opts.node,
+      nodeIp: this.opts.nodeIp,
+      serviceCidr: this.opts.serviceCidr.text,
+    });
+    const full = opts.full === true || this.current === undefined;
+    const saved = full ? await this.saved() : undefined;
+    const work = restoreInput(desired, this.current, saved);
+    if (work !== undefined) {
+      try {
+        await this.restore(work.text);
+      } catch (err) {
+        this.current = undefined;
+        throw err;
+      }
+    }
+    this.current = desired;
+    return { changed: work?.changed ?? 0, full };
+  }
+
+  async close(): Promise<void> {
+    this.current = undefined;
+    const text = removalInput(await this.saved());
+    if (text !== undefined) await this.restore(text);
+  }
+
+  /** Our chains and jumps as the kernel has them now. */
+  async saved(): Promise<SavedRules> {
+    const nat = await runCommand(['iptables-save', '-t', 'nat'], this.commandOpts());
+    const filter = await runCommand(['iptables-save', '-t', 'filter'], this.commandOpts());
+    return parseSaved(`${nat.stdout}\n${filter.stdout}`, this.tag);
+  }
+
+  private async restore(text: string): Promise<void> {
+    await runCommand(['iptables-restore', '--noflush'], { ...this.commandOpts(), input: text });
+  }
+
+  private commandOpts(): { prefix?: readonly string[] } {
+    return this.opts.commandPrefix !== undefined ? { prefix: this.opts.commandPrefix } : {};
+  }
+}
+
+/** Why this process cannot program iptables (not root, no iptables), or undefined when it can. */
+export async function whyNoKernelRules(commandPrefix?: readonly string[]): Promise<string | undefined> {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not running as root';
+  try {
+    await runCommand(
+      ['iptables-save', '-t', 'nat'],
+      commandPrefix !== undefined ? { prefix: commandPrefix } : {},
+    );
+    await runCommand(
+      ['iptables-restore', '--version'],
+      commandPrefix !== undefined ? { prefix: commandPrefix } : {},
+    );
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
