@@ -160,9 +160,9 @@ export class NodeAgent {
     return this.proxy?.status();
   }
 
-  /** Resolves once the proxy's rules include every change up to `resourceVersion`. */
-  async proxyApplied(resourceVersion: number): Promise<void> {
-    await this.proxy?.waitApplied(resourceVersion);
+  /** Resolves once the proxy's rules include every change of `kind` up to `resourceVersion`. */
+  async proxyApplied(kind: 'Service' | 'Endpoints', resourceVersion: number): Promise<void> {
+    await this.proxy?.waitApplied(kind, resourceVersion);
   }
 
   async start(): Promise<void> {

@@ -22,7 +22,8 @@ export interface CatalogOptions {
   retryBackoffMsMax?: number;
 }
 
-type Kind = 'Service' | 'Endpoints';
+export type CatalogKind = 'Service' | 'Endpoints';
+type Kind = CatalogKind;
 
 function keyOf(ns: string | undefined, name: string | undefined): string {
   return `${ns ?? 'default'}/${name ?? ''}`;
@@ -39,8 +40,8 @@ export class ServiceCatalog implements DnsView {
   private stopped = false;
   private listener: (() => void) | undefined;
   version = 0;
-  /** The highest resourceVersion seen in any list or event (a Raft index). */
-  resourceVersion = 0;
+  /** Per kind, the resourceVersion (a Raft index) its objects here are current at. */
+  readonly resourceVersions: Record<Kind, number> = { Service: 0, Endpoints: 0 };
 
   constructor(private readonly opts: CatalogOptions) {}
 
@@ -87,9 +88,9 @@ export class ServiceCatalog implements DnsView {
     return { services: this.servicesByKey.size, endpoints: this.endpointsByKey.size };
   }
 
-  private noteVersion(rv: string | undefined): void {
+  private noteVersion(kind: Kind, rv: string | undefined): void {
     const n = Number(rv);
-    if (Number.isFinite(n) && n > this.resourceVersion) this.resourceVersion = n;
+    if (Number.isFinite(n) && n > this.resourceVersions[kind]) this.resourceVersions[kind] = n;
   }
 
   private changed(): void {
@@ -119,7 +120,9 @@ export class ServiceCatalog implements DnsView {
     else this.namespaces.set(k, n);
   }
 
-  private replaceAll(kind: Kind, items: readonly (Service | Endpoints)[]): void {
+  private replaceAll(kind: Kind, items: readonly (Service | Endpoints)[], rv: string): void {
+    // A relist may go back in time only if the server lost history; the list is the truth.
+    this.resourceVersions[kind] = Number(rv) || 0;
     const map = kind === 'Service' ? this.servicesByKey : this.endpointsByKey;
     for (const obj of [...map.values()]) this.remove(kind, obj);
     for (const obj of items) this.put(kind, obj);
@@ -128,7 +131,7 @@ export class ServiceCatalog implements DnsView {
   }
 
   private onEvent(kind: Kind, e: WatchEvent): void {
-    this.noteVersion(e.object.metadata?.resourceVersion);
+    this.noteVersion(kind, e.object.metadata?.resourceVersion);
     if (e.type === 'BOOKMARK') return;
     if (e.type === 'DELETED') this.remove(kind, e.object as Service | Endpoints);
     else this.put(kind, e.object as Service | Endpoints);
@@ -145,8 +148,7 @@ export class ServiceCatalog implements DnsView {
         if (rv === undefined) {
           const list = await this.opts.api.list(kind);
           if (this.stopped) return;
-          this.noteVersion(list.resourceVersion);
-          this.replaceAll(kind, list.items as unknown as (Service | Endpoints)[]);
+          this.replaceAll(kind, list.items as unknown as (Service | Endpoints)[], list.resourceVersion);
           rv = list.resourceVersion;
         }
         const w = await this.opts.api.watch(kind, { resourceVersion: rv, allowBookmarks: true });

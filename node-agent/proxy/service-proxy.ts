@@ -18,7 +18,7 @@ import type { ObjectApi } from '../../actors/api.js';
 import type { ActorRef, ActorSpec, ActorSystem } from '../../actors/runtime.js';
 import { run, timer } from '../../actors/runtime.js';
 import type { Service } from '../../core/objects.js';
-import { ServiceCatalog } from './catalog.js';
+import { type CatalogKind, ServiceCatalog } from './catalog.js';
 import { DnsServer, type DnsServerStats } from './dns-server.js';
 import { DnsZone } from './dns-zone.js';
 import {
@@ -152,8 +152,8 @@ export interface ProxyStatus {
   lastApplyMs?: number;
   /** From the first change seen (a watch event) to its apply finishing, over recent syncs. */
   syncLatencyMs: LatencySummary;
-  /** Every change up to this resourceVersion (a Raft index) is in the rules. */
-  appliedResourceVersion: number;
+  /** Per kind: every change of it up to this resourceVersion (a Raft index) is in the rules. */
+  appliedResourceVersions: Record<CatalogKind, number>;
   /** What the planner left out, and why. */
   problems: readonly string[];
   dns?: { address: string; udpPort: number; tcpPort: number; listening: boolean } & DnsServerStats;
@@ -216,7 +216,7 @@ export class ServiceProxy {
   private readonly counters = { syncs: 0, fullSyncs: 0, failures: 0, servers: 0, backends: 0 };
   private lastError: string | undefined;
   private lastApplyMs: number | undefined;
-  private appliedRv = 0;
+  private readonly appliedRv: Record<CatalogKind, number> = { Service: 0, Endpoints: 0 };
   private firstApplied = false;
   private readonly appliedWaiters: (() => void)[] = [];
 
@@ -330,9 +330,12 @@ export class ServiceProxy {
       : undefined;
   }
 
-  /** Resolves once the rules include every change up to `resourceVersion` (or the proxy stops). */
-  async waitApplied(resourceVersion: number): Promise<void> {
-    while (!this.stopped && !(this.firstApplied && this.appliedRv >= resourceVersion)) {
+  /**
+   * Resolves once the rules include every change of `kind` up to `resourceVersion` (the version
+   * a write returned), or the proxy stops. `resourceVersion` 0: the first apply.
+   */
+  async waitApplied(kind: CatalogKind, resourceVersion: number): Promise<void> {
+    while (!this.stopped && !(this.firstApplied && this.appliedRv[kind] >= resourceVersion)) {
       await new Promise<void>((r) => this.appliedWaiters.push(r));
     }
   }
@@ -351,7 +354,7 @@ export class ServiceProxy {
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       ...(this.lastApplyMs !== undefined ? { lastApplyMs: this.lastApplyMs } : {}),
       syncLatencyMs: summarize(this.latencies),
-      appliedResourceVersion: this.appliedRv,
+      appliedResourceVersions: { ...this.appliedRv },
       problems: this.problems,
       ...(dns !== undefined
         ? {
@@ -514,7 +517,7 @@ export class ServiceProxy {
       retrySinceMs !== undefined && taken !== undefined
         ? Math.min(retrySinceMs, taken)
         : (retrySinceMs ?? taken);
-    const rv = this.catalog.resourceVersion;
+    const rv = { ...this.catalog.resourceVersions };
     const startMs = this.nowMs();
     const { plan, problems } = planProxy({
       services: this.catalog.services(),
@@ -535,7 +538,8 @@ export class ServiceProxy {
       this.counters.backends = plan.servers.reduce((n, s) => n + s.backends.length, 0);
       this.lastApplyMs = doneMs - startMs;
       this.lastError = undefined;
-      this.appliedRv = Math.max(this.appliedRv, rv);
+      this.appliedRv.Service = rv.Service;
+      this.appliedRv.Endpoints = rv.Endpoints;
       this.firstApplied = true;
       if (sinceMs !== undefined) this.recordLatency(doneMs - sinceMs);
       this.log(
