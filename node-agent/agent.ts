@@ -300,6 +300,8 @@ export class NodeAgent {
         }
         const w = await this.opts.api.watch('Pod', { fieldSelector, resourceVersion: list.resourceVersion });
         this.closeWatch = () => w.close();
+        // stop() may have run while the list or the watch call was in flight.
+        if (this.stopped) w.close();
         for (;;) {
           const events = await w.next();
           if (events === undefined) break;

@@ -55,6 +55,11 @@ class Listener {
     this.tcp = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => this.accept(s));
     this.tcp.on('error', (err: NodeJS.ErrnoException) => this.onError(err));
     this.tcp.on('listening', () => {
+      if (this.closed) {
+        // Closed while the listen was in flight.
+        this.tcp.close();
+        return;
+      }
       this.listening = true;
       if (this.busyLogged) this.owner.log(`proxy: ${this.address()} is free now; serving ${this.server.id}`);
     });
