@@ -3,6 +3,7 @@ import {
   backendChain,
   chainTag,
   isOwnChain,
+  matchesSaved,
   parseSaved,
   probability,
   removalInput,
@@ -212,5 +213,47 @@ describe('restore input', () => {
       ].join('\n'),
     );
     expect(removalInput(parseSaved('*nat\nCOMMIT\n', tag))).toBeUndefined();
+  });
+
+  it('tells a kernel state that still matches from one that drifted (flushed, missing, doubled)', () => {
+    const save = (mutate: (lines: string[]) => string[] = (l) => l) => {
+      const lines: string[] = [];
+      for (const table of ['nat', 'filter'] as const) {
+        lines.push(`*${table}`);
+        const chains = table === 'nat' ? first.nat : first.filter;
+        for (const c of chains.keys()) lines.push(`:${c} - [0:0]`);
+        for (const j of first.jumps.filter((x) => x.table === table)) lines.push(`-A ${j.chain} ${j.spec}`);
+        for (const [c, rules] of chains) for (const r of rules) lines.push(`-A ${c} ${r}`);
+        lines.push('COMMIT');
+      }
+      return parseSaved(mutate(lines).join('\n'), tag);
+    };
+    expect(matchesSaved(first, save())).toBe(true);
+    const svcChain = `COX-SVC-${tag}`;
+    expect(
+      matchesSaved(
+        first,
+        save((l) => l.filter((x) => !x.startsWith(`-A ${svcChain} `))),
+      ),
+    ).toBe(false);
+    expect(
+      matchesSaved(
+        first,
+        save((l) => l.filter((x) => !x.includes(serverChain(tag, web)))),
+      ),
+    ).toBe(false);
+    const jump = `-A ${first.jumps[0].chain} ${first.jumps[0].spec}`;
+    expect(
+      matchesSaved(
+        first,
+        save((l) => [...l.slice(0, 2), jump, ...l.slice(2)]),
+      ),
+    ).toBe(false);
+    expect(
+      matchesSaved(
+        first,
+        save((l) => l.filter((x) => x !== jump)),
+      ),
+    ).toBe(false);
   });
 });

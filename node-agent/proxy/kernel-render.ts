@@ -97,9 +97,64 @@ export function probability(n: number, i: number): string {
 
 const mark = `-j MARK --set-xmark ${masqueradeMark}/${masqueradeMark}`;
 
-export function renderRules(plan: ProxyPlan, cfg: KernelRenderConfig): RuleSet {
+/** The rules of one virtual server: its dispatch lines and its own chains. */
+interface ServerRules {
+  readonly dispatch: readonly string[];
+  readonly nodePort: readonly string[];
+  readonly chains: readonly (readonly [string, readonly string[]])[];
+}
+
+/**
+ * Rendered servers, reused while the planner hands back the same `VirtualServer` object (it
+ * does for unchanged services, see PlanCache). Valid for one configuration.
+ */
+export type RenderMemo = WeakMap<VirtualServer, ServerRules>;
+
+function renderServer(s: VirtualServer, cfg: KernelRenderConfig): ServerRules {
+  if (s.backends.length === 0) return { dispatch: [], nodePort: [], chains: [] }; // the local route answers "refused"
+  const chain = serverChain(cfg.tag, s);
+  const name = `${s.namespace}/${s.service}:${s.portName || s.port}`;
+  const dispatch = [
+    `-d ${s.clusterIP}/32 ${protoMatch(s, s.port)} ${comment(`${name} cluster IP`)} -j ${chain}`,
+  ];
+  const nodePort: string[] = [];
+  if (s.nodePort !== undefined) {
+    const match = `-d ${cfg.nodeIp}/32 ${protoMatch(s, s.nodePort)} ${comment(`${name} node port`)}`;
+    nodePort.push(`${match} ${mark}`, `${match} -j ${chain}`);
+  }
+  const rules = [`-s 127.0.0.0/8 ${mark}`, `-s ${cfg.serviceCidr} ${mark}`];
+  const ends = s.backends.map((b) => backendChain(cfg.tag, s, b.ip, b.port));
+  if (s.affinitySeconds !== undefined) {
+    for (const e of ends)
+      rules.push(
+        `-m recent --rcheck --seconds ${s.affinitySeconds} --reap --name ${e} --mask 255.255.255.255 --rsource -j ${e}`,
+      );
+  }
+  ends.forEach((e, i) => {
+    rules.push(
+      i === ends.length - 1
+        ? `-j ${e}`
+        : `-m statistic --mode random --probability ${probability(ends.length, i)} -j ${e}`,
+    );
+  });
+  const chains: [string, string[]][] = [[chain, rules]];
+  s.backends.forEach((b, i) => {
+    const p = s.protocol.toLowerCase();
+    const recent =
+      s.affinitySeconds !== undefined
+        ? ` -m recent --set --name ${ends[i]} --mask 255.255.255.255 --rsource`
+        : '';
+    chains.push([
+      ends[i],
+      [`-s ${b.ip}/32 ${mark}`, `-p ${p}${recent} -m ${p} -j DNAT --to-destination ${b.ip}:${b.port}`],
+    ]);
+  });
+  return { dispatch, nodePort, chains };
+}
+
+export function renderRules(plan: ProxyPlan, cfg: KernelRenderConfig, memo?: RenderMemo): RuleSet {
   const top = topChains(cfg.tag);
-  const nat = new Map<string, string[]>();
+  const nat = new Map<string, readonly string[]>();
   const svc: string[] = [];
   const np: string[] = [];
   if (plan.dns !== undefined) {
@@ -111,41 +166,14 @@ export function renderRules(plan: ProxyPlan, cfg: KernelRenderConfig): RuleSet {
     );
   }
   for (const s of plan.servers) {
-    if (s.backends.length === 0) continue; // not translated: the local route answers "refused"
-    const chain = serverChain(cfg.tag, s);
-    const name = `${s.namespace}/${s.service}:${s.portName || s.port}`;
-    svc.push(`-d ${s.clusterIP}/32 ${protoMatch(s, s.port)} ${comment(`${name} cluster IP`)} -j ${chain}`);
-    if (s.nodePort !== undefined) {
-      const match = `-d ${cfg.nodeIp}/32 ${protoMatch(s, s.nodePort)} ${comment(`${name} node port`)}`;
-      np.push(`${match} ${mark}`, `${match} -j ${chain}`);
+    let r = memo?.get(s);
+    if (r === undefined) {
+      r = renderServer(s, cfg);
+      memo?.set(s, r);
     }
-    const rules = [`-s 127.0.0.0/8 ${mark}`, `-s ${cfg.serviceCidr} ${mark}`];
-    const ends = s.backends.map((b) => backendChain(cfg.tag, s, b.ip, b.port));
-    if (s.affinitySeconds !== undefined) {
-      for (const e of ends)
-        rules.push(
-          `-m recent --rcheck --seconds ${s.affinitySeconds} --reap --name ${e} --mask 255.255.255.255 --rsource -j ${e}`,
-        );
-    }
-    ends.forEach((e, i) => {
-      rules.push(
-        i === ends.length - 1
-          ? `-j ${e}`
-          : `-m statistic --mode random --probability ${probability(ends.length, i)} -j ${e}`,
-      );
-    });
-    nat.set(chain, rules);
-    s.backends.forEach((b, i) => {
-      const p = s.protocol.toLowerCase();
-      const recent =
-        s.affinitySeconds !== undefined
-          ? ` -m recent --set --name ${ends[i]} --mask 255.255.255.255 --rsource`
-          : '';
-      nat.set(ends[i], [
-        `-s ${b.ip}/32 ${mark}`,
-        `-p ${p}${recent} -m ${p} -j DNAT --to-destination ${b.ip}:${b.port}`,
-      ]);
-    });
+    svc.push(...r.dispatch);
+    np.push(...r.nodePort);
+    for (const [name, rules] of r.chains) nat.set(name, rules);
   }
   nat.set(top.svc, svc);
   nat.set(top.np, np);
@@ -154,7 +182,7 @@ export function renderRules(plan: ProxyPlan, cfg: KernelRenderConfig): RuleSet {
     `-j MARK --set-xmark 0x0/${masqueradeMark}`,
     '-j MASQUERADE',
   ]);
-  const filter = new Map<string, string[]>([
+  const filter = new Map<string, readonly string[]>([
     [
       top.fw,
       [
@@ -190,6 +218,8 @@ export interface SavedRules {
   readonly chains: ReadonlyMap<Table, ReadonlySet<string>>;
   /** Rules in built-in chains that jump to one of our chains, in order. */
   readonly jumps: readonly Jump[];
+  /** Rules per own chain (`table chain` → count). */
+  readonly ruleCounts: ReadonlyMap<string, number>;
 }
 
 const builtins = new Set(['PREROUTING', 'INPUT', 'OUTPUT', 'FORWARD', 'POSTROUTING']);
@@ -198,6 +228,7 @@ const builtins = new Set(['PREROUTING', 'INPUT', 'OUTPUT', 'FORWARD', 'POSTROUTI
 export function parseSaved(text: string, tag: string): SavedRules {
   const chains = new Map<Table, Set<string>>();
   const jumps: Jump[] = [];
+  const ruleCounts = new Map<string, number>();
   let table: Table | undefined;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -218,11 +249,39 @@ export function parseSaved(text: string, tag: string): SavedRules {
     const space = rest.indexOf(' ');
     const chain = rest.slice(0, space);
     const spec = rest.slice(space + 1);
+    if (isOwnChain(chain, tag)) {
+      ruleCounts.set(`${table} ${chain}`, (ruleCounts.get(`${table} ${chain}`) ?? 0) + 1);
+      continue;
+    }
     const target = / -j (\S+)/.exec(` ${spec}`)?.[1];
     if (builtins.has(chain) && target !== undefined && isOwnChain(target, tag))
       jumps.push({ table, chain, spec });
   }
-  return { chains, jumps };
+  return { chains, jumps, ruleCounts };
+}
+
+/**
+ * Whether the kernel still has exactly what `desired` wrote: the same own chains with as many
+ * rules each, and each jump once. (Rule texts are not compared: iptables-save normalizes them.)
+ * A drift (someone flushed or deleted our chains, a jump went or doubled) calls for a full apply.
+ */
+export function matchesSaved(desired: RuleSet, saved: SavedRules): boolean {
+  for (const table of ['nat', 'filter'] as const) {
+    const want = chainsOf(desired, table);
+    const have = saved.chains.get(table) ?? new Set<string>();
+    if (have.size !== want.size) return false;
+    for (const [chain, rules] of want) {
+      if (!have.has(chain) || (saved.ruleCounts.get(`${table} ${chain}`) ?? 0) !== rules.length) return false;
+    }
+  }
+  const wanted = new Set(desired.jumps.map(jumpKey));
+  const seen = new Set<string>();
+  for (const j of saved.jumps) {
+    const key = jumpKey(j);
+    if (!wanted.has(key) || seen.has(key)) return false;
+    seen.add(key);
+  }
+  return seen.size === wanted.size;
 }
 
 // ---------------------------------------------------------------- restore input
@@ -240,6 +299,7 @@ function chainsOf(set: RuleSet, table: Table): ReadonlyMap<string, readonly stri
 
 function sameRules(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
   if (a === undefined || b === undefined || a.length !== b.length) return false;
+  if (a === b) return true;
   for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
   return true;
 }

@@ -152,6 +152,18 @@ describe('kernel proxy rules (iptables in a private network namespace)', () => {
     expect((await counts(tag)).chains).toBe(before.chains - 1);
   });
 
+  it('checks its chains on a resync, and rewrites them when someone flushed them', async () => {
+    const rules = new KernelProxyRules(opts);
+    await rules.apply(plan, { full: true });
+    expect(await rules.apply(plan, { verify: true })).toEqual({ changed: 0, full: false });
+    await runCommand(['iptables', '-t', 'nat', '-F', `COX-SVC-${tag}`], { prefix });
+    expect(await get('http://10.96.0.20/')).toBeUndefined();
+    expect((await rules.apply(plan)).changed).toBe(0); // an incremental apply does not look
+    const healed = await rules.apply(plan, { verify: true });
+    expect(healed.full).toBe(true);
+    expect(backendIps).toContain(await get('http://10.96.0.20/'));
+  });
+
   it('keeps a client on one backend under ClientIP affinity', async () => {
     const rules = new KernelProxyRules(opts);
     await rules.apply({

@@ -10,7 +10,9 @@ import { runCommand } from './commands.js';
 import type { Cidr } from './ipv4.js';
 import {
   chainTag,
+  matchesSaved,
   parseSaved,
+  type RenderMemo,
   type RuleSet,
   removalInput,
   renderRules,
@@ -32,21 +34,33 @@ export class KernelProxyRules implements ProxyRules {
   readonly tag: string;
   /** What the last successful apply wrote; undefined: the next apply is full. */
   private current: RuleSet | undefined;
+  private readonly memo: RenderMemo = new WeakMap();
 
   constructor(private readonly opts: KernelRulesOptions) {
     this.tag = chainTag(opts.node, opts.nodeIp);
   }
 
-  async apply(plan: ProxyPlan, opts: { full?: boolean } = {}): Promise<ApplyResult> {
-    const desired = renderRules(plan, {
-      tag: this.tag,
-      node: this.opts.node,
-      nodeIp: this.opts.nodeIp,
-      serviceCidr: this.opts.serviceCidr.text,
-    });
-    const full = opts.full === true || this.current === undefined;
-    const saved = full ? await this.saved() : undefined;
-    const work = restoreInput(desired, this.current, saved);
+  async apply(plan: ProxyPlan, opts: { full?: boolean; verify?: boolean } = {}): Promise<ApplyResult> {
+    const desired = renderRules(
+      plan,
+      {
+        tag: this.tag,
+        node: this.opts.node,
+        nodeIp: this.opts.nodeIp,
+        serviceCidr: this.opts.serviceCidr.text,
+      },
+      this.memo,
+    );
+    let full = opts.full === true || this.current === undefined;
+    let saved: SavedRules | undefined;
+    if (!full && opts.verify === true) {
+      // The periodic check: cheap when nothing drifted, a full rewrite when something did.
+      saved = await this.saved();
+      if (!matchesSaved(this.current as RuleSet, saved)) full = true;
+      else saved = undefined;
+    }
+    if (full) saved ??= await this.saved();
+    const work = restoreInput(desired, full ? undefined : this.current, saved);
     if (work !== undefined) {
       try {
         await this.restore(work.text);

@@ -12,11 +12,14 @@ export class MemoryProxyRules implements ProxyRules {
   plan: ProxyPlan | undefined;
   applies = 0;
   fullApplies = 0;
+  /** Applies asked to check the data path first (the periodic resync). */
+  verifies = 0;
   closed = false;
   failNext: Error | undefined;
   delayMs = 0;
 
-  async apply(plan: ProxyPlan, opts: { full?: boolean } = {}): Promise<ApplyResult> {
+  async apply(plan: ProxyPlan, opts: { full?: boolean; verify?: boolean } = {}): Promise<ApplyResult> {
+    if (opts.verify === true) this.verifies += 1;
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     const failure = this.failNext;
     if (failure !== undefined) {

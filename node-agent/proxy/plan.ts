@@ -98,63 +98,103 @@ function validPort(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535;
 }
 
-export function planProxy(input: PlanInput): PlanResult {
+/**
+ * Results per service, reused while neither the Service nor its Endpoints object changed (the
+ * catalog replaces an object on every change, so identity tells). Valid for one configuration
+ * (CIDRs, ranges, DNS IP): a proxy keeps one for its lifetime. It makes a sync with one changed
+ * service cost one service's planning, and keeps unchanged `VirtualServer` objects identical, so
+ * the kernel rendering can reuse its rules for them.
+ */
+export class PlanCache {
+  readonly entries = new Map<
+    string,
+    { svc: Service; eps: Endpoints | undefined; servers: VirtualServer[]; problems: string[] }
+  >();
+}
+
+/** The virtual servers of one service (unsorted) and what was left out of it. */
+export function planService(
+  svc: Service,
+  eps: Endpoints | undefined,
+  input: PlanInput,
+): { servers: VirtualServer[]; problems: string[] } {
   const servers: VirtualServer[] = [];
   const problems: string[] = [];
+  const ns = svc.metadata.namespace ?? 'default';
+  const name = svc.metadata.name ?? '';
+  const ip = virtualIP(svc);
+  if (ip === undefined) return { servers, problems };
+  const what = `service ${ns}/${name}`;
+  if (parseIPv4(ip) === undefined || !cidrContains(input.serviceCidr, ip)) {
+    problems.push(
+      `${what}: spec.clusterIP ${ip} is outside the service CIDR ${input.serviceCidr.text}; not proxied`,
+    );
+    return { servers, problems };
+  }
+  const affinity = affinitySeconds(svc);
+  (svc.spec.ports ?? []).forEach((sp, i) => {
+    const protocol = protocolOf(sp.protocol);
+    const portName = sp.name ?? '';
+    if (!validPort(sp.port)) return;
+    if (ip === input.clusterDns && sp.port === 53 && protocol !== 'SCTP') {
+      problems.push(`${what}: port 53 of the cluster DNS IP ${ip} is the cluster DNS; not proxied`);
+      return;
+    }
+    let nodePort: number | undefined;
+    if (svc.spec.type === 'NodePort' && sp.nodePort !== undefined && sp.nodePort !== 0) {
+      const { min, max } = input.nodePortRange;
+      if (validPort(sp.nodePort) && sp.nodePort >= min && sp.nodePort <= max) nodePort = sp.nodePort;
+      else
+        problems.push(
+          `${what}: spec.ports[${i}].nodePort ${sp.nodePort} is outside the node port range ${min}-${max}; not opened`,
+        );
+    }
+    const backends: Backend[] = [];
+    for (const b of readyBackends(eps, portName, protocol)) {
+      if (!validPort(b.port)) continue;
+      if (input.backendCidrs.some((c) => cidrContains(c, b.ip))) backends.push(b);
+      else
+        problems.push(
+          `${what}: endpoint ${b.ip}:${b.port} is not on a local pod network (${input.backendCidrs.map((c) => c.text).join(', ')}); left out`,
+        );
+    }
+    servers.push({
+      id: `${ns}/${name}:${portName || sp.port}/${protocol}`,
+      namespace: ns,
+      service: name,
+      portName,
+      protocol,
+      clusterIP: ip,
+      port: sp.port,
+      ...(nodePort !== undefined ? { nodePort } : {}),
+      ...(affinity !== undefined ? { affinitySeconds: affinity } : {}),
+      backends,
+    });
+  });
+  return { servers, problems };
+}
+
+/** The plan of every service; with `cache`, unchanged services are not planned again. */
+export function planProxy(input: PlanInput, cache?: PlanCache): PlanResult {
+  const servers: VirtualServer[] = [];
+  const problems: string[] = [];
+  const seen = new Set<string>();
   for (const svc of input.services) {
     const ns = svc.metadata.namespace ?? 'default';
     const name = svc.metadata.name ?? '';
-    const ip = virtualIP(svc);
-    if (ip === undefined) continue;
-    const what = `service ${ns}/${name}`;
-    if (parseIPv4(ip) === undefined || !cidrContains(input.serviceCidr, ip)) {
-      problems.push(
-        `${what}: spec.clusterIP ${ip} is outside the service CIDR ${input.serviceCidr.text}; not proxied`,
-      );
-      continue;
-    }
+    const key = `${ns}/${name}`;
     const eps = input.endpoints(ns, name);
-    const affinity = affinitySeconds(svc);
-    (svc.spec.ports ?? []).forEach((sp, i) => {
-      const protocol = protocolOf(sp.protocol);
-      const portName = sp.name ?? '';
-      if (!validPort(sp.port)) return;
-      if (ip === input.clusterDns && sp.port === 53 && protocol !== 'SCTP') {
-        problems.push(`${what}: port 53 of the cluster DNS IP ${ip} is the cluster DNS; not proxied`);
-        return;
-      }
-      let nodePort: number | undefined;
-      if (svc.spec.type === 'NodePort' && sp.nodePort !== undefined && sp.nodePort !== 0) {
-        const { min, max } = input.nodePortRange;
-        if (validPort(sp.nodePort) && sp.nodePort >= min && sp.nodePort <= max) nodePort = sp.nodePort;
-        else
-          problems.push(
-            `${what}: spec.ports[${i}].nodePort ${sp.nodePort} is outside the node port range ${min}-${max}; not opened`,
-          );
-      }
-      const backends: Backend[] = [];
-      for (const b of readyBackends(eps, portName, protocol)) {
-        if (!validPort(b.port)) continue;
-        if (input.backendCidrs.some((c) => cidrContains(c, b.ip))) backends.push(b);
-        else
-          problems.push(
-            `${what}: endpoint ${b.ip}:${b.port} is not on a local pod network (${input.backendCidrs.map((c) => c.text).join(', ')}); left out`,
-          );
-      }
-      servers.push({
-        id: `${ns}/${name}:${portName || sp.port}/${protocol}`,
-        namespace: ns,
-        service: name,
-        portName,
-        protocol,
-        clusterIP: ip,
-        port: sp.port,
-        ...(nodePort !== undefined ? { nodePort } : {}),
-        ...(affinity !== undefined ? { affinitySeconds: affinity } : {}),
-        backends,
-      });
-    });
+    let entry = cache?.entries.get(key);
+    if (entry === undefined || entry.svc !== svc || entry.eps !== eps) {
+      entry = { svc, eps, ...planService(svc, eps, input) };
+      cache?.entries.set(key, entry);
+    }
+    seen.add(key);
+    servers.push(...entry.servers);
+    problems.push(...entry.problems);
   }
+  if (cache !== undefined)
+    for (const key of [...cache.entries.keys()]) if (!seen.has(key)) cache.entries.delete(key);
   servers.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const kept = dropConflicts(servers, problems);
   return {

@@ -62,10 +62,11 @@ export interface ProxyRules {
   /**
    * Makes the data path match `plan`. `full` rewrites everything this adapter owns (and removes
    * strays and duplicates left by an earlier run); otherwise only what changed since the last
-   * successful apply. A rejection leaves the previous state in place (kernel: the restore is one
-   * transaction) and the next apply is full.
+   * successful apply. `verify` first checks that what the last apply wrote is still in place
+   * (the periodic resync), and rewrites everything if not. A rejection leaves the previous state
+   * in place (kernel: the restore is one transaction) and the next apply is full.
    */
-  apply(plan: ProxyPlan, opts?: { full?: boolean }): Promise<ApplyResult>;
+  apply(plan: ProxyPlan, opts?: { full?: boolean; verify?: boolean }): Promise<ApplyResult>;
   /** Removes everything this adapter installed (clean exit). Idempotent. */
   close(): Promise<void>;
 }

@@ -168,6 +168,17 @@ describe('the service proxy', () => {
     expect(rules.backendsOf('prod/web:80/TCP')).toEqual(['172.17.1.7:8080']);
   });
 
+  it('checks the data path periodically', async () => {
+    const { objects: api } = createMemoryApi();
+    await api.create(service('web', '10.96.0.20'));
+    const rules = new MemoryProxyRules();
+    const proxy = start(api, rules, { fullResyncMs: 30 });
+    await proxy.start();
+    await proxy.waitApplied('Endpoints', 0);
+    await until('three periodic checks', () => rules.verifies >= 3);
+    expect(rules.fullApplies).toBe(1);
+  });
+
   it('stops cleanly: the rules are removed and nothing is applied after', async () => {
     const { objects: api } = createMemoryApi();
     await api.create(service('web', '10.96.0.20'));

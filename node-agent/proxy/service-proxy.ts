@@ -32,7 +32,7 @@ import {
 } from './ipv4.js';
 import { KernelProxyRules, whyNoKernelRules } from './kernel-rules.js';
 import { enableRouteLocalnet, ensureLocalRoute, localPodNetworks } from './local-net.js';
-import { type PortRange, planProxy } from './plan.js';
+import { PlanCache, type PortRange, planProxy } from './plan.js';
 import type { DnsRedirect, ProxyRules } from './rules.js';
 import { UserspaceProxyRules } from './userspace-rules.js';
 
@@ -61,7 +61,10 @@ export interface ProxyOptions {
   backendCidrs?: string[];
   /** Changes within this window after the first are applied together. Default 20. */
   syncCoalesceMs?: number;
-  /** Everything is rewritten (and strays removed) this often. Default 60,000. */
+  /**
+   * This often the rules are checked against the data path (kernel: our chains, their rule
+   * counts and the jumps, from iptables-save), and rewritten whole if they drifted. Default 60,000.
+   */
   fullResyncMs?: number;
   /** Change-to-applied samples kept for the percentiles. Default 1,000. */
   syncLatencySamplesMax?: number;
@@ -176,13 +179,15 @@ type ProxyMsg =
   | { readonly type: 'applied' }
   | { readonly type: 'failed'; readonly sinceMs: number | undefined };
 
-type ProxyEffect = { kind: 'apply'; full: boolean; retrySinceMs: number | undefined };
+type ProxyEffect = { kind: 'apply'; full: boolean; verify: boolean; retrySinceMs: number | undefined };
 
 interface ProxyActorState {
   /** A sync timer is set. */
   armed: boolean;
-  /** The next apply rewrites everything. */
+  /** The next apply rewrites everything (first apply, after a failure). */
   full: boolean;
+  /** The next apply checks the data path first (the periodic resync). */
+  verify: boolean;
   failures: number;
   /** The first change of a failed apply, carried into the retry. */
   retrySinceMs?: number;
@@ -211,6 +216,7 @@ export class ServiceProxy {
   private stopped = false;
   private backendCidrs: Cidr[] = [loopbackCidr];
   private problems: readonly string[] = [];
+  private readonly planCache = new PlanCache();
   private readonly latencies: number[] = [];
   private latencyNext = 0;
   private readonly counters = { syncs: 0, fullSyncs: 0, failures: 0, servers: 0, backends: 0 };
@@ -446,7 +452,7 @@ export class ServiceProxy {
     const backoffMin = this.deps.options.applyRetryBackoffMsMin ?? 100;
     const backoffMax = this.deps.options.applyRetryBackoffMsMax ?? 10_000;
     return {
-      init: () => ({ armed: false, full: true, failures: 0 }),
+      init: () => ({ armed: false, full: true, verify: false, failures: 0 }),
       receive: (state, msg) => {
         switch (msg.type) {
           case 'changed':
@@ -457,7 +463,7 @@ export class ServiceProxy {
             };
           case 'resync':
             return {
-              state: { ...state, full: true, armed: true },
+              state: { ...state, verify: true, armed: true },
               effects: [
                 ...(state.armed ? [] : [timer('sync', 0, { type: 'sync' } as ProxyMsg)]),
                 timer('resync', resyncMs, { type: 'resync' } as ProxyMsg),
@@ -467,15 +473,20 @@ export class ServiceProxy {
             return {
               state: { ...state, armed: false },
               effects: [
-                run<ProxyEffect>({ kind: 'apply', full: state.full, retrySinceMs: state.retrySinceMs }),
+                run<ProxyEffect>({
+                  kind: 'apply',
+                  full: state.full,
+                  verify: state.verify,
+                  retrySinceMs: state.retrySinceMs,
+                }),
               ],
             };
           case 'applied': {
             const { retrySinceMs: _done, ...rest } = state;
             return {
-              state: { ...rest, full: false, failures: 0 },
+              state: { ...rest, full: false, verify: false, failures: 0 },
               effects:
-                state.failures > 0 || state.full
+                state.failures > 0 || state.full || state.verify
                   ? [timer('resync', resyncMs, { type: 'resync' } as ProxyMsg)]
                   : [],
             };
@@ -487,6 +498,7 @@ export class ServiceProxy {
               state: {
                 armed: true,
                 full: true,
+                verify: false,
                 failures,
                 ...(msg.sinceMs !== undefined ? { retrySinceMs: msg.sinceMs } : {}),
               },
@@ -500,7 +512,7 @@ export class ServiceProxy {
         }
       },
       run: async (effect) => {
-        const p = this.apply(effect.full, effect.retrySinceMs);
+        const p = this.apply(effect.full, effect.verify, effect.retrySinceMs);
         this.applying = p;
         return p;
       },
@@ -508,7 +520,11 @@ export class ServiceProxy {
   }
 
   /** One apply of the plan of the catalog as it is now. Never throws: answers applied/failed. */
-  private async apply(full: boolean, retrySinceMs: number | undefined): Promise<ProxyMsg | undefined> {
+  private async apply(
+    full: boolean,
+    verify: boolean,
+    retrySinceMs: number | undefined,
+  ): Promise<ProxyMsg | undefined> {
     if (this.stopped || this.rules === undefined) return undefined;
     if (!this.catalog.ready) return undefined; // the first change after both lists brings us back
     const taken = this.pendingSinceMs;
@@ -519,18 +535,21 @@ export class ServiceProxy {
         : (retrySinceMs ?? taken);
     const rv = { ...this.catalog.resourceVersions };
     const startMs = this.nowMs();
-    const { plan, problems } = planProxy({
-      services: this.catalog.services(),
-      endpoints: (ns, name) => this.catalog.endpoints(ns, name),
-      serviceCidr: this.config.serviceCidr,
-      nodePortRange: this.config.nodePortRange,
-      backendCidrs: this.backendCidrs,
-      clusterDns: this.config.clusterDns,
-      ...(this.dnsRedirect !== undefined ? { dns: this.dnsRedirect } : {}),
-    });
+    const { plan, problems } = planProxy(
+      {
+        services: this.catalog.services(),
+        endpoints: (ns, name) => this.catalog.endpoints(ns, name),
+        serviceCidr: this.config.serviceCidr,
+        nodePortRange: this.config.nodePortRange,
+        backendCidrs: this.backendCidrs,
+        clusterDns: this.config.clusterDns,
+        ...(this.dnsRedirect !== undefined ? { dns: this.dnsRedirect } : {}),
+      },
+      this.planCache,
+    );
     this.noteProblems(problems);
     try {
-      const result = await this.rules.apply(plan, { full });
+      const result = await this.rules.apply(plan, { full, verify });
       const doneMs = this.nowMs();
       this.counters.syncs += 1;
       if (result.full) this.counters.fullSyncs += 1;
