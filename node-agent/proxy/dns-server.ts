@@ -66,7 +66,9 @@ export class DnsServer {
     try {
       await this.bind();
     } catch (err) {
-      if (this.opts.bindRetryMs === undefined) throw err;
+      // Only a taken address is worth waiting for; anything else (EACCES: port 53 needs root) is final.
+      if (this.opts.bindRetryMs === undefined || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE')
+        throw err;
       this.opts.log?.(
         `dns: cannot listen on ${this.opts.host}:${this.opts.port} (${(err as NodeJS.ErrnoException).code ?? String(err)}); retrying every ${this.opts.bindRetryMs} ms`,
       );

@@ -6,7 +6,7 @@
  * The caller makes the service CIDR local (local-net.ts) before the first apply.
  */
 
-import { runCommand } from './commands.js';
+import { CommandShell, runCommand } from './commands.js';
 import type { Cidr } from './ipv4.js';
 import {
   chainTag,
@@ -35,9 +35,12 @@ export class KernelProxyRules implements ProxyRules {
   /** What the last successful apply wrote; undefined: the next apply is full. */
   private current: RuleSet | undefined;
   private readonly memo: RenderMemo = new WeakMap();
+  /** iptables-save and iptables-restore run through one shell (see CommandShell: forks are costly). */
+  private readonly shell: CommandShell;
 
   constructor(private readonly opts: KernelRulesOptions) {
     this.tag = chainTag(opts.node, opts.nodeIp);
+    this.shell = new CommandShell(opts.commandPrefix ?? []);
   }
 
   async apply(plan: ProxyPlan, opts: { full?: boolean; verify?: boolean } = {}): Promise<ApplyResult> {
@@ -75,23 +78,23 @@ export class KernelProxyRules implements ProxyRules {
 
   async close(): Promise<void> {
     this.current = undefined;
-    const text = removalInput(await this.saved());
-    if (text !== undefined) await this.restore(text);
+    try {
+      const text = removalInput(await this.saved());
+      if (text !== undefined) await this.restore(text);
+    } finally {
+      this.shell.close();
+    }
   }
 
   /** Our chains and jumps as the kernel has them now. */
   async saved(): Promise<SavedRules> {
-    const nat = await runCommand(['iptables-save', '-t', 'nat'], this.commandOpts());
-    const filter = await runCommand(['iptables-save', '-t', 'filter'], this.commandOpts());
+    const nat = await this.shell.run(['iptables-save', '-t', 'nat']);
+    const filter = await this.shell.run(['iptables-save', '-t', 'filter']);
     return parseSaved(`${nat.stdout}\n${filter.stdout}`, this.tag);
   }
 
   private async restore(text: string): Promise<void> {
-    await runCommand(['iptables-restore', '--noflush'], { ...this.commandOpts(), input: text });
-  }
-
-  private commandOpts(): { prefix?: readonly string[] } {
-    return this.opts.commandPrefix !== undefined ? { prefix: this.opts.commandPrefix } : {};
+    await this.shell.run(['iptables-restore', '--noflush'], { input: text });
   }
 }
 

@@ -3,6 +3,7 @@
  * resume and relist, coalesced applies, retries of failed applies, the metrics, a clean stop.
  */
 
+import { connect, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../actors/api.js';
 import { type ActorSystem, startActorSystem, stopActorSystem } from '../../actors/runtime.js';
@@ -192,6 +193,63 @@ describe('the service proxy', () => {
     await setEndpoints(api, 'web', ['172.17.0.4']);
     await new Promise((r) => setTimeout(r, 100));
     expect(rules.applies).toBe(applies);
+  });
+
+  it('without privileges, refuses a service CIDR it cannot make local, and serves one in 127.0.0.0/8', async () => {
+    // Host commands run as nobody: `ip route replace` is refused, as for an agent not run as root.
+    const commandPrefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    const { objects: api } = createMemoryApi();
+    const system = startActorSystem({ log: () => {} });
+    const refused = new ServiceProxy({
+      node: 'n1',
+      nodeIp: '127.0.1.1',
+      api,
+      system,
+      options: { mode: 'userspace', serviceCidr: '10.250.0.0/16', clusterDns: '10.250.0.10', commandPrefix },
+    });
+    await expect(refused.start()).rejects.toThrow(
+      /cannot make the service CIDR 10\.250\.0\.0\/16 local .*Operation not permitted.*run the agent as root, or use a --service-cidr inside 127\.0\.0\.0\/8/,
+    );
+    await stopActorSystem(system);
+
+    const backend = createServer((s) => s.end('hello\n'));
+    await new Promise<void>((r) => backend.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+    const port = (backend.address() as { port: number }).port;
+    await api.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: 'prod' },
+      spec: { clusterIP: '127.96.0.20', ports: [{ port: 8080, targetPort: port }] },
+    } as ApiObject);
+    await api.create({
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'web', namespace: 'prod' },
+      subsets: [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ port }] }],
+    } as ApiObject);
+    const system2 = startActorSystem({ log: () => {} });
+    const proxy = new ServiceProxy({
+      node: 'n1',
+      nodeIp: '127.0.1.1',
+      api,
+      system: system2,
+      options: { mode: 'userspace', serviceCidr: '127.96.0.0/16', clusterDns: '127.96.0.10', commandPrefix },
+    });
+    running.push({ proxy, system: system2 });
+    await proxy.start();
+    await proxy.waitApplied('Endpoints', 0);
+    expect(proxy.status().mode).toBe('userspace');
+    const answer = await new Promise<string>((resolve) => {
+      let out = '';
+      const s = connect({ host: '127.96.0.20', port: 8080 });
+      s.on('data', (d) => {
+        out += d;
+      });
+      s.on('close', () => resolve(out));
+      s.on('error', (e) => resolve(String(e)));
+    });
+    expect(answer).toBe('hello\n');
+    backend.close();
   });
 
   it('checks its flags and names them', () => {

@@ -376,7 +376,7 @@ export class ServiceProxy {
     };
   }
 
-  private async findBackendNetworks(mode: 'kernel' | 'userspace'): Promise<void> {
+  private async findBackendNetworks(mode: 'kernel' | 'userspace', quiet = false): Promise<void> {
     const configured = this.config.backendCidrs;
     if (configured !== undefined) {
       this.backendCidrs = configured;
@@ -386,12 +386,16 @@ export class ServiceProxy {
     try {
       networks = await localPodNetworks(this.deps.options.commandPrefix);
     } catch (err) {
-      this.log(
-        `proxy: cannot read the routing table (${err instanceof Error ? err.message : String(err)}); backends on loopback only`,
-      );
+      const why = err instanceof Error ? err.message : String(err);
+      // A recheck that cannot read the table keeps what it knew (dropping every backend would be an outage).
+      if (quiet)
+        return this.log(`proxy: cannot read the routing table (${why}); keeping the known pod networks`);
+      this.log(`proxy: cannot read the routing table (${why}); backends on loopback only`);
     }
+    const before = this.backendCidrs.map((c) => c.text).join(', ');
     this.backendCidrs = [loopbackCidr, ...networks.map((n) => n.cidr)];
-    this.log(`proxy: backends may be on ${this.backendCidrs.map((c) => c.text).join(', ')}`);
+    const now = this.backendCidrs.map((c) => c.text).join(', ');
+    if (!quiet || now !== before) this.log(`proxy: backends may be on ${now}`);
     if (mode !== 'kernel' || this.deps.options.commandPrefix !== undefined) return;
     for (const n of networks) {
       try {
@@ -520,6 +524,20 @@ export class ServiceProxy {
   }
 
   /** One apply of the plan of the catalog as it is now. Never throws: answers applied/failed. */
+  /** The periodic check of the host: the local route is still there, the pod networks as they are now. */
+  private async recheckHost(): Promise<void> {
+    const mode = this.rules?.mode;
+    if (this.deps.options.rules !== undefined || (mode !== 'kernel' && mode !== 'userspace')) return;
+    try {
+      await ensureLocalRoute(this.config.serviceCidr, this.deps.options.commandPrefix);
+    } catch (err) {
+      this.log(`proxy: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const before = this.backendCidrs.map((c) => c.text).join(',');
+    await this.findBackendNetworks(mode, true);
+    if (this.backendCidrs.map((c) => c.text).join(',') !== before) this.planCache.entries.clear();
+  }
+
   private async apply(
     full: boolean,
     verify: boolean,
@@ -527,6 +545,7 @@ export class ServiceProxy {
   ): Promise<ProxyMsg | undefined> {
     if (this.stopped || this.rules === undefined) return undefined;
     if (!this.catalog.ready) return undefined; // the first change after both lists brings us back
+    if (verify) await this.recheckHost();
     const taken = this.pendingSinceMs;
     this.pendingSinceMs = undefined;
     const sinceMs =

@@ -79,8 +79,12 @@ class Listener {
     if (this.closed) return;
     if (!this.listening) {
       if (!this.busyLogged) {
+        const why =
+          err.code === 'EACCES'
+            ? 'EACCES: ports below 1024 need root, CAP_NET_BIND_SERVICE or a lower net.ipv4.ip_unprivileged_port_start'
+            : (err.code ?? err.message);
         this.owner.log(
-          `proxy: cannot listen on ${this.address()} for ${this.server.id} (${err.code ?? err.message}); retrying every ${this.owner.bindRetryMs} ms`,
+          `proxy: cannot listen on ${this.address()} for ${this.server.id} (${why}); retrying every ${this.owner.bindRetryMs} ms`,
         );
         this.busyLogged = true;
       }
