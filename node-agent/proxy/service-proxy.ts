@@ -21,15 +21,7 @@ import type { Service } from '../../core/objects.js';
 import { type CatalogKind, ServiceCatalog } from './catalog.js';
 import { DnsServer, type DnsServerStats } from './dns-server.js';
 import { DnsZone } from './dns-zone.js';
-import {
-  type Cidr,
-  CidrError,
-  cidrContains,
-  cidrWithin,
-  loopbackCidr,
-  parseCidr,
-  parseIPv4,
-} from './ipv4.js';
+import { type Cidr, CidrError, cidrContains, loopbackCidr, parseCidr, parseIPv4 } from './ipv4.js';
 import { KernelProxyRules, whyNoKernelRules } from './kernel-rules.js';
 import { enableRouteLocalnet, ensureLocalRoute, localPodNetworks } from './local-net.js';
 import { PlanCache, type PortRange, planProxy } from './plan.js';
@@ -413,14 +405,6 @@ export class ServiceProxy {
 
   private async startDns(mode: 'kernel' | 'userspace'): Promise<void> {
     const ip = this.config.clusterDns;
-    if (
-      mode === 'userspace' &&
-      !cidrWithin(this.config.serviceCidr, loopbackCidr) &&
-      process.getuid?.() !== 0
-    ) {
-      this.log(`proxy: no cluster DNS (port 53 of ${ip} needs root)`);
-      return;
-    }
     const zone = new DnsZone({ domain: this.config.clusterDomain, serviceCidr: this.config.serviceCidr });
     const dns = new DnsServer({
       zone,
@@ -440,7 +424,9 @@ export class ServiceProxy {
           : `proxy: cluster DNS on ${ip}:53, zone ${this.config.clusterDomain}`,
       );
     } catch (err) {
-      this.log(`proxy: no cluster DNS: ${err instanceof Error ? err.message : String(err)}`);
+      const why = err instanceof Error ? err.message : String(err);
+      // Userspace without privileges: port 53 is out of reach (pods then keep the node's resolver).
+      this.log(`proxy: no cluster DNS: ${why}`);
     }
   }
 
