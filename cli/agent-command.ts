@@ -25,10 +25,25 @@ export interface AgentFlags {
   restartBackoffMax?: string;
   hollowStartDelay?: string;
   pullImages?: boolean;
+  proxyMode?: string;
+  serviceCidr?: string;
+  nodePortRange?: string;
+  clusterDns?: string;
+  clusterDomain?: string;
 }
 
 export const runtimeKinds = ['docker', 'process', 'hollow'] as const;
 export type RuntimeKind = (typeof runtimeKinds)[number];
+/** The proxy's defaults, the same as the masters' (`--service-cidr`, `--service-node-port-range`). */
+export const defaultProxySettings = {
+  serviceCidr: '10.96.0.0/16',
+  nodePortRange: '30000-32767',
+  clusterDns: '10.96.0.10',
+  clusterDomain: 'cluster.local',
+} as const;
+
+export const proxyModes = ['kernel', 'userspace', 'auto', 'none'] as const;
+export type ProxyModeFlag = (typeof proxyModes)[number];
 
 /** The longest backoff the flags accept: a day (timers stay far below 2^31 ms). */
 const restartBackoffMsMax = 24 * 3_600_000;
@@ -50,6 +65,14 @@ export interface AgentSettings {
   hollowStartDelayMs: number;
   /** The docker runtime pulls images missing on the node. */
   pullImages: boolean;
+  /** The service proxy and cluster DNS this agent runs. */
+  proxy: {
+    mode: ProxyModeFlag;
+    serviceCidr: string;
+    nodePortRange: string;
+    clusterDns: string;
+    clusterDomain: string;
+  };
 }
 
 /** Checks and converts the flags; any mistake is a one-line UsageError naming the flag. */
@@ -90,6 +113,10 @@ export function agentSettings(o: AgentFlags): AgentSettings {
   if (o.pullImages === true && o.runtime !== 'docker') {
     throw new UsageError('--pull-images: only with --runtime docker');
   }
+  const proxyMode = o.proxyMode ?? 'auto';
+  if (!(proxyModes as readonly string[]).includes(proxyMode)) {
+    throw new UsageError(`agent: --proxy-mode: "${proxyMode}" is not one of ${proxyModes.join(', ')}`);
+  }
   return {
     name: o.name,
     masters,
@@ -106,6 +133,13 @@ export function agentSettings(o: AgentFlags): AgentSettings {
     restartBackoff: { ...defaultBackoffPolicy, backoffMsInitial: initial, backoffMsMax: max },
     hollowStartDelayMs,
     pullImages: o.pullImages === true,
+    proxy: {
+      mode: proxyMode as ProxyModeFlag,
+      serviceCidr: o.serviceCidr ?? defaultProxySettings.serviceCidr,
+      nodePortRange: o.nodePortRange ?? defaultProxySettings.nodePortRange,
+      clusterDns: o.clusterDns ?? defaultProxySettings.clusterDns,
+      clusterDomain: o.clusterDomain ?? defaultProxySettings.clusterDomain,
+    },
   };
 }
 
@@ -170,6 +204,23 @@ export function registerAgentCommand(program: Command): void {
       '--pull-images',
       'docker runtime: pull images missing on the node from their registries (default: run only images built here)',
     )
+    .option(
+      '--proxy-mode <mode>',
+      'service proxy: kernel (iptables, root) | userspace (a TCP proxy in the agent) | auto (kernel when possible) | none',
+      'auto',
+    )
+    .option(
+      '--service-cidr <cidr>',
+      'virtual IPs of services (made local on this machine)',
+      defaultProxySettings.serviceCidr,
+    )
+    .option('--node-port-range <min-max>', 'node ports this agent opens', defaultProxySettings.nodePortRange)
+    .option(
+      '--cluster-dns <ip>',
+      'the cluster DNS service IP (in --service-cidr), answered by this agent',
+      defaultProxySettings.clusterDns,
+    )
+    .option('--cluster-domain <domain>', 'the cluster DNS domain', defaultProxySettings.clusterDomain)
     .action(async (flags: AgentFlags) => {
       const o = agentSettings(flags);
       const { homedir } = await import('node:os');
@@ -192,10 +243,11 @@ export function registerAgentCommand(program: Command): void {
         taints: o.taints,
         capacity: o.capacity,
         restartBackoff: o.restartBackoff,
+        proxy: o.proxy,
       });
       await agent.start();
       process.stdout.write(
-        `${JSON.stringify({ ready: true, node: o.name, pid: process.pid, runtime: runtime.kind })}\n`,
+        `${JSON.stringify({ ready: true, node: o.name, pid: process.pid, runtime: runtime.kind, proxy: agent.proxyStatus()?.mode ?? 'none' })}\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -46,6 +46,7 @@ import {
   stepPodProbes,
   trackContainers,
 } from './probe-runner.js';
+import { type ProxyOptions, type ProxyStatus, ServiceProxy } from './proxy/service-proxy.js';
 import type { ContainerRuntime } from './runtime.js';
 
 export interface NodeAgentOptions {
@@ -69,6 +70,11 @@ export interface NodeAgentOptions {
   log?: (line: string) => void;
   /** The masters' gRPC API addresses: the agent then serves logs/exec/stats to each of them. */
   masters?: string[];
+  /**
+   * Run the service proxy and cluster DNS of this node (node-agent/proxy/): its catalog also
+   * gives pods their service environment variables and ClusterFirst DNS. Absent: none of that.
+   */
+  proxy?: ProxyOptions;
 }
 
 type PodMsg =
@@ -137,6 +143,7 @@ export class NodeAgent {
   private closeWatch: (() => void) | undefined;
   private closeExits: (() => void) | undefined;
   private remote: AgentRemote | undefined;
+  private readonly proxy: ServiceProxy | undefined;
   private readonly nowMs: () => number;
   private readonly log: (line: string) => void;
 
@@ -156,9 +163,34 @@ export class NodeAgent {
       log: this.log,
       ...(opts.restartBackoff !== undefined ? { backoffPolicy: opts.restartBackoff } : {}),
     };
+    if (opts.proxy !== undefined) {
+      const proxy = new ServiceProxy({
+        node: opts.node,
+        nodeIp: opts.nodeIp,
+        api: opts.api,
+        system: this.system,
+        options: opts.proxy,
+        nowMs: this.nowMs,
+        log: this.log,
+      });
+      this.proxy = proxy;
+      this.ctx.services = (ns) => proxy.servicesIn(ns);
+      this.ctx.clusterDns = () => proxy.clusterDns();
+    }
+  }
+
+  /** The service proxy's mode and counters (undefined without a proxy). */
+  proxyStatus(): ProxyStatus | undefined {
+    return this.proxy?.status();
+  }
+
+  /** Resolves once the proxy's rules include every change of `kind` up to `resourceVersion`. */
+  async proxyApplied(kind: 'Service' | 'Endpoints', resourceVersion: number): Promise<void> {
+    await this.proxy?.waitApplied(kind, resourceVersion);
   }
 
   async start(): Promise<void> {
+    await this.proxy?.start();
     await this.register();
     await this.renewLease();
     const period = ((this.opts.leaseDurationSeconds ?? 40) * 1000) / 4;
@@ -185,6 +217,8 @@ export class NodeAgent {
     this.closeExits?.();
     this.closeWatch?.();
     await this.watchLoop?.catch(() => {});
+    // A clean exit removes this node's proxy rules (pods keep running; a restart rewrites them).
+    await this.proxy?.stop();
     await stopActorSystem(this.system);
   }
 
@@ -301,6 +335,8 @@ export class NodeAgent {
         await this.removeOrphanDirs(known);
         const w = await this.opts.api.watch('Pod', { fieldSelector, resourceVersion: list.resourceVersion });
         this.closeWatch = () => w.close();
+        // stop() may have run while the list or the watch call was in flight.
+        if (this.stopped) w.close();
         for (;;) {
           const events = await w.next();
           if (events === undefined) break;

@@ -18,6 +18,7 @@ import {
   type TransformCallback,
 } from 'node:stream';
 import Docker from 'dockerode';
+import { enableHairpin } from './hairpin.js';
 import { baseImage, ensureBaseImage, hasImage } from './images.js';
 import {
   type ContainerRuntime,
@@ -276,7 +277,7 @@ export class DockerRuntime implements ContainerRuntime {
       if (existing.State !== 'running') {
         created(existing);
         await this.starts.run(false, () => this.docker.getContainer(existing.Id).start());
-        return this.sandboxStatus(existing.Id);
+        return this.sandboxStatus(existing.Id, true);
       }
       created(existing);
       const ip = Object.values(existing.NetworkSettings?.Networks ?? {})[0]?.IPAddress;
@@ -295,13 +296,20 @@ export class DockerRuntime implements ContainerRuntime {
         [L.node]: this.node,
         [L.role]: 'sandbox',
       },
-      HostConfig: { RestartPolicy: { Name: 'no' }, Init: false },
+      HostConfig: {
+        RestartPolicy: { Name: 'no' },
+        Init: false,
+        // App containers join this network namespace and share its resolv.conf.
+        ...(spec.dns !== undefined
+          ? { Dns: spec.dns.nameservers, DnsSearch: spec.dns.searches, DnsOptions: spec.dns.options }
+          : {}),
+      },
     });
     const ref = { id: container.id, name: spec.name, namespace: spec.namespace };
     remember(this.sandboxes, spec.podUid, ref, sandboxesMax);
     created(ref);
     await this.starts.run(false, () => container.start());
-    return this.sandboxStatus(container.id);
+    return this.sandboxStatus(container.id, true);
   }
 
   async startContainer(podUid: string, spec: ContainerSpec): Promise<ContainerStatus> {
@@ -688,8 +696,13 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  private async sandboxStatus(id: string): Promise<SandboxStatus> {
+  /** The sandbox's state and IP; `started`: it was just started, so hairpin mode is set on its port. */
+  private async sandboxStatus(id: string, started = false): Promise<SandboxStatus> {
     const info = await this.docker.getContainer(id).inspect();
+    // A pod may reach itself through its service (best effort: needs root; see hairpin.ts).
+    if (started && info.State.Running && process.getuid?.() === 0) {
+      await enableHairpin(info.State.Pid).catch(() => undefined);
+    }
     const settings = info.NetworkSettings as {
       IPAddress?: string;
       Networks?: Record<string, { IPAddress?: string }>;

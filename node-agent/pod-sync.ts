@@ -10,9 +10,19 @@ import { join } from 'node:path';
 import type { ObjectApi } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
 import { deepEqual } from '../core/deep-equal.js';
-import type { ApiObject, ConfigMap, Container, Handler, Pod, PodStatus, Secret } from '../core/index.js';
+import type {
+  ApiObject,
+  ConfigMap,
+  Container,
+  Handler,
+  Pod,
+  PodStatus,
+  Secret,
+  Service,
+} from '../core/index.js';
 import { parseQuantity } from '../core/index.js';
 import { activeDeadlineAtMs, deadlineExceeded, pastActiveDeadline } from './pod/deadline.js';
+import { type ClusterDns, podDnsSettings } from './pod/dns-config.js';
 import { containerEnv, containerPath, expandCommand, needsPodIP } from './pod/env.js';
 import { ContainerConfigError } from './pod/errors.js';
 import { type ContainerObservation, timeMs, type WaitingReason } from './pod/observation.js';
@@ -48,6 +58,14 @@ export interface PodSyncContext {
   log: (line: string) => void;
   /** Crash-loop and image-pull backoff. Default kubelet's: 10 s doubling to 5 min. */
   backoffPolicy?: BackoffPolicy;
+  /**
+   * The services of a namespace for service environment variables (the proxy's catalog), or
+   * undefined until they have been listed (containers wait for that, as kubelet's do). Absent:
+   * no service variables.
+   */
+  services?: (namespace: string) => readonly Service[] | undefined;
+  /** The cluster DNS for dnsPolicy ClusterFirst; absent or undefined: the node's resolver. */
+  clusterDns?: () => ClusterDns | undefined;
 }
 
 /** The image of one container could not be had: retried after `untilMs` (ImagePullBackOff). */
@@ -435,6 +453,7 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     namespace: pod.metadata.namespace ?? 'default',
     name: pod.metadata.name ?? '',
     node: ctx.node,
+    ...dnsOf(ctx, pod),
   });
   sandboxStart.catch(() => {}); // awaited below; a failure meanwhile must not go unobserved
   const found = await ctx.runtime.listContainers({ podUid: uid });
@@ -513,6 +532,7 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
           ...(podIP !== undefined ? { podIP } : {}),
           hostIP: ctx.nodeIp,
           ...config,
+          services: servicesFor(ctx, pod),
         });
         return containerSpec(spec, env, mounts[spec.name] ?? [], start.restartCount);
       } catch (err) {
@@ -631,6 +651,21 @@ function containerSpec(
     ...(limits.cpu !== undefined ? { cpuMillis: millisOf(limits.cpu) } : {}),
     restartCount,
   };
+}
+
+/** The sandbox's DNS settings (dnsPolicy), when they differ from the runtime's default. */
+function dnsOf(ctx: PodSyncContext, pod: Pod): { dns?: NonNullable<ReturnType<typeof podDnsSettings>> } {
+  const dns = podDnsSettings(pod, ctx.clusterDns?.());
+  return dns !== undefined ? { dns } : {};
+}
+
+/** The services a starting container sees; throws (the pass is retried) until they are listed. */
+function servicesFor(ctx: PodSyncContext, pod: Pod): readonly Service[] {
+  if (ctx.services === undefined || pod.spec.enableServiceLinks === false) return [];
+  const services = ctx.services(pod.metadata.namespace ?? 'default');
+  if (services === undefined)
+    throw new Error('services have not been listed yet; cannot make service environment variables');
+  return services;
 }
 
 /** Readiness and startup from the probes, for the runs they were measured on. */

@@ -28,6 +28,8 @@ export interface SandboxSpec {
   node: string;
   /** Default: the pod's name. */
   hostname?: string;
+  /** The pod's resolv.conf (dnsPolicy); absent: the runtime's default (the node's resolver). */
+  dns?: { nameservers: string[]; searches: string[]; options: string[] };
 }
 
 export interface SandboxStatus {

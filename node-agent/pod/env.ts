@@ -1,16 +1,19 @@
 /**
  * A container's environment from its pod spec, as kubelet builds it: `value` with `$(VAR)`
  * expansion against the entries before it, `valueFrom` ConfigMap and Secret keys (with
- * `optional`) and pod fields. Pure: the ConfigMaps and Secrets come in as data. Service
- * environment variables are not made. `envFrom` is not in the core types yet.
+ * `optional`) and pod fields, then the service variables (`FOO_SERVICE_HOST`, ... see
+ * service-env.ts) of the services given, which `$(VAR)` may refer to and the container's own
+ * entries override, as kubelet does. Pure: the ConfigMaps, Secrets and Services come in as
+ * data. `envFrom` is not in the core types yet.
  *
  * Failures are `ContainerConfigError`s naming the field, e.g.
  * `spec.containers[0].env[2].valueFrom.configMapKeyRef: configmap "x" not found`; the agent
  * reports them as the waiting reason `CreateContainerConfigError`.
  */
 
-import type { ConfigMap, Container, EnvVar, EnvVarSource, Pod, Secret } from '../../core/objects.js';
+import type { ConfigMap, Container, EnvVar, EnvVarSource, Pod, Secret, Service } from '../../core/objects.js';
 import { ContainerConfigError } from './errors.js';
+import { serviceEnv } from './service-env.js';
 
 /** Kubernetes `ObjectFieldSelector` (the downward API), not yet in the core types. */
 export interface ObjectFieldSelector {
@@ -31,6 +34,8 @@ export interface EnvInput {
   configMaps: Readonly<Record<string, ConfigMap | undefined>>;
   /** Secrets of the pod's namespace, by name. */
   secrets: Readonly<Record<string, Secret | undefined>>;
+  /** The services that exist as the container starts (service links; none when absent). */
+  services?: readonly Service[];
 }
 
 /** The field path of a container in a pod: `spec.containers[0]` or `spec.initContainers[1]`. */
@@ -52,12 +57,21 @@ export function containerEnv(
   input: EnvInput,
 ): { name: string; value: string }[] {
   const values = new Map<string, string>();
+  const services = new Map(
+    serviceEnv(
+      input.services ?? [],
+      input.pod.metadata.namespace ?? 'default',
+      input.pod.spec.enableServiceLinks,
+    ).map((e) => [e.name, e.value]),
+  );
+  const lookup = { get: (name: string) => values.get(name) ?? services.get(name) };
   (container.env ?? []).forEach((env: PodEnvVar, index) => {
     const at = `${path}.env[${index}]`;
     const value =
-      env.valueFrom === undefined ? expandVars(env.value ?? '', values) : valueFrom(env.valueFrom, at, input);
+      env.valueFrom === undefined ? expandVars(env.value ?? '', lookup) : valueFrom(env.valueFrom, at, input);
     if (value !== undefined) values.set(env.name, value);
   });
+  for (const [name, value] of services) if (!values.has(name)) values.set(name, value);
   return [...values].map(([name, value]) => ({ name, value }));
 }
 
@@ -75,7 +89,7 @@ export function expandCommand(
  * Kubernetes' `$(VAR)` expansion: a reference to a defined variable becomes its value, one to
  * an undefined variable stays as written, `$$` is an escaped `$`, and any other `$` is kept.
  */
-export function expandVars(text: string, values: ReadonlyMap<string, string>): string {
+export function expandVars(text: string, values: { get(name: string): string | undefined }): string {
   let out = '';
   let i = 0;
   while (i < text.length) {

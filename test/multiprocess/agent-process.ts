@@ -22,6 +22,12 @@ export interface AgentProcessOptions {
   runtime?: 'docker' | 'process' | 'hollow';
   /** How long the agent may take to print its ready line. Default 30 s. */
   readyTimeoutMs?: number;
+  /**
+   * More flags (e.g. `--node-ip`, `--proxy-mode`). Without `--proxy-mode` the agent runs with
+   * `--proxy-mode none`: suites that do not test the proxy leave the host's iptables alone
+   * (and an agent killed with -9 leaves no rules behind).
+   */
+  args?: string[];
 }
 
 /** The `{ ready: true, ... }` line `cox agent` prints on stdout. */
@@ -30,6 +36,8 @@ export interface AgentReadyLine {
   node: string;
   pid: number;
   runtime: string;
+  /** The proxy mode the agent chose. */
+  proxy?: string;
 }
 
 /** One started `cox agent` process. */
@@ -46,6 +54,8 @@ export class AgentProcess {
       ...['--import', 'tsx', masterEntryPath, 'agent', '--name', opts.name],
       ...['--masters', opts.masters.join(','), '--runtime', opts.runtime ?? 'docker'],
       ...['--data-dir', opts.dataDir],
+      ...(opts.args ?? []),
+      ...(opts.args?.includes('--proxy-mode') ? [] : ['--proxy-mode', 'none']),
     ];
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     trackChild(child);
