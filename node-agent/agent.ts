@@ -111,6 +111,13 @@ export const leaseNamespace = 'kube-node-lease';
 
 /** Tries of registering a Node that others (the node controller) write at the same time. */
 const registerAttemptsMax = 10;
+/** How long stop() waits for the pod watch's API call in flight, in ms. */
+const stopWatchWaitMs = 2_000;
+
+const sleepUnref = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
 
 function rfc3339Micro(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '000Z');
@@ -216,7 +223,9 @@ export class NodeAgent {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.closeExits?.();
     this.closeWatch?.();
-    await this.watchLoop?.catch(() => {});
+    // The loop ends once its API call in flight returns; a call to an unreachable master may
+    // take its whole timeout, and stopping must not (whatever it returns is ignored).
+    await Promise.race([this.watchLoop?.catch(() => {}), sleepUnref(stopWatchWaitMs)]);
     // A clean exit removes this node's proxy rules (pods keep running; a restart rewrites them).
     await this.proxy?.stop();
     await stopActorSystem(this.system);
@@ -320,6 +329,7 @@ export class NodeAgent {
     while (!this.stopped) {
       try {
         const list = await this.opts.api.list('Pod', { fieldSelector });
+        if (this.stopped) return;
         const known = new Set<string>();
         for (const obj of list.items) {
           const pod = obj as unknown as Pod;
@@ -360,7 +370,7 @@ export class NodeAgent {
   }
 
   private onEvent(e: WatchEvent): void {
-    if (e.type === 'BOOKMARK') return;
+    if (e.type === 'BOOKMARK' || this.stopped) return;
     const pod = e.object as unknown as Pod;
     if (e.type === 'DELETED') {
       // Gone from the API: whatever still runs of it goes too.
@@ -377,6 +387,7 @@ export class NodeAgent {
   }
 
   private deliver(pod: Pod): void {
+    if (this.stopped) return;
     const uid = pod.metadata.uid ?? '';
     let ref = this.pods.get<PodMsg>(uid);
     if (ref === undefined) {
