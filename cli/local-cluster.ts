@@ -164,8 +164,8 @@ async function up(o: UpOptions): Promise<void> {
     console.log(
       'cox now talks to these masters (servers written to the cox config); try: cox cluster status',
     );
-  if (o.agents > 0) await upAgents(root, plan, o);
-  if (o.demo) await upDemo(plan);
+  const runtime = o.agents > 0 ? await upAgents(root, plan, o) : undefined;
+  if (o.demo) await upDemo(plan, runtime);
 }
 
 async function upAgents(root: string, plan: LocalPlan, o: UpOptions): Promise<LocalRuntime> {
@@ -188,7 +188,9 @@ async function upAgents(root: string, plan: LocalPlan, o: UpOptions): Promise<Lo
         const node = (await client.get({ kind: 'Node', name: a.name }).catch(() => undefined)) as
           | { status?: { conditions?: { type: string; status: string }[] } }
           | undefined;
-        if (node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) break;
+        // Ready, and its process says so too (the ready line carries its proxy mode).
+        const ready = node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        if (ready && proxyModeOf(a.dir) !== 'unknown') break;
         if (Date.now() > deadline) {
           throw new Error(
             `node ${a.name} not Ready in ${localAgentLimits.readyTimeoutMs} ms; see ${join(a.dir, 'agent.log')}`,
@@ -200,24 +202,48 @@ async function upAgents(root: string, plan: LocalPlan, o: UpOptions): Promise<Lo
   } finally {
     client.close();
   }
+  const proxies = [...new Set(agents.map((a) => proxyModeOf(a.dir)))].join('/');
   console.log(
-    `agents up on the ${runtime} runtime: ${agents.map((a) => `${a.name} (${a.nodeIp})`).join(', ')}${started.length ? ` (started ${started.join(', ')})` : ''}`,
+    `agents up on the ${runtime} runtime, ${proxies} service proxy: ${agents.map((a) => `${a.name} (${a.nodeIp})`).join(', ')}${started.length ? ` (started ${started.join(', ')})` : ''}`,
   );
   console.log(`agent logs: ${root}/agents/<name>/agent.log`);
   return runtime;
+}
+
+/** The proxy mode an agent reported in its ready line (`cox agent` prints it to agent.log). */
+function proxyModeOf(dir: string): string {
+  try {
+    const lines = readFileSync(join(dir, 'agent.log'), 'utf8').split('\n');
+    for (let i = lines.length - 1; i >= 0; i--) {
+      if (!lines[i].startsWith('{"ready":true')) continue;
+      return (JSON.parse(lines[i]) as { proxy?: string }).proxy ?? 'unknown';
+    }
+  } catch {
+    // no log yet
+  }
+  return 'unknown';
 }
 
 const demoManifest = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'demo.yaml');
 /** How long `up --demo` waits for the demo's Deployments to be available. */
 const demoReadyTimeoutMs = 180_000;
 
-async function upDemo(plan: LocalPlan): Promise<void> {
+async function upDemo(plan: LocalPlan, runtime: LocalRuntime | undefined): Promise<void> {
   const manifests = await readManifests([demoManifest], {
     listDir: () => undefined,
     readFile: (p: string) => readFileSync(p, 'utf8'),
     readStdin: async () => '',
     join,
   });
+  if (runtime === 'process') {
+    // Process pods share their node's network: two replicas on one node would both want port
+    // 80 (or 8080). One of each keeps them apart.
+    console.log('process runtime: the demo runs 1 web and 1 backend replica (pods share the node network)');
+    for (const { object } of manifests) {
+      const d = object as { kind?: string; spec?: { replicas?: number } };
+      if (d.kind === 'Deployment' && d.spec) d.spec.replicas = 1;
+    }
+  }
   const client = new CoxClient({ servers: plan.members.map((m) => `ws://${m.ws}`), log: () => {} });
   try {
     for (const { object } of manifests) {
@@ -227,12 +253,13 @@ async function upDemo(plan: LocalPlan): Promise<void> {
     }
     const deadline = Date.now() + demoReadyTimeoutMs;
     let last = '';
+    let deps: {
+      metadata: { name: string };
+      spec: { replicas?: number };
+      status?: { availableReplicas?: number };
+    }[];
     for (;;) {
-      const deps = (await client.list('Deployment', { namespace: 'demo' })).items as unknown as {
-        metadata: { name: string };
-        spec: { replicas?: number };
-        status?: { availableReplicas?: number };
-      }[];
+      deps = (await client.list('Deployment', { namespace: 'demo' })).items as unknown as typeof deps;
       const text = deps
         .map((d) => `${d.metadata.name} ${d.status?.availableReplicas ?? 0}/${d.spec.replicas ?? 1}`)
         .join(', ');
@@ -247,6 +274,10 @@ async function upDemo(plan: LocalPlan): Promise<void> {
       }
       await sleep(500);
     }
+    const replicasOf = (name: string) => {
+      const n = deps.find((d) => d.metadata.name === name)?.spec.replicas ?? 1;
+      return `${n} replica${n === 1 ? '' : 's'}`;
+    };
     const pods = (await client.list('Pod', { namespace: 'demo', labelSelector: 'app=web' }))
       .items as unknown as {
       status?: { podIP?: string; phase?: string };
@@ -255,24 +286,59 @@ async function upDemo(plan: LocalPlan): Promise<void> {
       .get({ kind: 'Service', namespace: 'demo', name: 'web' })
       .catch(() => undefined)) as { spec?: { ports?: { nodePort?: number }[] } } | undefined;
     const nodePort = svc?.spec?.ports?.[0]?.nodePort;
-    console.log('\nThe demo app is up (namespace demo): web (3 replicas) calls backend (2 replicas).');
+    console.log(
+      `\nThe demo app is up (namespace demo): web (${replicasOf('web')}) calls backend (${replicasOf('backend')}).`,
+    );
     if (nodePort !== undefined)
       console.log(`  open:  curl http://127.0.1.1:${nodePort}/   (the web NodePort, on every node IP)`);
     const ips = pods.map((p) => p.status?.podIP).filter((ip): ip is string => ip !== undefined);
     if (ips.length > 0)
       console.log(`  pods:  curl http://${ips[0]}/   (a web pod directly; all: ${ips.join(', ')})`);
+    if (nodePort !== undefined) await showDemoAnswer(`http://127.0.1.1:${nodePort}/`);
     console.log(`
 A short tour (alias cox="$PWD/cli/bin.mjs"):
   cox get pods -n demo -o wide              # where the pods run
+  cox get svc,endpoints -n demo -o wide     # the services' virtual IPs and their ready pods
   cox cluster status                        # the masters; the leader is marked *
   kill -9 <pid of the leader>               # from ${plan.root}/<id>/master.json: writes go on
+  cox delete pod -n demo -l app=backend     # the web keeps answering: new backends join the service
   cox scale deploy/web -n demo --replicas=5
   cox rollout restart deploy/web -n demo && cox rollout status deploy/web -n demo
-  cox rollout undo deploy/web -n demo       # back to the previous revision
-  cox describe deploy/web -n demo; cox events -n demo
+  cox rollout history deploy/web -n demo; cox rollout undo deploy/web -n demo
+  cox describe deploy/web -n demo; cox events -n demo; cox why pod/<a web pod> -n demo
   npm run down                              # stop it all (cox down --purge also deletes data and containers)`);
   } finally {
     client.close();
+  }
+}
+
+/** How long the demo's first answer through its NodePort may take, in ms (the proxy syncs first). */
+const demoAnswerTimeoutMs = 30_000;
+
+/** Asks the web frontend once through its NodePort (so the user sees the web reach the backend). */
+async function showDemoAnswer(url: string): Promise<void> {
+  const deadline = Date.now() + demoAnswerTimeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+      const body = (await res.text()).trim();
+      if (res.ok && body.includes('backend pod:')) {
+        console.log(`\n$ curl ${url}\n${body}`);
+        return;
+      }
+      last = `HTTP ${res.status}: ${body.split('\n').slice(-1)[0]}`;
+    } catch (err) {
+      last =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    }
+    if (Date.now() > deadline) {
+      console.log(
+        `\nwarning: ${url} did not answer through the backend yet (${last}); see cox get endpoints -n demo`,
+      );
+      return;
+    }
+    await sleep(500);
   }
 }
 
