@@ -368,7 +368,8 @@ async function main() {
       rounds: Number(values.rounds),
       backends: Number(values.backends),
     });
-    cluster = await MasterCluster.start({ size: 3 });
+    // The masters allocate from the CIDR the sync agents route (their services ask for these IPs).
+    cluster = await MasterCluster.start({ size: 3, masterArgs: ['--service-cidr', syncCidr.text] });
     const leader = await cluster.waitForLeader(15_000);
     api = cluster.client([leader, ...cluster.ids().filter((id) => id !== leader)]);
     const o = { services: Number(values.services), changes: Number(values.changes) };

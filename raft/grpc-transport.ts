@@ -462,6 +462,9 @@ export class GrpcTransport implements Transport {
   // --- link lifecycle: idle -> opening -> open -> (error) -> backoff -> opening ... ---
 
   private open(link: PeerLink): void {
+    // After a failure (backoff not yet reset by an open stream), whether the backoff timer or a
+    // later send opens it.
+    if (link.backoffMs > 0) this.counters.reconnects++;
     link.state = 'opening';
     const method = this.service.Stream;
     let call: FrameCall;
@@ -554,10 +557,7 @@ export class GrpcTransport implements Transport {
       if (this.closed || link.removed || link.state !== 'backoff') return;
       link.state = 'idle';
       // Reconnect only when there is something to send; the next send() opens lazily.
-      if (link.queue.length > 0) {
-        this.counters.reconnects++;
-        this.open(link);
-      }
+      if (link.queue.length > 0) this.open(link);
     }, delayMs);
     link.timer.unref();
   }

@@ -201,7 +201,11 @@ describe('StatefulSet controller (in-process masters, hollow nodes)', { timeout:
     // Healed: removed in descending order.
     crashing.delete('web-0');
     await waitReady(c, 'web', 1);
-    const deletions = rec.log.filter((l) => l === '-web-1' || l === '-web-2');
+    // The list above may see the last deletion before the recorder's watch delivers it.
+    const deletions = await waitFor('both deletions seen by the watch', async () => {
+      const seen = rec.log.filter((l) => l === '-web-1' || l === '-web-2');
+      return seen.length >= 2 ? seen : undefined;
+    });
     expect(deletions).toEqual(['-web-2', '-web-1']);
     await rec.stop();
   });

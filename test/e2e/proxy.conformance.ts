@@ -270,7 +270,12 @@ export function describeProxyConformance(o: ProxySuiteOptions): void {
   describe(`service proxy conformance: ${o.mode} mode`, () => {
     beforeAll(async () => {
       await docker.ping();
-      cluster = await MasterCluster.start({ size: 3, tickMs: 50 });
+      // The masters allocate from the suite's own CIDR (each mode has one), as the agents route it.
+      cluster = await MasterCluster.start({
+        size: 3,
+        tickMs: 50,
+        masterArgs: ['--service-cidr', o.serviceCidr],
+      });
       await cluster.waitForLeader(15_000);
       api = cluster.client();
       await Promise.all([startAgent(0).start(), startAgent(1).start()]);

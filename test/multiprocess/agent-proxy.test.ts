@@ -84,7 +84,7 @@ async function service(name: string, ip: string, nodePort: number, backends: str
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cox-mp-proxy-'));
-  cluster = await MasterCluster.start({ size: 3, tickMs: 50 });
+  cluster = await MasterCluster.start({ size: 3, tickMs: 50, masterArgs: ['--service-cidr', cidr] });
   await cluster.waitForLeader(15_000);
   api = cluster.client();
 }, 60_000);
