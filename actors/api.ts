@@ -6,6 +6,7 @@
  */
 
 import type { ApiObject } from '../core/index.js';
+import type { ControllerStats } from './controllers/controller.js';
 
 /** Stable error codes; every adapter maps them to its own status (gRPC code, ws frame, CLI exit). */
 export const ApiErrorCode = {
@@ -203,9 +204,27 @@ export interface AddMemberRequest {
   wsUrl: string;
 }
 
+/**
+ * The leader's controllers and their counters (`cox cluster controllers`): any master answers,
+ * asking the leader. Counters count since this leader's controllers started (a new leader
+ * starts from zero).
+ */
+export interface ControllersStatus {
+  /** The master whose controllers these are (the leader). */
+  leader: string;
+  /** The term the controllers run for; absent while they are not running. */
+  term?: number;
+  running: boolean;
+  controllers: ControllerStats[];
+  /** The controllers' EventRecorder: Events written, dropped (queue or rate), failed writes. */
+  events: { written: number; dropped: number; failed: number };
+}
+
 /** Cluster operations (membership, leadership, backup). */
 export interface ClusterApi {
   status(): Promise<ClusterStatus>;
+  /** The leader's controllers and their counters. */
+  controllers(): Promise<ControllersStatus>;
   /** Adds a master as a learner and promotes it once it has caught up. */
   addMember(req: AddMemberRequest): Promise<ClusterStatus>;
   removeMember(id: string): Promise<ClusterStatus>;

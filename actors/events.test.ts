@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiObject } from '../core/index.js';
 import { createMemoryApi } from '../test/fixtures/memory-api.js';
+import { ApiError, ApiErrorCode } from './api.js';
 import { EventRecorder } from './events.js';
 
 const pod = {
@@ -61,6 +62,30 @@ describe('EventRecorder', () => {
     expect(rec.written).toBe(2);
     expect(rec.dropped).toBe(8);
     expect((await objects.list('Event', { namespace: 'demo' })).items).toHaveLength(2);
+    rec.close();
+  });
+  it('keeps the newest events and drops the oldest while no master answers', async () => {
+    const { objects } = createMemoryApi();
+    let reachable = false;
+    const writes: string[] = [];
+    const api = {
+      ...objects,
+      create: async (obj: unknown) => {
+        if (!reachable) throw new ApiError(ApiErrorCode.Unavailable, 'no master reachable');
+        writes.push((obj as { message: string }).message);
+        return objects.create(obj);
+      },
+    } as typeof objects;
+    const rec = new EventRecorder({ api, component: 'kubelet', host: 'n1', queueEventsMax: 3 });
+    rec.record(pod, 'Normal', 'Created', 'container 0');
+    await settle();
+    expect(rec.failed).toBe(1); // tried, refused: not retried
+    // Queued at once, faster than the drain: beyond 3 waiting, the oldest go.
+    for (let i = 1; i <= 10; i += 1) rec.record(pod, 'Normal', 'Created', `container ${i}`);
+    reachable = true;
+    await settle();
+    expect(rec.dropped).toBe(7);
+    expect(writes).toEqual(['container 8', 'container 9', 'container 10']);
     rec.close();
   });
 });

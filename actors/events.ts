@@ -12,7 +12,7 @@ import { ApiErrorCode, isApiError, type ObjectApi } from './api.js';
 
 export interface EventRecorderOptions {
   api: ObjectApi;
-  /** `source.component` / `reportingComponent`: `replicaset-controller`, `default-scheduler`, `agent`. */
+  /** `source.component` / `reportingComponent`: `replicaset-controller`, `default-scheduler`, `kubelet`. */
   component: string;
   /** `source.host` / `reportingInstance` (the master or node). */
   host?: string;
@@ -21,7 +21,10 @@ export interface EventRecorderOptions {
   writesPerSecond?: number;
   /** Writes allowed at once above the sustained rate. Default 200. */
   writesBurst?: number;
-  /** Events waiting to be written; beyond it new ones are dropped. Default 1,000. */
+  /**
+   * Events waiting to be written; beyond it the oldest waiting one is dropped (and counted): a
+   * writer that cannot reach a master keeps the newest news, never a growing backlog. Default 1,000.
+   */
   queueEventsMax?: number;
   /** Deduplicated events remembered (LRU). Default 4,096. */
   dedupEntriesMax?: number;
@@ -132,6 +135,7 @@ export class EventRecorder implements EventSink {
       involved.kind,
       involved.name,
       involved.uid ?? '',
+      involved.fieldPath ?? '',
       type,
       reason,
       message,
@@ -175,9 +179,10 @@ export class EventRecorder implements EventSink {
       this.aggregates.delete(oldest);
     }
     if (this.queued.has(dedupKey)) return;
-    if (this.queue.length >= this.opts.queueEventsMax) {
+    while (this.queue.length >= this.opts.queueEventsMax) {
+      const oldest = this.queue.shift() as string;
+      this.queued.delete(oldest);
       this.dropped += 1;
-      return;
     }
     this.queue.push(dedupKey);
     this.queued.add(dedupKey);

@@ -13,6 +13,7 @@ import {
   apiLimits,
   type ClusterStatus,
   type Consistency,
+  type ControllersStatus,
   type MemberStatus,
   type PropagationPolicy,
   type WatchEventType,
@@ -181,6 +182,30 @@ export interface WireClusterStatus {
   term?: number;
   members?: WireMemberStatus[];
 }
+export interface WireControllerStatus {
+  name?: string;
+  running?: boolean;
+  reconciles?: number;
+  errors?: number;
+  requeues?: number;
+  queue_depth?: number;
+  in_flight?: number;
+  delayed?: number;
+  latency_p50_ms?: number;
+  latency_p99_ms?: number;
+  restarts?: number;
+  last_error?: string;
+  counters?: Record<string, number>;
+}
+export interface WireControllersStatus {
+  leader?: string;
+  term?: number;
+  running?: boolean;
+  controllers?: WireControllerStatus[];
+  events_written?: number;
+  events_dropped?: number;
+  events_failed?: number;
+}
 export interface WireAddMemberRequest {
   id?: string;
   raft_address?: string;
@@ -321,6 +346,60 @@ export function clusterStatusFromWire(w: WireClusterStatus): ClusterStatus {
   };
   if (w.leader !== undefined) status.leader = w.leader;
   return status;
+}
+
+export function controllersStatusToWire(s: ControllersStatus): WireControllersStatus {
+  return {
+    leader: s.leader,
+    term: s.term,
+    running: s.running,
+    controllers: s.controllers.map((c) => ({
+      name: c.name,
+      running: c.running,
+      reconciles: c.reconciles,
+      errors: c.errors,
+      requeues: c.requeues,
+      queue_depth: c.queueDepth,
+      in_flight: c.inFlight,
+      delayed: c.delayed,
+      latency_p50_ms: c.latencyP50Ms,
+      latency_p99_ms: c.latencyP99Ms,
+      restarts: c.restarts,
+      last_error: c.lastError,
+      counters: c.counters ?? {},
+    })),
+    events_written: s.events.written,
+    events_dropped: s.events.dropped,
+    events_failed: s.events.failed,
+  };
+}
+
+export function controllersStatusFromWire(w: WireControllersStatus): ControllersStatus {
+  return {
+    leader: w.leader ?? '',
+    ...(w.term !== undefined ? { term: w.term } : {}),
+    running: w.running ?? false,
+    controllers: (w.controllers ?? []).map((c) => ({
+      name: c.name ?? '',
+      running: c.running ?? false,
+      reconciles: c.reconciles ?? 0,
+      errors: c.errors ?? 0,
+      requeues: c.requeues ?? 0,
+      queueDepth: c.queue_depth ?? 0,
+      inFlight: c.in_flight ?? 0,
+      delayed: c.delayed ?? 0,
+      latencyP50Ms: c.latency_p50_ms ?? 0,
+      latencyP99Ms: c.latency_p99_ms ?? 0,
+      restarts: c.restarts ?? 0,
+      ...(c.last_error !== undefined ? { lastError: c.last_error } : {}),
+      ...(c.counters !== undefined && Object.keys(c.counters).length > 0 ? { counters: c.counters } : {}),
+    })),
+    events: {
+      written: w.events_written ?? 0,
+      dropped: w.events_dropped ?? 0,
+      failed: w.events_failed ?? 0,
+    },
+  };
 }
 
 // ---------------------------------------------------------------- object JSON

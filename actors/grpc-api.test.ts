@@ -10,6 +10,7 @@ import {
   type ApiErrorCode,
   apiLimits,
   type ClusterApi,
+  type ControllersStatus,
   type ObjectApi,
   type WatchEvent,
   type WatchStream,
@@ -187,6 +188,48 @@ describe('gRPC API round trip', () => {
     expect(
       (await client.get({ kind: 'Pod', namespace: 'default', name: 'p' })).metadata.deletionTimestamp,
     ).toBeDefined();
+  });
+
+  it("serves the leader's controllers and their counters", async () => {
+    const { api, client } = await setup();
+    const status: ControllersStatus = {
+      leader: 'm1',
+      term: 3,
+      running: true,
+      controllers: [
+        {
+          name: 'replicaset',
+          running: true,
+          reconciles: 12,
+          errors: 2,
+          requeues: 3,
+          lastError: 'replicaset/default/web: conflict',
+          latencyP50Ms: 1.25,
+          latencyP99Ms: 40.5,
+          queueDepth: 4,
+          inFlight: 1,
+          delayed: 2,
+          restarts: 0,
+        },
+        {
+          name: 'scheduler',
+          running: false,
+          reconciles: 0,
+          errors: 0,
+          requeues: 0,
+          latencyP50Ms: 0,
+          latencyP99Ms: 0,
+          queueDepth: 0,
+          inFlight: 0,
+          delayed: 0,
+          restarts: 1,
+          counters: { scheduled: 5, unschedulable: 1 },
+        },
+      ],
+      events: { written: 7, dropped: 1, failed: 0 },
+    };
+    (api.cluster as unknown as { controllerStatus: ControllersStatus }).controllerStatus = status;
+    expect(await client.controllers()).toEqual(status);
   });
 
   it('serves cluster status, membership, leadership transfer and snapshot', async () => {

@@ -34,6 +34,7 @@ import {
   CLUSTER_SERVICE,
   clusterStatusToWire,
   consistencyFromWire,
+  controllersStatusToWire,
   decodeJson,
   encodeJson,
   eventTypeToWire,
@@ -247,6 +248,9 @@ class ApiHandlers {
     return {
       Status: this.unary('Status', async (_req: WireEmpty) =>
         clusterStatusToWire(await this.cluster.status()),
+      ),
+      Controllers: this.unary('Controllers', async (_req: WireEmpty) =>
+        controllersStatusToWire(await this.cluster.controllers()),
       ),
       AddMember: this.unary('AddMember', (req: WireAddMemberRequest) => this.addMember(req)),
       RemoveMember: this.unary('RemoveMember', async (req: WireRemoveMemberRequest) =>

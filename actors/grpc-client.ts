@@ -27,6 +27,7 @@ import {
   ApiError,
   type ClusterApi,
   type ClusterStatus,
+  type ControllersStatus,
   type DeleteOptions,
   type GetOptions,
   type ListOptions,
@@ -43,6 +44,7 @@ import { BatchQueue } from './batch-queue.js';
 import {
   clusterStatusFromWire,
   consistencyToWire,
+  controllersStatusFromWire,
   encodeJson,
   eventTypeFromWire,
   fromStatus,
@@ -51,6 +53,7 @@ import {
   loadApiProto,
   propagationToWire,
   type WireClusterStatus,
+  type WireControllersStatus,
   type WireDeleteRequest,
   type WireListRequest,
   type WireListResponse,
@@ -346,6 +349,12 @@ export class ApiClient implements ObjectApi, ClusterApi {
   async status(): Promise<ClusterStatus> {
     return clusterStatusFromWire(
       await this.read<WireClusterStatus>('cluster status', 'cluster', 'Status', {}),
+    );
+  }
+
+  async controllers(): Promise<ControllersStatus> {
+    return controllersStatusFromWire(
+      await this.read<WireControllersStatus>('cluster controllers', 'cluster', 'Controllers', {}),
     );
   }
 

@@ -112,6 +112,8 @@ export class MasterNode {
       addresses: opts.addresses,
       ...(opts.writeTimeoutMs !== undefined ? { writeTimeoutMs: opts.writeTimeoutMs } : {}),
       ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
+      // Read at call time: the manager is made just below.
+      controllerStatus: () => this.controllers.status(),
     });
     this.controllers = new ControllerManager({
       id: opts.id,

@@ -57,6 +57,7 @@ import {
   type ClusterApi,
   type ClusterStatus,
   type Consistency,
+  type ControllersStatus,
   type DeleteOptions,
   type GetOptions,
   type ListOptions,
@@ -69,6 +70,7 @@ import {
   type WatchStream,
   type WriteOptions,
 } from './api.js';
+import type { ControllerManagerStatus } from './controllers/manager.js';
 import type { PeerHandler, PeerInfo, PeerLink, PeerRequest, PeerResponse } from './peers.js';
 import { decodeRecord, encodeRecord, type LogRecord, type ObjectStore, type RecordOutcome } from './store.js';
 
@@ -91,6 +93,8 @@ export interface MasterApiOptions {
   peerInfoTimeoutMs?: number;
   /** Admission that reads cluster state, on the leader. Default: the built-in plugins. */
   admission?: LeaderAdmission;
+  /** This master's controllers and their counters (`controllers()` answers with the leader's). */
+  controllerStatus?: () => ControllerManagerStatus;
 }
 
 /** Annotations a binding sets on (and removes from) its pod. */
@@ -139,8 +143,10 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   private readonly patchAttemptsMax: number;
   private readonly peerInfoTimeoutMs: number;
   private readonly admission: LeaderAdmission;
+  private readonly controllerStatus: (() => ControllerManagerStatus) | undefined;
 
   constructor(opts: MasterApiOptions) {
+    this.controllerStatus = opts.controllerStatus;
     this.id = opts.id;
     this.host = opts.host;
     this.store = opts.store;
@@ -463,6 +469,28 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     return this.status();
   }
 
+  async controllers(): Promise<ControllersStatus> {
+    const resp = await this.leaderAnswer({ t: 'controllers' });
+    if (resp.t !== 'controllers') {
+      throw new ApiError(ApiErrorCode.Internal, `controllers: the leader answered ${resp.t}`);
+    }
+    return resp.status;
+  }
+
+  /** The controllers' counters, on the leader only (a follower's would be stale or empty). */
+  private controllersOnLeader(): ControllersStatus {
+    const st = this.host.status();
+    if (st.role !== 'leader') throw new NotLeaderError(st.leader);
+    const status = this.controllerStatus?.();
+    return {
+      leader: this.id,
+      running: status?.running ?? false,
+      ...(status?.term !== undefined ? { term: status.term } : {}),
+      controllers: status?.controllers ?? [],
+      events: status?.events ?? { written: 0, dropped: 0, failed: 0 },
+    };
+  }
+
   async *snapshot(): AsyncIterable<Uint8Array> {
     await this.readBarrier('linearizable');
     const applied = this.store.appliedIndex;
@@ -512,6 +540,8 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         case 'transfer':
           await this.transferOnLeader(req.to);
           return { t: 'done' };
+        case 'controllers':
+          return { t: 'controllers', status: this.controllersOnLeader() };
         default: {
           const unknown: never = req;
           throw new ApiError(ApiErrorCode.Invalid, `unknown peer request ${JSON.stringify(unknown)}`);
@@ -736,6 +766,11 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   }
 
   private async onLeader(req: PeerRequest): Promise<void> {
+    await this.leaderAnswer(req);
+  }
+
+  /** `req` handled by the leader (here, or forwarded), following leadership as it moves. */
+  private async leaderAnswer(req: PeerRequest): Promise<Exclude<PeerResponse, { t: 'error' }>> {
     const deadline = this.nowMs() + this.writeTimeoutMs;
     for (let attempt = 1; attempt <= this.writeAttemptsMax; attempt += 1) {
       const leader = await this.leader(Math.max(1, deadline - this.nowMs()));
@@ -743,7 +778,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         leader === this.id
           ? await this.handle(req)
           : await this.peers.request(leader, req, deadline - this.nowMs());
-      if (resp.t === 'done' || resp.t === 'proposed') return;
+      if (resp.t !== 'error') return resp;
       if (resp.notLeader) {
         await sleep(100);
         continue;

@@ -7,18 +7,27 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { pack, unpack } from 'msgpackr';
-import { type AddMemberRequest, ApiError, ApiErrorCode, type MemberStatus } from './api.js';
+import {
+  type AddMemberRequest,
+  ApiError,
+  ApiErrorCode,
+  type ControllersStatus,
+  type MemberStatus,
+} from './api.js';
 
 /** A request a master handles for another one. */
 export type PeerRequest =
   | { t: 'propose'; data: Uint8Array; id: string }
   | { t: 'addMember'; req: AddMemberRequest }
   | { t: 'removeMember'; id: string }
-  | { t: 'transfer'; to?: string };
+  | { t: 'transfer'; to?: string }
+  /** The leader's controllers and their counters (read-only). */
+  | { t: 'controllers' };
 
 export type PeerResponse =
   | { t: 'proposed'; index: number; outcome: unknown }
   | { t: 'done' }
+  | { t: 'controllers'; status: ControllersStatus }
   | {
       t: 'error';
       code: string;

@@ -172,6 +172,8 @@ describe('ws gateway: unary ops', () => {
     const { client } = await setup();
     const status = await client.result({ id: 1, op: 'cluster.status' });
     expect(status).toMatchObject({ self: 'm1', leader: 'm1' });
+    const controllers = await client.result({ id: 10, op: 'cluster.controllers' });
+    expect(controllers).toMatchObject({ leader: 'm1', running: true, controllers: [] });
     const member = { id: 'm2', raftAddress: 'r', apiAddress: 'a', wsUrl: 'ws://x' };
     const added = await client.result({ id: 2, op: 'cluster.addMember', member });
     expect(added.members.map((m: Frame) => m.id)).toEqual(['m1', 'm2']);

@@ -19,6 +19,7 @@
  * | `patch`                | `key`, `patch`, `options?`              | the object             |
  * | `delete`               | `key`, `options?` (DeleteOptions)       | the last state         |
  * | `cluster.status`       | —                                       | ClusterStatus          |
+ * | `cluster.controllers`  | — (the leader's, from any master)       | ControllersStatus      |
  * | `cluster.addMember`    | `member` (AddMemberRequest)             | ClusterStatus          |
  * | `cluster.removeMember` | `memberId`                              | ClusterStatus          |
  * | `cluster.transfer`     | `to?`                                   | ClusterStatus          |
@@ -116,6 +117,7 @@ export const wsUnaryOps = [
   'patch',
   'delete',
   'cluster.status',
+  'cluster.controllers',
   'cluster.addMember',
   'cluster.removeMember',
   'cluster.transfer',
@@ -291,6 +293,8 @@ export async function runUnaryOp(op: WsUnaryOp, req: WsRequest, apis: WsGatewayA
       return objects.delete(keyArg(req), optionsArg(req));
     case 'cluster.status':
       return cluster.status();
+    case 'cluster.controllers':
+      return cluster.controllers();
     case 'cluster.addMember': {
       const m = req.member;
       if (!isPlainObject(m)) throw invalid('cluster.addMember: member: required object', 'member');

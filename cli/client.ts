@@ -23,6 +23,7 @@ import {
   ApiError,
   ApiErrorCode,
   type ClusterStatus,
+  type ControllersStatus,
   type DeleteOptions,
   type GetOptions,
   isApiError,
@@ -389,6 +390,9 @@ export class CoxClient implements ObjectApi {
 
   clusterStatus(): Promise<ClusterStatus> {
     return this.call('cluster.status');
+  }
+  controllerStatus(): Promise<ControllersStatus> {
+    return this.call('cluster.controllers');
   }
   addMember(member: AddMemberRequest): Promise<ClusterStatus> {
     return this.call('cluster.addMember', { member });

@@ -5,11 +5,11 @@
  */
 
 import { Command, CommanderError, Option } from 'commander';
-import type { AddMemberRequest, ClusterStatus, ObjectApi } from '../actors/api.js';
+import type { AddMemberRequest, ClusterStatus, ControllersStatus, ObjectApi } from '../actors/api.js';
 import { registerAgentCommand } from './agent-command.js';
 import { applyObject, withNamespace } from './apply.js';
 import { CoxClient } from './client.js';
-import { printClusterStatus } from './cluster-status.js';
+import { printClusterStatus, printControllers } from './cluster-status.js';
 import { keysFromManifests, keysFromTargets, runDelete } from './delete.js';
 import { runDescribe, runEvents } from './describe.js';
 import { describeError, ManifestError, UsageError } from './errors.js';
@@ -36,6 +36,8 @@ import { parseWhyTarget, runWhy } from './why.js';
 /** What the verbs need from the masters: the object API plus cluster status. */
 export interface CliApi extends ObjectApi {
   clusterStatus(): Promise<ClusterStatus>;
+  /** The leader's controllers and their counters; absent in clients that cannot ask. */
+  controllerStatus?(): Promise<ControllersStatus>;
   addMember(member: AddMemberRequest): Promise<ClusterStatus>;
   removeMember(memberId: string): Promise<ClusterStatus>;
   transferLeadership(to?: string): Promise<ClusterStatus>;
@@ -287,6 +289,24 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
     .description('members, roles, terms and log positions (the leader marked *)')
     .action(async (_opts: unknown, cmd: Command) => {
       deps.stdout(printClusterStatus(await connect(cmd).clusterStatus()));
+    });
+
+  cluster
+    .command('controllers')
+    .description(
+      "the leader's controllers: reconciles, errors, requeues, queue, latency, restarts, last error",
+    )
+    .option('-o, --output <format>', 'json for the raw counters (the scheduler’s included)')
+    .action(async (o: { output?: string }, cmd: Command) => {
+      if (o.output !== undefined && o.output !== 'json') {
+        throw new UsageError(`--output: "${o.output}": cluster controllers prints a table or json`);
+      }
+      const client = connect(cmd);
+      if (client.controllerStatus === undefined) {
+        throw new UsageError('cluster controllers: this client cannot ask the masters for them');
+      }
+      const status = await client.controllerStatus();
+      deps.stdout(o.output === 'json' ? `${JSON.stringify(status, null, 2)}\n` : printControllers(status));
     });
 
   cluster

@@ -11,6 +11,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { ObjectApi, WatchEvent } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
+import { EventRecorder, type EventRecorderOptions } from '../actors/events.js';
 import {
   type ActorRef,
   type ActorSpec,
@@ -25,6 +26,13 @@ import { deepEqual } from '../core/deep-equal.js';
 import type { ApiObject, Node, Pod, PodStatus } from '../core/index.js';
 import { AgentRemote } from './agent-remote.js';
 import { nodeSystemInfo } from './node-info.js';
+import {
+  agentEventComponent,
+  containerRef,
+  nodeRef,
+  probeFailedMessage,
+  probeKillMessage,
+} from './pod/events.js';
 import type { ProbeKind } from './pod/probes.js';
 import type { BackoffPolicy } from './pod/restart.js';
 import {
@@ -75,6 +83,14 @@ export interface NodeAgentOptions {
    * gives pods their service environment variables and ClusterFirst DNS. Absent: none of that.
    */
   proxy?: ProxyOptions;
+  /**
+   * Limits of the agent's EventRecorder (kubelet's events about its pods and node, written
+   * through `api`): rate, burst, queue (oldest dropped while no master answers), dedup entries.
+   */
+  events?: Pick<
+    EventRecorderOptions,
+    'writesPerSecond' | 'writesBurst' | 'queueEventsMax' | 'dedupEntriesMax'
+  >;
 }
 
 type PodMsg =
@@ -95,7 +111,7 @@ type PodMsg =
 type PodEffect =
   | { kind: 'sync'; pod: Pod; state: PodSyncState }
   /** Started in the background: its result comes back as a `probed` message. */
-  | { kind: 'probe'; probe: DueProbe }
+  | { kind: 'probe'; probe: DueProbe; pod: Pod }
   /** A failed liveness/startup probe: stop the run (in the background), then sync. */
   | { kind: 'kill'; pod: Pod; restart: ProbeRestart };
 
@@ -153,10 +169,20 @@ export class NodeAgent {
   private readonly proxy: ServiceProxy | undefined;
   private readonly nowMs: () => number;
   private readonly log: (line: string) => void;
+  /** Kubelet's events: never awaited by a pod's pass; bounded, deduplicated, rate-limited. */
+  private readonly recorder: EventRecorder;
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.nowMs = opts.nowMs ?? Date.now;
     this.log = opts.log ?? ((line) => console.error(`[agent ${opts.node}] ${line}`));
+    this.recorder = new EventRecorder({
+      api: opts.api,
+      component: agentEventComponent,
+      host: opts.node,
+      nowMs: this.nowMs,
+      // One line per failed write would flood a log while no master answers: they are counted.
+      ...opts.events,
+    });
     this.system = startActorSystem({ log: (line, detail) => this.log(`${line} ${detail ?? ''}`) });
     this.pods = this.system.createRegistry('pods', { bucketsCount: 16 });
     this.ctx = {
@@ -168,6 +194,7 @@ export class NodeAgent {
       memoryDir: opts.memoryDir,
       nowMs: this.nowMs,
       log: this.log,
+      events: this.recorder,
       ...(opts.restartBackoff !== undefined ? { backoffPolicy: opts.restartBackoff } : {}),
     };
     if (opts.proxy !== undefined) {
@@ -186,6 +213,11 @@ export class NodeAgent {
     }
   }
 
+  /** The agent's event counters: written, dropped (queue or rate), failed writes. */
+  eventStats(): { written: number; dropped: number; failed: number } {
+    return { written: this.recorder.written, dropped: this.recorder.dropped, failed: this.recorder.failed };
+  }
+
   /** The service proxy's mode and counters (undefined without a proxy). */
   proxyStatus(): ProxyStatus | undefined {
     return this.proxy?.status();
@@ -197,8 +229,15 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
+    this.recorder.record(nodeRef(this.opts.node), 'Normal', 'Starting', 'Starting kubelet.');
     await this.proxy?.start();
     await this.register();
+    this.recorder.record(
+      nodeRef(this.opts.node),
+      'Normal',
+      'NodeReady',
+      `Node ${this.opts.node} status is now: NodeReady`,
+    );
     await this.renewLease();
     const period = ((this.opts.leaseDurationSeconds ?? 40) * 1000) / 4;
     this.leaseTimer = setInterval(() => {
@@ -229,6 +268,7 @@ export class NodeAgent {
     // A clean exit removes this node's proxy rules (pods keep running; a restart rewrites them).
     await this.proxy?.stop();
     await stopActorSystem(this.system);
+    this.recorder.close();
   }
 
   /** Creates the Node, or refreshes its status (and labels/taints from the flags). */
@@ -410,7 +450,7 @@ export class NodeAgent {
     // pass in flight, queued behind it, resets the 'sync' timer to the resync and would drop it.
     const syncNowTimer = 'syncNow';
     const probeEffects = (pod: Pod, step: PodProbeStep) => [
-      ...step.due.map((probe) => run<PodEffect>({ kind: 'probe', probe })),
+      ...step.due.map((probe) => run<PodEffect>({ kind: 'probe', probe, pod })),
       ...step.restarts.map((restart) => run<PodEffect>({ kind: 'kill', pod, restart })),
       ...(step.healthChanged ? [timer(syncNowTimer, 0, { type: 'sync' } as PodMsg)] : []),
       ...(step.wakeAtMs !== undefined
@@ -491,7 +531,7 @@ export class NodeAgent {
               return { type: 'failed', error: err instanceof Error ? err.message : String(err) };
             }
           case 'probe':
-            this.startProbe(effect.probe, self);
+            this.startProbe(effect.probe, self, effect.pod);
             return undefined;
           case 'kill':
             this.startKill(effect.pod, effect.restart, self);
@@ -506,9 +546,17 @@ export class NodeAgent {
   }
 
   /** Runs one probe in the background; its result comes back to the pod actor as `probed`. */
-  private startProbe(probe: DueProbe, self: ActorRef<PodMsg>): void {
+  private startProbe(probe: DueProbe, self: ActorRef<PodMsg>, pod: Pod): void {
     const answer = (ok: boolean, message?: string): void => {
       const { container, id } = probe;
+      if (!ok) {
+        this.recorder.record(
+          containerRef(pod, container),
+          'Warning',
+          'Unhealthy',
+          probeFailedMessage(probe.probe, message),
+        );
+      }
       this.system.tell(self, {
         type: 'probed',
         container,
@@ -533,7 +581,14 @@ export class NodeAgent {
     this.log(
       `pod ${pod.metadata.namespace}/${pod.metadata.name} container ${restart.container}: ${restart.message}, will be restarted`,
     );
-    stopContainerGracefully(this.ctx, pod, restart.container, restart.id)
+    stopContainerGracefully(
+      this.ctx,
+      pod,
+      restart.container,
+      restart.id,
+      undefined,
+      probeKillMessage(restart.container, restart.probe),
+    )
       .catch((err) => this.log(`stopping container ${restart.id}: ${String(err)}`))
       .finally(() => this.system.tell(self, { type: 'sync' }));
   }

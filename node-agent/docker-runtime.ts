@@ -222,7 +222,7 @@ export class DockerRuntime implements ContainerRuntime {
     return `docker://${(await this.docker.version()).Version}`;
   }
 
-  async ensureImage(image: string, policy: PullPolicy): Promise<void> {
+  async ensureImage(image: string, policy: PullPolicy, onPull?: () => void): Promise<void> {
     if (image === baseImage || image === 'coxswain/busybox') {
       await this.ensureBase();
       return;
@@ -241,6 +241,7 @@ export class DockerRuntime implements ContainerRuntime {
     // The registry's own words: a refusal before the transfer is the engine's error response, a
     // failure during it an `error` line of the progress stream.
     let failure: string | undefined;
+    onPull?.();
     try {
       const stream = await this.docker.pull(image);
       type Progress = { error?: string; errorDetail?: { message?: string } };

@@ -9,6 +9,7 @@ import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ObjectApi } from '../actors/api.js';
 import { ApiErrorCode, isApiError } from '../actors/api.js';
+import type { EventSink, EventType } from '../actors/events.js';
 import { deepEqual } from '../core/deep-equal.js';
 import type {
   ApiObject,
@@ -25,12 +26,14 @@ import { activeDeadlineAtMs, deadlineExceeded, pastActiveDeadline } from './pod/
 import { type ClusterDns, podDnsSettings } from './pod/dns-config.js';
 import { containerEnv, containerPath, expandCommand, needsPodIP } from './pod/env.js';
 import { ContainerConfigError } from './pod/errors.js';
+import { containerRef, crashBackOffMessage, pulledMessage } from './pod/events.js';
 import { type ContainerObservation, timeMs, type WaitingReason } from './pod/observation.js';
 import { probeTarget } from './pod/probes.js';
 import {
   type Backoff,
   type BackoffPolicy,
   type ContainerStart,
+  crashLoopBackOff,
   defaultBackoffPolicy,
   planRestarts,
 } from './pod/restart.js';
@@ -66,6 +69,20 @@ export interface PodSyncContext {
   services?: (namespace: string) => readonly Service[] | undefined;
   /** The cluster DNS for dnsPolicy ClusterFirst; absent or undefined: the node's resolver. */
   clusterDns?: () => ClusterDns | undefined;
+  /** Where kubelet's events go (Pulled, Created, Started, Killing, BackOff, Failed). Absent: none. */
+  events?: EventSink;
+}
+
+/** Records a container event; returns at once (the recorder queues it). */
+function say(
+  ctx: PodSyncContext,
+  pod: Pod,
+  container: string,
+  type: EventType,
+  reason: string,
+  message: string,
+) {
+  ctx.events?.record(containerRef(pod, container), type, reason, message);
 }
 
 /** The image of one container could not be had: retried after `untilMs` (ImagePullBackOff). */
@@ -75,6 +92,8 @@ export interface ImagePullBackoff {
   untilMs: number;
   /** The ImagePullError's message. */
   message: string;
+  /** The `BackOff` event of this backoff was recorded. */
+  backOffRecorded?: boolean;
 }
 
 export interface PodSyncState {
@@ -258,10 +277,19 @@ async function runHook(
     if (!(err instanceof ContainerConfigError)) throw err;
     message = err.message;
   }
-  if (message !== undefined)
+  if (message !== undefined) {
     ctx.log(
       `pod ${pod.metadata.namespace}/${pod.metadata.name} container ${container.name}: ${hook} hook: ${message}`,
     );
+    say(
+      ctx,
+      pod,
+      container.name,
+      'Warning',
+      hook === 'postStart' ? 'FailedPostStartHook' : 'FailedPreStopHook',
+      message,
+    );
+  }
   return message;
 }
 
@@ -282,7 +310,9 @@ export async function stopContainerGracefully(
   name: string,
   id: string,
   graceSeconds: number = graceSecondsOf(pod),
+  why = `Stopping container ${name}`,
 ): Promise<void> {
+  say(ctx, pod, name, 'Normal', 'Killing', why);
   const startMs = ctx.nowMs();
   const container = pod.spec.containers.find((c) => c.name === name);
   const preStop = container?.lifecycle?.preStop;
@@ -475,6 +505,7 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     policy,
   });
   wakeAtMs = plan.wakeAtMs;
+  recordBackOff(ctx, pod, plan.waiting, state.reported ?? pod.status);
   // Before the new runs start: with them, the newest two runs of a name remain.
   const removed = await removeOldRuns(ctx, listed, plan.start);
   const waiting: Record<string, WaitingReason> = { ...plan.waiting };
@@ -485,7 +516,10 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
       mounts = await writeVolumes(ctx, pod, config);
     } catch (err) {
       if (!(err instanceof ContainerConfigError)) throw err;
-      for (const s of plan.start) waiting[s.name] = { reason: err.code, message: err.message };
+      for (const s of plan.start) {
+        waiting[s.name] = { reason: err.code, message: err.message };
+        say(ctx, pod, s.name, 'Warning', 'Failed', `Error: ${err.message}`);
+      }
       plan.start.length = 0;
     }
     // Images first: a container whose image cannot be had waits (ImagePullBackOff).
@@ -498,15 +532,38 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
       const pulling = imagePull[start.name];
       if (pulling !== undefined && pulling.image === spec.image && nowMs < pulling.untilMs) {
         waiting[start.name] = { reason: 'ImagePullBackOff', message: pulling.message };
+        if (pulling.backOffRecorded !== true) {
+          // Once per backoff window (kubelet's count grows per sync; ours per pull attempt).
+          say(ctx, pod, start.name, 'Normal', 'BackOff', `Back-off pulling image "${spec.image}"`);
+          say(ctx, pod, start.name, 'Warning', 'Failed', 'Error: ImagePullBackOff');
+          imagePull[start.name] = { ...pulling, backOffRecorded: true };
+        }
         wakeAtMs = Math.min(wakeAtMs ?? pulling.untilMs, pulling.untilMs);
         if (start.init) break;
         continue;
       }
+      let pullStartMs: number | undefined;
       try {
-        await ctx.runtime.ensureImage(spec.image, spec.imagePullPolicy ?? 'IfNotPresent');
+        await ctx.runtime.ensureImage(spec.image, spec.imagePullPolicy ?? 'IfNotPresent', () => {
+          pullStartMs = ctx.nowMs();
+          say(ctx, pod, start.name, 'Normal', 'Pulling', `Pulling image "${spec.image}"`);
+        });
         delete imagePull[start.name];
+        say(
+          ctx,
+          pod,
+          start.name,
+          'Normal',
+          'Pulled',
+          pullStartMs === undefined
+            ? `Container image "${spec.image}" already present on machine`
+            : pulledMessage(spec.image, ctx.nowMs() - pullStartMs),
+        );
       } catch (err) {
         if (!(err instanceof ImagePullError)) throw err;
+        const why = err.message.replace(`image ${spec.image}: `, '');
+        say(ctx, pod, start.name, 'Warning', 'Failed', `Failed to pull image "${spec.image}": ${why}`);
+        say(ctx, pod, start.name, 'Warning', 'Failed', 'Error: ErrImagePull');
         // Kubelet's image backoff: 10 s doubling to 5 min, per container and image.
         const delayMs =
           pulling?.image === spec.image
@@ -538,6 +595,7 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
       } catch (err) {
         if (!(err instanceof ContainerConfigError)) throw err;
         waiting[start.name] = { reason: err.code, message: err.message };
+        say(ctx, pod, start.name, 'Warning', 'Failed', `Error: ${err.message}`);
         return undefined;
       }
     };
@@ -550,7 +608,12 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
           .filter(({ spec }) => !needsPodIP(spec))
           .map(async ({ start, spec }) => {
             const rs = runtimeSpec(start, spec, undefined);
-            if (rs !== undefined) early.set(start.name, await createContainer.call(ctx.runtime, uid, rs));
+            if (rs === undefined) return;
+            early.set(
+              start.name,
+              await failedSays(ctx, pod, start.name, createContainer.call(ctx.runtime, uid, rs)),
+            );
+            say(ctx, pod, start.name, 'Normal', 'Created', `Created container ${start.name}`);
           }),
       );
     }
@@ -562,13 +625,15 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
       const created = early.get(start.name);
       let started: ContainerStatus;
       if (created !== undefined && startCreated !== undefined) {
-        started = await startCreated.call(ctx.runtime, created);
+        started = await failedSays(ctx, pod, start.name, startCreated.call(ctx.runtime, created));
       } else {
         if (waiting[start.name] !== undefined) continue; // its environment failed above
         const rs = runtimeSpec(start, spec, sandbox.ip);
         if (rs === undefined) continue;
-        started = await ctx.runtime.startContainer(uid, rs);
+        started = await failedSays(ctx, pod, start.name, ctx.runtime.startContainer(uid, rs));
+        say(ctx, pod, start.name, 'Normal', 'Created', `Created container ${start.name}`);
       }
+      say(ctx, pod, start.name, 'Normal', 'Started', `Started container ${start.name}`);
       const postStart = spec.lifecycle?.postStart;
       if (!start.init && postStart !== undefined) {
         // As kubelet: the hook runs right after the start; if it fails, the run is killed.
@@ -629,6 +694,44 @@ export async function syncPod(ctx: PodSyncContext, pod: Pod, state: PodSyncState
     running: runningApps(pod, observed, ctx.nowMs()),
     podIP: podAddress(ctx, pod, sandbox.ip),
   };
+}
+
+/** Resolves as `step`; a failure is said as kubelet's `Failed` event (`Error: ...`) and thrown. */
+async function failedSays<T>(ctx: PodSyncContext, pod: Pod, container: string, step: Promise<T>): Promise<T> {
+  try {
+    return await step;
+  } catch (err) {
+    say(
+      ctx,
+      pod,
+      container,
+      'Warning',
+      'Failed',
+      `Error: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    throw err;
+  }
+}
+
+/**
+ * `BackOff` for each container that starts waiting out a crash-loop backoff: once per exit
+ * (the status reported before did not show this run waiting), so a crash loop moves one
+ * Event's count by one per restart.
+ */
+function recordBackOff(
+  ctx: PodSyncContext,
+  pod: Pod,
+  waiting: Record<string, WaitingReason>,
+  previous: PodStatus | undefined,
+): void {
+  for (const [name, w] of Object.entries(waiting)) {
+    if (w.reason !== crashLoopBackOff) continue;
+    const before = [...(previous?.initContainerStatuses ?? []), ...(previous?.containerStatuses ?? [])].find(
+      (c) => c.name === name,
+    );
+    if (before?.state?.waiting?.reason === crashLoopBackOff) continue;
+    say(ctx, pod, name, 'Warning', 'BackOff', crashBackOffMessage(pod, name));
+  }
 }
 
 /** What the runtime gets for one run of `spec`. */

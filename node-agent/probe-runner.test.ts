@@ -217,7 +217,9 @@ describe('pod probes (pure)', () => {
       { type: 'result', container: 'web', id: 'a', probe: 'liveness', ok: false, message: 'x', nowMs: 2_030 },
       '10.0.0.2',
     );
-    expect(step.restarts).toEqual([{ container: 'web', id: 'a', message: 'Liveness probe failed: x' }]);
+    expect(step.restarts).toEqual([
+      { container: 'web', id: 'a', probe: 'liveness', message: 'Liveness probe failed: x' },
+    ]);
     // A result of the old run after the new one started changes nothing; the new run starts unready.
     step = trackContainers(
       step.state,

@@ -58,6 +58,8 @@ export interface DueProbe {
 export interface ProbeRestart {
   container: string;
   id: string;
+  /** The probe that failed. */
+  probe: 'startup' | 'liveness';
   message: string;
 }
 
@@ -145,7 +147,7 @@ export function stepPodProbes(state: PodProbes, pod: Pod, event: PodProbeEvent, 
     out.state.containers[name] = { id: entry.id, probes: step.state };
     for (const action of step.actions) {
       if (action.type === 'restart')
-        out.restarts.push({ container: name, id: entry.id, message: action.message });
+        out.restarts.push({ container: name, id: entry.id, probe: action.probe, message: action.message });
       else out.healthChanged = true;
     }
     for (const d of step.due) out.due.push(dueProbe(pod, name, entry.id, d.probe, d.timeoutMs, podIP));

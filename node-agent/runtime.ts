@@ -144,8 +144,12 @@ export interface ContainerRuntime {
   readonly kind: 'docker' | 'process' | 'hollow';
   /** What the Node reports as `containerRuntimeVersion`: `docker://<engine version>`, `process`, `hollow`. */
   version(): Promise<string>;
-  /** Makes `image` available (builds the base image on first use); throws ImagePullError. */
-  ensureImage(image: string, policy: PullPolicy): Promise<void>;
+  /**
+   * Makes `image` available (builds the base image on first use); throws ImagePullError.
+   * `onPull` is called when the runtime starts to fetch it (not when it has it already): the
+   * agent's `Pulling` event, and `Pulled` says "already present" otherwise.
+   */
+  ensureImage(image: string, policy: PullPolicy, onPull?: () => void): Promise<void>;
   /** Starts the pod's sandbox, or returns the running one of this pod uid (adoption). */
   runSandbox(spec: SandboxSpec): Promise<SandboxStatus>;
   /** Creates and starts an app container joined to the pod's sandbox. */

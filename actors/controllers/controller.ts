@@ -73,8 +73,12 @@ export interface Controller {
 /** Counters of one controller, kept across restarts of its actor. */
 export interface ControllerStats {
   name: string;
+  /** Its actor runs (false once stopped: this master stepped down, or before it started). */
+  running: boolean;
   reconciles: number;
   errors: number;
+  /** Reconciles that put their key back: errors (retried with backoff) and `requeueAfterMs`. */
+  requeues: number;
   lastError?: string;
   /** Latency of the last (up to 1,024) reconciles. */
   latencyP50Ms: number;
@@ -140,8 +144,10 @@ export class ControllerRunner {
   ) {
     this.stats = {
       name: controller.name,
+      running: false,
       reconciles: 0,
       errors: 0,
+      requeues: 0,
       latencyP50Ms: 0,
       latencyP99Ms: 0,
       queueDepth: 0,
@@ -276,6 +282,7 @@ export class ControllerRunner {
     }
     this.stats.inFlight -= 1;
     this.stats.reconciles += 1;
+    if (!ok || requeueAfterMs !== undefined) this.stats.requeues += 1;
     this.recordLatency(performance.now() - started);
     if (this.stopped || this.ref === undefined) return;
     this.completions.push({ key, ok, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) });
@@ -304,6 +311,7 @@ export class ControllerRunner {
     const counters = this.controller.counters?.();
     return {
       ...this.stats,
+      running: !this.stopped && this.ref !== undefined,
       latencyP50Ms: round(pick(0.5)),
       latencyP99Ms: round(pick(0.99)),
       restarts,

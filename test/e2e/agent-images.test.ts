@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../actors/grpc-client.js';
+import type { Event } from '../../core/index.js';
 import { DockerRuntime } from '../../node-agent/docker-runtime.js';
 import { baseImage } from '../../node-agent/images.js';
 import {
@@ -144,5 +145,20 @@ describe('images on a docker node', () => {
       reasons.has('ErrImagePull') ? ['ErrImagePull', 'ImagePullBackOff'] : ['ImagePullBackOff'],
     );
     expect((await getPod('unpullable')).status?.phase).toBe('Pending');
+    // Kubelet's events: the pull was tried, and failed with the registry's words.
+    const events = await waitFor('Pulling and Failed events', async () => {
+      const all = ((await api.list('Event', { namespace: 'default' })).items as unknown as Event[]).filter(
+        (e) => e.involvedObject.name === 'unpullable',
+      );
+      return all.some((e) => e.reason === 'Pulling') && all.some((e) => e.message === 'Error: ErrImagePull')
+        ? all
+        : undefined;
+    });
+    expect(events.find((e) => e.reason === 'Pulling')?.message).toBe(`Pulling image "${image}"`);
+    expect(events.find((e) => e.message?.startsWith('Failed to pull image'))).toMatchObject({
+      type: 'Warning',
+      reason: 'Failed',
+      message: `Failed to pull image "${image}": manifest for ${image} not found: manifest unknown: manifest unknown`,
+    });
   }, 30_000);
 });

@@ -7,6 +7,7 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../actors/grpc-client.js';
+import type { Event } from '../../core/index.js';
 import {
   type AgentCluster,
   podHelpers,
@@ -77,7 +78,35 @@ describe('node agent probes and restarts with the docker runtime', () => {
     const last = restarted?.lastState?.terminated;
     const ranMs = Date.parse(last?.finishedAt ?? '') - Date.parse(last?.startedAt ?? '');
     expect(ranMs).toBeGreaterThanOrEqual(2_000);
-  }, 40_000);
+    // Kubelet's events, one Event per reason whose count follows the restarts.
+    const events = await waitFor(
+      'Unhealthy and Killing events counted twice, BackOff',
+      async () => {
+        const all = ((await api.list('Event', { namespace: 'default' })).items as unknown as Event[]).filter(
+          (e) => e.involvedObject.name === 'liveness',
+        );
+        const count = (reason: string) => all.find((e) => e.reason === reason)?.count ?? 0;
+        return count('Unhealthy') >= 2 && count('Killing') >= 2 && count('BackOff') >= 1 ? all : undefined;
+      },
+      15_000,
+    );
+    const of = (reason: string) => events.filter((e) => e.reason === reason);
+    expect(of('Killing')).toHaveLength(1);
+    expect(of('Killing')[0]).toMatchObject({
+      type: 'Normal',
+      message: 'Container web failed liveness probe, will be restarted',
+      involvedObject: { kind: 'Pod', fieldPath: 'spec.containers{web}' },
+      source: { component: 'kubelet', host: node },
+    });
+    expect(of('Unhealthy')[0]?.type).toBe('Warning');
+    expect(of('Unhealthy')[0]?.message).toMatch(
+      /^Liveness probe failed: HTTP probe failed with statuscode: 404$/,
+    );
+    expect(of('BackOff')[0]?.message).toMatch(
+      /^Back-off restarting failed container web in pod liveness_default\(/,
+    );
+    expect(of('Started')[0]?.count ?? 0).toBeGreaterThanOrEqual(2);
+  }, 60_000);
 
   it('keeps a pod unready until its readiness probe passes', async () => {
     await createPod('readiness', {

@@ -392,6 +392,15 @@ describe('masters as processes', () => {
     );
     expect(backwards).toEqual([]);
     expect(seen[seen.length - 1]).toBeGreaterThan(seen[0]);
+
+    // A follower answers for the leader's controllers (gRPC Controllers, forwarded to the leader).
+    const controllers = await eventually('controllers running on the leader', 10_000, async () => {
+      const st = await c.memberClient(f2).controllers();
+      return st.running ? undefined : JSON.stringify(st);
+    }).then(() => c.memberClient(f2).controllers());
+    expect(controllers.leader).toBe(leader);
+    expect(controllers.controllers.map((x) => x.name)).toContain('replicaset');
+    expect(controllers.controllers.every((x) => x.running)).toBe(true);
   });
 
   test('(d) Cluster Snapshot to a file, `cox master restore` into 3 fresh data dirs: the new cluster serves the same objects', {
