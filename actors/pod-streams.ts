@@ -54,7 +54,7 @@ export const podStreamLimits = {
   /** Longest command line of an exec, in arguments. */
   execArgsMax: 1_024,
   /** Largest `window` (frames sent beyond the client's credit) a port-forward client may ask for. */
-  portForwardWindowFramesMax: 256,
+  portForwardWindowFramesMax: 64,
   /** A port-forward's window when the client names none, in frames. */
   portForwardWindowFrames: 32,
 } as const;
@@ -72,6 +72,8 @@ export interface AgentPortForwardRequest {
   streamId: string;
   window: number;
   port: number;
+  /** The pod's name, for messages. */
+  pod?: string;
   /** The pod's IP as its status reports it (docker: where the agent connects). */
   podIP?: string;
 }
@@ -395,7 +397,7 @@ function portForwardOp(hub: AgentSessions, newId: () => string): StreamOpHandler
         `pod/${pod.metadata.name}: unable to forward port because pod is not running. Current status=${pod.status?.phase ?? 'Unknown'}`,
       );
     }
-    const body: AgentPortForwardRequest = { streamId: newId(), window, port };
+    const body: AgentPortForwardRequest = { streamId: newId(), window, port, pod: pod.metadata.name ?? '' };
     if (pod.status.podIP !== undefined && pod.status.podIP !== '') body.podIP = pod.status.podIP;
     const remote = session.stream<AgentPortForwardFrame>(`pod/${pod.metadata.uid}`, 'portForward', body);
     return portForwardFrames(session, body.streamId, remote, window);

@@ -298,6 +298,7 @@ async function relayConnection(
     const s = stream;
     let unacked = 0;
     let credit = 0;
+    /** Frames consumed go back to the master as credit, half a window at a time. */
     const grant = (n: number) => {
       credit += n;
       if (credit >= Math.max(1, Math.floor(window / 2))) {
@@ -305,6 +306,7 @@ async function relayConnection(
         credit = 0;
       }
     };
+    grant(1); // the `connected` frame
     socket.on('data', (chunk: Buffer) => {
       for (let at = 0; at < chunk.byteLength; at += portForwardChunkBytesMax) {
         const part = chunk.subarray(at, at + portForwardChunkBytesMax);
@@ -331,7 +333,9 @@ async function relayConnection(
     }
     if (!socketGone) socket.end();
   } catch (err) {
-    if (!socketGone) io.stderr(`error: an error occurred forwarding ${label}: ${describeError(err)}\n`);
+    // A socket gone (or destroyed as the forward stops) needs no report.
+    if (!socketGone && !socket.destroyed)
+      io.stderr(`error: an error occurred forwarding ${label}: ${describeError(err)}\n`);
     socket.destroy();
   } finally {
     stream?.close();

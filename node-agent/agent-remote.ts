@@ -18,7 +18,7 @@ import type {
   ContainerUsage,
 } from '../actors/pod-streams.js';
 import type { IncomingRequest, Responder } from '../actors/remoting.js';
-import { dialPod, PortForwardRelay } from './port-forward.js';
+import { dialPod, PortForwardRelay, portForwardHost } from './port-forward.js';
 import type { ContainerRuntime, ContainerStats, ExecSession, LogOptions } from './runtime.js';
 
 export const agentRemoteLimits = {
@@ -304,40 +304,22 @@ export class AgentRemote {
     respond: Responder,
   ): Promise<PortForwardRelay | undefined> {
     const podUid = to.startsWith('pod/') ? to.slice('pod/'.length) : '';
-    const what = `pod ${podUid}`;
+    const what = typeof body.pod === 'string' && body.pod !== '' ? `pod/${body.pod}` : `pod ${podUid}`;
+    const host = portForwardHost(this.opts.runtime.kind, {
+      what,
+      podIP: body.podIP,
+      node: this.opts.node,
+      nodeIp: this.opts.nodeIp,
+    });
     const running = (await this.opts.runtime.listContainers({ podUid })).some((c) => c.phase === 'running');
     if (!running)
       throw new ApiError(ApiErrorCode.NotFound, `${what}: no running container on node ${this.opts.node}`);
-    const host = this.portForwardHost(body, what);
     const socket = await dialPod(host, body.port, what);
     if (respond.cancelled) {
       socket.destroy();
       return undefined;
     }
     return new PortForwardRelay(socket, respond, windowOf(body));
-  }
-
-  /** The address of the pod's network namespace, by runtime. */
-  private portForwardHost(body: AgentPortForwardRequest, what: string): string {
-    const kind = this.opts.runtime.kind;
-    switch (kind) {
-      case 'docker':
-        if (body.podIP === undefined || body.podIP === '')
-          throw new ApiError(ApiErrorCode.Unavailable, `${what}: has no IP yet`, { retryAfterMs: 500 });
-        return body.podIP;
-      case 'process':
-        // Process pods share the node's network: their ports are the node's.
-        return this.opts.nodeIp ?? '127.0.0.1';
-      case 'hollow':
-        throw new ApiError(
-          ApiErrorCode.Invalid,
-          `${what}: port-forward is not possible on node ${this.opts.node}: the hollow runtime runs no processes`,
-        );
-      default: {
-        const never: never = kind;
-        throw new Error(`unknown runtime kind ${String(never)}`);
-      }
-    }
   }
 
   /** The container of a pod: the newest start of `name`, or the one before it with `previous`. */

@@ -12,17 +12,49 @@ import { connect, type Socket } from 'node:net';
 import { ApiError, ApiErrorCode } from '../actors/api.js';
 import { portForwardBufferBytesMax, portForwardChunkBytesMax } from '../actors/pod-streams.js';
 import type { Responder } from '../actors/remoting.js';
+import type { ContainerRuntime } from './runtime.js';
 
 export const portForwardLimits = {
   /** Bytes read from the pod and not yet sent (waiting for credit) before reading pauses. */
   readBufferBytesMax: 256 * 1024,
-  /** Bytes written to the pod and not yet flushed before the client counts as misbehaving. */
-  writeBufferBytesMax: portForwardBufferBytesMax + portForwardChunkBytesMax,
+  /**
+   * Bytes written to the pod and not yet flushed before the client counts as misbehaving: a
+   * client stops reading its socket at portForwardBufferBytesMax unacked, after at most one
+   * more read (64 KiB), so twice that is a client that ignores acks.
+   */
+  writeBufferBytesMax: 2 * portForwardBufferBytesMax,
   /** Longest wait for the pod to accept the connection. */
   connectTimeoutMs: 10_000,
 } as const;
 
 type Outgoing = { data: Uint8Array } | { eof: true };
+
+/**
+ * Where the agent connects for a pod's port, by runtime: docker pods have their own network
+ * namespace at the pod IP; process pods share the node's network; hollow pods run nothing.
+ */
+export function portForwardHost(
+  runtime: ContainerRuntime['kind'],
+  pod: { what: string; podIP?: string | undefined; node: string; nodeIp?: string | undefined },
+): string {
+  switch (runtime) {
+    case 'docker':
+      if (pod.podIP === undefined || pod.podIP === '')
+        throw new ApiError(ApiErrorCode.Unavailable, `${pod.what}: has no IP yet`, { retryAfterMs: 500 });
+      return pod.podIP;
+    case 'process':
+      return pod.nodeIp ?? '127.0.0.1';
+    case 'hollow':
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        `${pod.what}: port-forward is not possible on node ${pod.node}: the hollow runtime runs no processes`,
+      );
+    default: {
+      const never: never = runtime;
+      throw new Error(`unknown runtime kind ${String(never)}`);
+    }
+  }
+}
 
 /** Opens a TCP connection; rejects with a NotFound ApiError in Go's dial wording on failure. */
 export function dialPod(host: string, port: number, what: string): Promise<Socket> {
