@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import type { ObjectApi } from '../actors/api.js';
 import type { Pod, Service } from '../core/index.js';
+import { createMemoryApi } from '../test/fixtures/memory-api.js';
 import {
   parseAddresses,
   parseForwardTarget,
   parsePortSpec,
   pickPod,
   podPortMappings,
+  resolveForward,
   servicePortMappings,
 } from './port-forward.js';
 
@@ -116,5 +119,77 @@ describe('choosing the pod', () => {
     expect(pickPod([pending, unready, young, old])?.metadata.name).toBe('old');
     expect(pickPod([pending, unready])?.metadata.name).toBe('unready');
     expect(pickPod([pending])).toBeUndefined();
+  });
+});
+
+describe('resolving the target against the API', () => {
+  const template = {
+    metadata: { labels: { app: 'web' } },
+    spec: { containers: [{ name: 'app', image: 'x', ports: [{ name: 'web', containerPort: 8080 }] }] },
+  };
+
+  async function podIn(objects: ObjectApi, name: string, phase: string, labels = { app: 'web' }) {
+    const created = (await objects.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', labels },
+      spec: { nodeName: 'n1', ...template.spec },
+    })) as unknown as Pod;
+    await objects.updateStatus({ ...created, status: { phase } });
+  }
+
+  const opts = { namespace: 'default', podRunningTimeoutMs: 60_000, nowMs: Date.now };
+
+  it('takes the running pod of a deployment, a pod only when it runs', async () => {
+    const { objects } = createMemoryApi();
+    await objects.create({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template },
+    });
+    await podIn(objects, 'web-a', 'Pending');
+    await podIn(objects, 'web-b', 'Running');
+    await podIn(objects, 'other', 'Running', { app: 'other' });
+    const r = await resolveForward(objects, parseForwardTarget('deploy/web'), [parsePortSpec(':web')], opts);
+    expect(r.pod.metadata.name).toBe('web-b');
+    expect(r.mappings).toEqual([{ local: 0, remote: 8080 }]);
+    await expect(
+      resolveForward(objects, parseForwardTarget('pod/web-a'), [parsePortSpec('80')], opts),
+    ).rejects.toThrow('pod/web-a: unable to forward port because pod is not running. Current status=Pending');
+  });
+
+  it('waits for a running pod of a service up to the timeout, then fails naming the flag', async () => {
+    const { objects } = createMemoryApi();
+    await objects.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'web' }] },
+    });
+    await expect(
+      resolveForward(objects, parseForwardTarget('svc/web'), [parsePortSpec('80')], {
+        ...opts,
+        podRunningTimeoutMs: 1,
+      }),
+    ).rejects.toThrow('service/web: no running pod within 0.001s (--pod-running-timeout)');
+    await podIn(objects, 'late', 'Pending');
+    let settled = false;
+    const resolved = resolveForward(
+      objects,
+      parseForwardTarget('svc/web'),
+      [parsePortSpec('80')],
+      opts,
+    ).finally(() => {
+      settled = true;
+    });
+    await new Promise((r) => setTimeout(r, 600)); // past the first poll, which found no running pod
+    expect(settled).toBe(false);
+    const late = (await objects.get({ kind: 'Pod', namespace: 'default', name: 'late' })) as unknown as Pod;
+    await objects.updateStatus({ ...late, status: { phase: 'Running' } });
+    expect(await resolved).toMatchObject({
+      pod: { metadata: { name: 'late' } },
+      mappings: [{ local: 80, remote: 8080 }],
+    });
   });
 });
