@@ -1,11 +1,12 @@
 /**
  * `cox port-forward` end to end: the real `cox` process against 3 real masters, a node agent
  * with the docker runtime (no service proxy: port-forward goes to a pod, never through it), and
- * busybox httpd pods. Needs Docker (CI starts it); never skipped.
+ * busybox httpd and echo pods; plus a second agent with the process runtime (its pods listen
+ * on the node IP). Needs Docker (CI starts it); never skipped.
  */
 
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,9 @@ import type { ApiClient } from '../../actors/grpc-client.js';
 import type { Pod } from '../../core/index.js';
 import { NodeAgent } from '../../node-agent/agent.js';
 import { DockerRuntime } from '../../node-agent/docker-runtime.js';
+import { ProcessRuntime } from '../../node-agent/process-runtime.js';
 import { coxPath, removeNodeContainers, runCoxProcess, waitFor } from '../fixtures/e2e.js';
+import { freeLoopbackPorts } from '../multiprocess/cluster.js';
 import { MasterCluster } from '../multiprocess/master-cluster.js';
 
 const node = `e2e-portfwd-${process.pid}`;
@@ -25,6 +28,9 @@ let cluster: MasterCluster;
 let api: ApiClient;
 let agent: NodeAgent;
 let dir: string;
+const processNode = `e2e-portfwd-proc-${process.pid}`;
+let processAgent: NodeAgent | undefined;
+let processRuntime: ProcessRuntime | undefined;
 
 function env(): Record<string, string> {
   const servers = cluster
@@ -92,6 +98,22 @@ function httpGet(port: number, path: string): Promise<string> {
       text += d;
     });
     socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+/** Sends `data`, half-closes, and resolves with everything read until the server closes. */
+function echo(port: number, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    socket.setTimeout(60_000, () => socket.destroy(new Error('no end in 60 s')));
+    socket.on('connect', () => socket.end(data));
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('end', () => {
+      socket.end();
+      resolve(Buffer.concat(chunks));
+    });
     socket.on('error', reject);
   });
 }
@@ -193,6 +215,11 @@ describe('cox port-forward to docker pods through the masters', () => {
   }, 180_000);
 
   afterAll(async () => {
+    await processAgent?.stop();
+    if (processRuntime !== undefined) {
+      for (const uid of await processRuntime.listPods()) await processRuntime.removePod(uid, 0);
+      processRuntime.close();
+    }
     await agent?.stop();
     api?.close();
     await cluster?.close();
@@ -253,6 +280,102 @@ describe('cox port-forward to docker pods through the masters', () => {
       expect(await httpGet(open?.local ?? 0, '/index.html')).toContain(index);
       expect(await connectAndRead(closed?.local ?? 0)).toBe('');
       expect(await httpGet(open?.local ?? 0, '/index.html')).toContain(index);
+      fwd.interrupt();
+      expect(await fwd.exited).toBe(0);
+    } finally {
+      fwd.kill();
+    }
+  }, 120_000);
+
+  it('carries 2 MiB up and back through an echo pod, with half-close both ways', async () => {
+    await api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'echo' },
+      spec: {
+        nodeName: node,
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          { name: 'echo', image: 'coxswain/busybox', command: ['nc', '-ll', '-p', '9000', '-e', 'cat'] },
+        ],
+      },
+    });
+    await running('echo');
+    const fwd = new Forward(['pod/echo', ':9000']);
+    try {
+      const [p] = await fwd.ports(1);
+      const data = Buffer.alloc(2 * 1024 * 1024);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 256;
+      // nc may not listen yet right after Running: a refused try prints an error and is retried.
+      const back = await waitFor(
+        'an echo of all 2 MiB',
+        async () => {
+          const r = await echo(p?.local ?? 0, data);
+          return r.length > 0 ? r : undefined;
+        },
+        60_000,
+        500,
+      );
+      expect(back.length).toBe(data.length);
+      expect(back.equals(data)).toBe(true);
+      fwd.interrupt();
+      expect(await fwd.exited).toBe(0);
+    } finally {
+      fwd.kill();
+    }
+  }, 120_000);
+
+  it('reaches a pod of the process runtime on the node IP', async () => {
+    const busybox = '/bin/busybox';
+    processRuntime = new ProcessRuntime({ node: processNode, root: join(dir, 'proc'), nodeIp: '127.0.0.1' });
+    processAgent = new NodeAgent({
+      node: processNode,
+      nodeIp: '127.0.0.1',
+      api,
+      runtime: processRuntime,
+      dataDir: join(dir, 'proc-agent'),
+      memoryDir: join(dir, 'proc-memory'),
+      podResyncMs: 300,
+      masters: cluster.apiAddresses(),
+      log: () => {},
+    });
+    await processAgent.start();
+    const [port] = await freeLoopbackPorts(1);
+    const www = join(dir, 'proc-www');
+    mkdirSync(www, { recursive: true });
+    writeFileSync(join(www, 'index.html'), 'hello from a process pod\n');
+    await api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'proc-web' },
+      spec: {
+        nodeName: processNode,
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'httpd',
+            image: 'coxswain/busybox',
+            command: [busybox, 'httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', www],
+            ports: [{ name: 'http', containerPort: port ?? 0 }],
+          },
+        ],
+      },
+    });
+    await running('proc-web');
+    const fwd = new Forward(['pod/proc-web', ':http']);
+    try {
+      const [p] = await fwd.ports(1);
+      expect(p?.remote).toBe(port);
+      const body = await waitFor(
+        'httpd of the process pod',
+        async () => {
+          const r = await httpGet(p?.local ?? 0, '/index.html');
+          return r.includes('hello from a process pod') ? r : undefined;
+        },
+        60_000,
+        500,
+      );
+      expect(body).toContain('200 OK');
       fwd.interrupt();
       expect(await fwd.exited).toBe(0);
     } finally {
