@@ -292,6 +292,7 @@ export class AgentRemote {
       .then(async (relay) => {
         if (relay === undefined) return;
         this.relays.set(id, relay);
+        relay.start();
         await relay.done;
       })
       .catch((err) => req.respond.fail(err))

@@ -57,7 +57,11 @@ function fakeAgent() {
       },
     };
     dialPod(body.podIP ?? '', body.port, `pod/${body.pod}`).then(
-      (socket) => relays.set(body.streamId, new PortForwardRelay(socket, respond, body.window)),
+      (socket) => {
+        const relay = new PortForwardRelay(socket, respond, body.window);
+        relays.set(body.streamId, relay);
+        relay.start();
+      },
       (err) => req.respond.fail(err),
     );
   };

@@ -84,6 +84,7 @@ export class PortForwardRelay {
   private queuedBytes = 0;
   private ackPending = 0;
   private podClosed = false;
+  private started = false;
   private finished = false;
   /** Resolves when the relay is over (ended, failed or cancelled). */
   readonly done: Promise<void>;
@@ -108,7 +109,14 @@ export class PortForwardRelay {
       this.pump();
     });
     respond.onCancel(() => this.finish());
-    respond.frame({ connected: true });
+  }
+
+  /** Tells the client it may send (call once the relay receives the stream's control tells). */
+  start(): void {
+    if (this.finished || this.started) return;
+    this.started = true;
+    this.respond.frame({ connected: true });
+    this.pump();
   }
 
   /** The master granted `frames` more frames. */
@@ -158,7 +166,7 @@ export class PortForwardRelay {
 
   /** Sends acks and queued frames while credit lasts; ends the stream once the pod side is drained. */
   private pump(): void {
-    if (this.finished) return;
+    if (this.finished || !this.started) return;
     while (this.credit > 0 && (this.ackPending > 0 || this.queue.length > 0)) {
       this.credit -= 1;
       if (this.ackPending > 0) {
