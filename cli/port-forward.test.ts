@@ -1,14 +1,21 @@
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { ObjectApi } from '../actors/api.js';
+import { BatchQueue } from '../actors/batch-queue.js';
 import type { Pod, Service } from '../core/index.js';
+import { waitFor } from '../test/fixtures/e2e.js';
 import { createMemoryApi } from '../test/fixtures/memory-api.js';
+import type { ClientStream } from './client.js';
+import type { StreamApi } from './pod-verbs.js';
 import {
   parseAddresses,
   parseForwardTarget,
   parsePortSpec,
   pickPod,
   podPortMappings,
+  portForwardCliLimits,
   resolveForward,
+  runPortForward,
   servicePortMappings,
 } from './port-forward.js';
 
@@ -191,5 +198,192 @@ describe('resolving the target against the API', () => {
       pod: { metadata: { name: 'late' } },
       mappings: [{ local: 80, remote: 8080 }],
     });
+  });
+});
+
+/** A stream op that connects at once and echoes what it gets, ending after the client's eof. */
+function echoStreams(opened: Record<string, unknown>[]): StreamApi {
+  return {
+    stream: async (_op, args) => {
+      opened.push(args);
+      const q = new BatchQueue<Record<string, unknown>>(
+        { highWaterBatches: 1_000, pause: () => {}, resume: () => {} },
+        'echo',
+      );
+      q.push([{ connected: true }]);
+      return {
+        next: async () => (await q.next())?.[0],
+        input: (body) => {
+          if (typeof body.data === 'string') q.push([{ data: body.data }]);
+          if (body.eof === true) {
+            q.push([{ eof: true }]);
+            q.end();
+          }
+        },
+        close: () => q.end(),
+      } satisfies ClientStream;
+    },
+  };
+}
+
+function roundTrip(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    let got = '';
+    socket.on('connect', () => socket.end(text));
+    socket.on('data', (d) => {
+      got += d;
+    });
+    socket.on('end', () => {
+      socket.end();
+      resolve(got);
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('runPortForward in process', () => {
+  it('listens, prints kubectl’s lines, relays each connection, and stops with 0 on interrupt', async () => {
+    const { objects } = createMemoryApi();
+    const created = (await objects.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: {
+        nodeName: 'n1',
+        containers: [{ name: 'app', image: 'x', ports: [{ name: 'web', containerPort: 8080 }] }],
+      },
+    })) as unknown as Pod;
+    await objects.updateStatus({ ...created, status: { phase: 'Running' } });
+    const opened: Record<string, unknown>[] = [];
+    let out = '';
+    let err = '';
+    let interrupt: () => void = () => {};
+    const done = runPortForward(
+      Object.assign(objects, echoStreams(opened)),
+      'pod/web',
+      [':web'],
+      {},
+      {
+        stdout: (s) => {
+          out += s;
+        },
+        stderr: (s) => {
+          err += s;
+        },
+        nowMs: Date.now,
+        onInterrupt: (cb) => {
+          interrupt = cb;
+          return () => {};
+        },
+      },
+    );
+    const port = await waitFor('Forwarding line', async () => {
+      const m = /^Forwarding from 127\.0\.0\.1:(\d+) -> 8080\n$/.exec(out);
+      return m ? Number(m[1]) : undefined;
+    });
+    expect(await Promise.all([roundTrip(port, 'one'), roundTrip(port, 'two')])).toEqual(['one', 'two']);
+    expect(out.split(`Handling connection for ${port}\n`)).toHaveLength(3);
+    expect(opened[0]).toMatchObject({ namespace: 'default', pod: 'web', port: 8080 });
+    interrupt();
+    expect(await done).toBe(0);
+    expect(err).toBe('');
+  });
+
+  it('ends with 1 and one line when the pod is deleted', async () => {
+    const { objects } = createMemoryApi();
+    const created = (await objects.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { nodeName: 'n1', containers: [{ name: 'app', image: 'x' }] },
+    })) as unknown as Pod;
+    await objects.updateStatus({ ...created, status: { phase: 'Running' } });
+    let out = '';
+    let err = '';
+    const done = runPortForward(
+      Object.assign(objects, echoStreams([])),
+      'web',
+      [':80'],
+      {},
+      {
+        stdout: (s) => {
+          out += s;
+        },
+        stderr: (s) => {
+          err += s;
+        },
+        nowMs: Date.now,
+      },
+    );
+    await waitFor('Forwarding line', async () => (out.includes('Forwarding from') ? true : undefined));
+    await objects.delete({ kind: 'Pod', namespace: 'default', name: 'web' });
+    expect(await done).toBe(1);
+    expect(err).toBe('error: lost connection to pod/web: it was deleted\n');
+  });
+
+  it('refuses connections beyond portForwardConnectionsMax with one line, and keeps the others', async () => {
+    const { objects } = createMemoryApi();
+    const created = (await objects.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { nodeName: 'n1', containers: [{ name: 'app', image: 'x' }] },
+    })) as unknown as Pod;
+    await objects.updateStatus({ ...created, status: { phase: 'Running' } });
+    const max = portForwardCliLimits.portForwardConnectionsMax;
+    portForwardCliLimits.portForwardConnectionsMax = 1;
+    let out = '';
+    let err = '';
+    let interrupt: () => void = () => {};
+    const done = runPortForward(
+      Object.assign(objects, echoStreams([])),
+      'web',
+      [':80'],
+      {},
+      {
+        stdout: (s) => {
+          out += s;
+        },
+        stderr: (s) => {
+          err += s;
+        },
+        nowMs: Date.now,
+        onInterrupt: (cb) => {
+          interrupt = cb;
+          return () => {};
+        },
+      },
+    );
+    try {
+      const port = await waitFor('Forwarding line', async () => {
+        const m = /^Forwarding from 127\.0\.0\.1:(\d+) -> 80\n$/.exec(out);
+        return m ? Number(m[1]) : undefined;
+      });
+      // The first connection stays open (no half-close yet); the second is refused.
+      const first = connect({ host: '127.0.0.1', port });
+      await waitFor('first handled', async () => (out.includes('Handling connection') ? true : undefined));
+      const second = await new Promise<string>((resolve) => {
+        const s2 = connect({ host: '127.0.0.1', port });
+        let got = '';
+        s2.on('data', (d) => {
+          got += d;
+        });
+        s2.on('close', () => resolve(got));
+        s2.on('error', () => {});
+      });
+      expect(second).toBe('');
+      expect(err).toBe(
+        `error: port-forward: 1 connections open (portForwardConnectionsMax); refusing a connection for ${port}\n`,
+      );
+      first.write('still here');
+      const echoed = await new Promise<string>((resolve) => first.once('data', (d) => resolve(String(d))));
+      expect(echoed).toBe('still here');
+      first.destroy();
+      interrupt();
+      expect(await done).toBe(0);
+    } finally {
+      portForwardCliLimits.portForwardConnectionsMax = max;
+    }
   });
 });
