@@ -14,6 +14,8 @@
  * | `node`       | `stats`  | {@link AgentStatsRequest} | {@link AgentStatsReply}                 |
  * | `stream/<id>`| `credit` | `{ frames }` (tell) | — the agent may send that many more frames   |
  * | `stream/<id>`| `stdin`, `resize`, `eof` | `{ data }`, `{ cols, rows }`, — (tells) | —   |
+ * | `pod/<uid>`  | `portForward` | {@link AgentPortForwardRequest} | `{ connected }`, then {@link AgentPortForwardFrame}s |
+ * | `stream/<id>`| `data`, `eof` | `{ data }`, — (tells: bytes for the pod, the client's half-close) | — |
  *
  * Flow control: the agent sends at most `window` frames beyond the credit the master granted;
  * the master grants credit as the gateway pulls frames, and the gateway pulls only while the
@@ -27,6 +29,13 @@
  * - `exec` { namespace?, pod, container?, command[], stdin?, tty? } → `{ started: true }` once
  *   the agent was asked (input may follow; before it, another master may be tried), output frames, then
  *   `{ exitCode }`. Input frames: `{ stdin: base64 }`, `{ resize: { cols, rows } }`, `{ eof: true }`.
+ * - `portForward` { namespace?, pod, port, window? } → `{ connected: true }` once the agent holds a
+ *   TCP connection to the pod's port (a refused connection ends the stream with its error), then
+ *   `{ data: base64 }` (bytes from the pod), `{ ack: bytes }` (bytes the agent wrote to the pod)
+ *   and `{ eof: true }` (the pod half-closed). Input: `{ data: base64 }`, `{ eof: true }`,
+ *   `{ credit: frames }`. Flow control both ways: the gateway sends at most `window` frames
+ *   beyond the credit the client granted (the client grants as it writes them to its socket),
+ *   and the client keeps at most {@link portForwardBufferBytesMax} bytes sent but not acked.
  * - `stats` { target: 'pods', namespace? (absent: all), pod? } → one `{ pods, unreachable }` frame;
  *   { target: 'nodes' } → one `{ nodes, unreachable }` frame.
  */
@@ -44,7 +53,36 @@ export const podStreamLimits = {
   statsTimeoutMs: 10_000,
   /** Longest command line of an exec, in arguments. */
   execArgsMax: 1_024,
+  /** Largest `window` (frames sent beyond the client's credit) a port-forward client may ask for. */
+  portForwardWindowFramesMax: 64,
+  /** A port-forward's window when the client names none, in frames. */
+  portForwardWindowFrames: 32,
 } as const;
+
+/**
+ * Port-forward bytes a client may have sent that the agent has not yet acked (written to the
+ * pod's socket), per connection: what bounds the agent's write buffer.
+ */
+export const portForwardBufferBytesMax = 1024 * 1024;
+/** Largest data frame of a port-forward, either way, in bytes (before base64). */
+export const portForwardChunkBytesMax = 32 * 1024;
+
+/** Agent request `portForward` to `pod/<uid>`: connect to the pod's `port` (TCP). */
+export interface AgentPortForwardRequest {
+  streamId: string;
+  window: number;
+  port: number;
+  /** The pod's name, for messages. */
+  pod?: string;
+  /** The pod's IP as its status reports it (docker: where the agent connects). */
+  podIP?: string;
+}
+
+export type AgentPortForwardFrame =
+  | { connected: true }
+  | { data: Uint8Array }
+  | { ack: number }
+  | { eof: true };
 
 /** Agent request `logs` to `pod/<uid>`. */
 export interface AgentLogsRequest {
@@ -274,6 +312,98 @@ function execOp(hub: AgentSessions, newId: () => string): StreamOpHandler {
   };
 }
 
+/**
+ * A port-forward connection as gateway frames: pulls the agent's frames only while the client
+ * has credit, grants the agent credit as frames are pulled, and forwards the client's bytes,
+ * half-close and credit (see the flow control contract in the file comment).
+ */
+export function portForwardFrames(
+  session: RemoteSession,
+  streamId: string,
+  remote: RemoteStream<AgentPortForwardFrame>,
+  window: number,
+): GatewayStream {
+  const it = remote[Symbol.asyncIterator]();
+  const control = `stream/${streamId}`;
+  let clientCredit = window;
+  let consumed = 0;
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const wakeUp = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  return {
+    async next() {
+      while (clientCredit <= 0 && !closed) await new Promise<void>((r) => (wake = r));
+      if (closed) return undefined;
+      const r = await it.next();
+      if (r.done) return undefined;
+      clientCredit -= 1;
+      consumed += 1;
+      if (consumed >= Math.max(1, Math.floor(window / 2))) {
+        session.tell(control, 'credit', { frames: consumed });
+        consumed = 0;
+      }
+      const f = r.value;
+      if ('data' in f) return { data: Buffer.from(f.data).toString('base64') };
+      return { ...f };
+    },
+    input(req) {
+      if (closed) return;
+      if (typeof req.data === 'string') {
+        const data = Buffer.from(req.data, 'base64');
+        if (data.byteLength > portForwardChunkBytesMax)
+          throw invalid(
+            `input: data: more than ${portForwardChunkBytesMax} bytes (portForwardChunkBytesMax)`,
+            'data',
+          );
+        session.tell(control, 'data', { data: new Uint8Array(data) });
+      }
+      if (req.credit !== undefined) {
+        const n = req.credit;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0 || n > window)
+          throw invalid(`input: credit: must be an integer in [1, ${window}]`, 'credit');
+        clientCredit = Math.min(clientCredit + n, window);
+        wakeUp();
+      }
+      if (req.eof === true) session.tell(control, 'eof', {});
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      wakeUp();
+      remote.cancel();
+    },
+  };
+}
+
+function portForwardOp(hub: AgentSessions, newId: () => string): StreamOpHandler {
+  return async (req, apis) => {
+    const port = req.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535)
+      throw invalid('portForward: port: must be an integer in [1, 65535]', 'port');
+    const window = count(req, 'window') ?? podStreamLimits.portForwardWindowFrames;
+    if (window < 1 || window > podStreamLimits.portForwardWindowFramesMax)
+      throw invalid(
+        `portForward: window: must be in [1, ${podStreamLimits.portForwardWindowFramesMax}] frames`,
+        'window',
+      );
+    const { pod, session } = await target(req, apis.objects, hub);
+    if (pod.status?.phase !== 'Running') {
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        `pod/${pod.metadata.name}: unable to forward port because pod is not running. Current status=${pod.status?.phase ?? 'Unknown'}`,
+      );
+    }
+    const body: AgentPortForwardRequest = { streamId: newId(), window, port, pod: pod.metadata.name ?? '' };
+    if (pod.status.podIP !== undefined && pod.status.podIP !== '') body.podIP = pod.status.podIP;
+    const remote = session.stream<AgentPortForwardFrame>(`pod/${pod.metadata.uid}`, 'portForward', body);
+    return portForwardFrames(session, body.streamId, remote, window);
+  };
+}
+
 /** A gateway stream of exactly one frame. */
 function oneFrame(frame: () => Promise<Record<string, unknown>>): GatewayStream {
   let sent = false;
@@ -374,11 +504,16 @@ function statsOp(hub: AgentSessions): StreamOpHandler {
   };
 }
 
-/** The `logs`, `exec` and `stats` stream ops for `startWsGateway({ streamOps })`. */
+/** The `logs`, `exec`, `portForward` and `stats` stream ops for `startWsGateway({ streamOps })`. */
 export function podStreamOps(
   hub: AgentSessions,
   opts: { newId?: () => string } = {},
 ): Record<string, StreamOpHandler> {
   const newId = opts.newId ?? randomUUID;
-  return { logs: logsOp(hub, newId), exec: execOp(hub, newId), stats: statsOp(hub) };
+  return {
+    logs: logsOp(hub, newId),
+    exec: execOp(hub, newId),
+    portForward: portForwardOp(hub, newId),
+    stats: statsOp(hub),
+  };
 }

@@ -60,6 +60,14 @@ const deps: CliDeps = {
       return () => process.stdout.off('resize', emit);
     },
   },
+  onInterrupt: (cb) => {
+    process.once('SIGINT', cb);
+    process.once('SIGTERM', cb);
+    return () => {
+      process.off('SIGINT', cb);
+      process.off('SIGTERM', cb);
+    };
+  },
   files: {
     listDir: (path) => (isDirectory(path) ? readdirSync(path) : undefined),
     readFile: (path) => readFileSync(path, 'utf8'),

@@ -28,6 +28,7 @@ import {
   parseResourceArgs,
 } from './options.js';
 import { runExec, runLogs, runTopNodes, runTopPods, type StreamApi, type Terminal } from './pod-verbs.js';
+import { parseAddresses, runPortForward } from './port-forward.js';
 import { objectRef } from './printers.js';
 import { RolloutError, registerRolloutCommands } from './rollout.js';
 import { resolveServers } from './servers.js';
@@ -56,6 +57,8 @@ export interface CliDeps extends Output {
   };
   /** Raw output and stdin for logs and exec; default: text through stdout/stderr, no stdin. */
   terminal?: Terminal;
+  /** Calls `cb` on SIGINT/SIGTERM (port-forward's clean stop); returns the unsubscribe. */
+  onInterrupt?(cb: () => void): () => void;
   /** Opens the client; default: a failover {@link CoxClient}. */
   connect?(servers: string[], log: (line: string) => void): CliApi;
 }
@@ -427,6 +430,54 @@ export async function runCox(args: readonly string[], deps: CliDeps): Promise<nu
             tty: o.tty === true,
           },
           terminal,
+        );
+      },
+    );
+
+  program
+    .command('port-forward')
+    .description(
+      'forward local ports to a pod: port-forward TYPE/NAME [LOCAL:]REMOTE... (pod, svc, deploy, rs, sts)',
+    )
+    .argument('<target>', 'pod/NAME (or NAME), svc/NAME, deploy/NAME, rs/NAME or sts/NAME')
+    .argument('<ports...>', 'LOCAL:REMOTE, :REMOTE (a free local port) or PORT')
+    .option('-n, --namespace <ns>', 'namespace (default: default)')
+    .option(
+      '--address <addresses>',
+      'local addresses to listen on, comma-separated (IPs or localhost)',
+      '127.0.0.1',
+    )
+    .option('--pod-running-timeout <seconds>', 'how long to wait for a running pod of a selector', '60')
+    .action(
+      async (
+        target: string,
+        ports: string[],
+        o: { namespace?: string; address: string; podRunningTimeout: string },
+        cmd: Command,
+      ) => {
+        const seconds = Number(o.podRunningTimeout);
+        if (!Number.isFinite(seconds) || seconds <= 0)
+          throw new UsageError(
+            `--pod-running-timeout: "${o.podRunningTimeout}": must be a positive number of seconds`,
+          );
+        const addresses = parseAddresses(o.address);
+        const api = connect(cmd);
+        if (api.stream === undefined) throw new UsageError('port-forward: this client cannot open streams');
+        code = await runPortForward(
+          api as CliApi & StreamApi,
+          target,
+          ports,
+          {
+            ...(o.namespace ? { namespace: o.namespace } : {}),
+            addresses,
+            podRunningTimeoutMs: seconds * 1000,
+          },
+          {
+            stdout: deps.stdout,
+            stderr: deps.stderr,
+            nowMs: deps.nowMs,
+            ...(deps.onInterrupt ? { onInterrupt: deps.onInterrupt } : {}),
+          },
         );
       },
     );

@@ -2,8 +2,9 @@
  * The agent's remote side: one {@link AgentConnector} per master (each dials only its master
  * and reconnects to it with backoff), so any master reaches this agent directly and one
  * master's failure interrupts nothing served through the others. It serves the requests of
- * actors/pod-streams.ts (see its protocol table): `logs` and `exec` of a pod's container and
- * `stats` of the node's running containers, with credit-based flow control per stream.
+ * actors/pod-streams.ts (see its protocol table): `logs` and `exec` of a pod's container,
+ * `portForward` to a pod's TCP port (node-agent/port-forward.ts) and `stats` of the node's
+ * running containers, with credit-based flow control per stream.
  */
 
 import { AgentConnector } from '../actors/agent-channel.js';
@@ -11,17 +12,19 @@ import { ApiError, ApiErrorCode } from '../actors/api.js';
 import type {
   AgentExecRequest,
   AgentLogsRequest,
+  AgentPortForwardRequest,
   AgentStatsReply,
   AgentStatsRequest,
   ContainerUsage,
 } from '../actors/pod-streams.js';
 import type { IncomingRequest, Responder } from '../actors/remoting.js';
+import { dialPod, PortForwardRelay, portForwardHost } from './port-forward.js';
 import type { ContainerRuntime, ContainerStats, ExecSession, LogOptions } from './runtime.js';
 
 export const agentRemoteLimits = {
   /** Largest flow-control window a master may ask for, in frames. */
   windowFramesMax: 512,
-  /** Streams (logs, exec) served at once, over all masters. */
+  /** Streams (logs, exec, port-forward connections) served at once, over all masters. */
   streamsMax: 256,
   /** Exec input tells held while the exec starts, per stream. */
   pendingInputsMax: 1_024,
@@ -34,6 +37,8 @@ export interface AgentRemoteOptions {
   /** The masters' gRPC API addresses (`host:port`), the same list the agent's ApiClient uses. */
   masters: string[];
   runtime: ContainerRuntime;
+  /** Where port-forwards reach pods of the process runtime (they share the node's network). */
+  nodeIp?: string;
   nowMs?: () => number;
   log?: (line: string) => void;
 }
@@ -115,12 +120,38 @@ function windowOf(req: { window?: unknown }): number {
   return Number.isInteger(w) && w > 0 ? Math.min(w, agentRemoteLimits.windowFramesMax) : 1;
 }
 
+/** What is wrong with a portForward request, if anything. */
+function portForwardProblem(
+  body: AgentPortForwardRequest | undefined,
+  open: number,
+): { code: ApiErrorCode; message: string } | undefined {
+  if (typeof body?.streamId !== 'string' || body.streamId === '')
+    return { code: ApiErrorCode.Invalid, message: 'streamId: required' };
+  if (!Number.isInteger(body.port) || body.port < 1 || body.port > 65_535)
+    return { code: ApiErrorCode.Invalid, message: 'port: must be an integer in [1, 65535]' };
+  if (open >= agentRemoteLimits.streamsMax)
+    return {
+      code: ApiErrorCode.ResourceExhausted,
+      message: `${agentRemoteLimits.streamsMax} streams open (streamsMax)`,
+    };
+  return undefined;
+}
+
+function relayControl(relay: PortForwardRelay, type: string, body: unknown): void {
+  const b = (body ?? {}) as { frames?: unknown; data?: unknown };
+  if (type === 'credit' && typeof b.frames === 'number' && b.frames > 0) relay.grant(b.frames);
+  else if (type === 'data' && b.data instanceof Uint8Array) relay.write(b.data);
+  else if (type === 'eof') relay.end();
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Serves masters' requests for one node; `start()` dials every master, `stop()` hangs up. */
 export class AgentRemote {
   private readonly connectors: AgentConnector[];
   private readonly streams = new Map<string, StreamControl>();
+  /** Port-forward connections by stream id (their control tells: credit, data, eof). */
+  private readonly relays = new Map<string, PortForwardRelay | 'dialing'>();
   private readonly nowMs: () => number;
   private readonly log: (line: string) => void;
 
@@ -148,6 +179,8 @@ export class AgentRemote {
     for (const c of this.connectors) c.close();
     for (const s of this.streams.values()) s.close();
     this.streams.clear();
+    for (const r of this.relays.values()) if (r !== 'dialing') r.close();
+    this.relays.clear();
   }
 
   /** The masters currently connected. */
@@ -171,6 +204,9 @@ export class AgentRemote {
           this.exec(req.to, req.body as AgentExecRequest, req.respond, control),
         );
         return;
+      case 'portForward':
+        this.portForward(req);
+        return;
       case 'stats':
         this.stats(req.body as AgentStatsRequest).then(
           (reply) => req.respond.reply(reply),
@@ -186,6 +222,11 @@ export class AgentRemote {
   }
 
   private control(streamId: string, type: string, body: unknown): void {
+    const relay = this.relays.get(streamId);
+    if (relay !== undefined) {
+      if (relay !== 'dialing') relayControl(relay, type, body);
+      return;
+    }
     const s = this.streams.get(streamId);
     if (s === undefined) return; // ended already: late tells are harmless
     const b = (body ?? {}) as { frames?: unknown; data?: unknown; cols?: unknown; rows?: unknown };
@@ -205,7 +246,7 @@ export class AgentRemote {
       );
       return;
     }
-    if (this.streams.size >= agentRemoteLimits.streamsMax) {
+    if (this.streams.size + this.relays.size >= agentRemoteLimits.streamsMax) {
       req.respond.fail(
         new ApiError(
           ApiErrorCode.ResourceExhausted,
@@ -224,6 +265,62 @@ export class AgentRemote {
         control.close();
         this.streams.delete(id);
       });
+  }
+
+  /**
+   * Connects to the pod's port and relays it. Tells sent before the connection is up are
+   * dropped: the client sends nothing before the `connected` frame.
+   */
+  private portForward(req: IncomingRequest): void {
+    const body = req.body as AgentPortForwardRequest;
+    const problem = portForwardProblem(body, this.streams.size + this.relays.size);
+    if (problem !== undefined) {
+      req.respond.fail(
+        new ApiError(problem.code, `agent ${this.opts.node}: portForward: ${problem.message}`),
+      );
+      return;
+    }
+    const id = body.streamId;
+    if (this.relays.has(id)) {
+      req.respond.fail(
+        new ApiError(ApiErrorCode.Invalid, `agent ${this.opts.node}: portForward: streamId: in use`),
+      );
+      return;
+    }
+    this.relays.set(id, 'dialing');
+    this.openRelay(req.to, body, req.respond)
+      .then(async (relay) => {
+        if (relay === undefined) return;
+        this.relays.set(id, relay);
+        relay.start();
+        await relay.done;
+      })
+      .catch((err) => req.respond.fail(err))
+      .finally(() => this.relays.delete(id));
+  }
+
+  private async openRelay(
+    to: string,
+    body: AgentPortForwardRequest,
+    respond: Responder,
+  ): Promise<PortForwardRelay | undefined> {
+    const podUid = to.startsWith('pod/') ? to.slice('pod/'.length) : '';
+    const what = typeof body.pod === 'string' && body.pod !== '' ? `pod/${body.pod}` : `pod ${podUid}`;
+    const host = portForwardHost(this.opts.runtime.kind, {
+      what,
+      podIP: body.podIP,
+      node: this.opts.node,
+      nodeIp: this.opts.nodeIp,
+    });
+    const running = (await this.opts.runtime.listContainers({ podUid })).some((c) => c.phase === 'running');
+    if (!running)
+      throw new ApiError(ApiErrorCode.NotFound, `${what}: no running container on node ${this.opts.node}`);
+    const socket = await dialPod(host, body.port, what);
+    if (respond.cancelled) {
+      socket.destroy();
+      return undefined;
+    }
+    return new PortForwardRelay(socket, respond, windowOf(body));
   }
 
   /** The container of a pod: the newest start of `name`, or the one before it with `previous`. */
