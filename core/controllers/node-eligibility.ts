@@ -7,14 +7,8 @@
  * pressure or cordoned.
  */
 
-import type {
-  Node,
-  NodeSelectorRequirement,
-  NodeSelectorTerm,
-  PodSpec,
-  Taint,
-  Toleration,
-} from '../objects.js';
+import type { Node, NodeSelectorTerm, PodSpec, Taint, Toleration } from '../objects.js';
+import { compileTerm, termMatches, tolerates } from '../scheduler/matching.js';
 
 /** The taints Kubernetes' node lifecycle puts on nodes, by condition. */
 export const NodeTaint = {
@@ -52,18 +46,7 @@ export function withDaemonTolerations(tolerations: readonly Toleration[] | undef
 }
 
 /** Kubernetes' ToleratesTaint: same key (or an empty key with Exists), same effect (or any), value per operator. */
-export function toleratesTaint(t: Toleration, taint: Taint): boolean {
-  if (t.effect !== undefined && t.effect !== '' && t.effect !== taint.effect) return false;
-  if ((t.key ?? '') !== '' && t.key !== taint.key) return false;
-  switch (t.operator ?? 'Equal') {
-    case 'Exists':
-      return true;
-    case 'Equal':
-      return (t.value ?? '') === (taint.value ?? '');
-    default:
-      return false;
-  }
-}
+export const toleratesTaint = tolerates;
 
 /** The first taint with one of `effects` that no toleration tolerates. */
 export function untoleratedTaint(
@@ -76,42 +59,9 @@ export function untoleratedTaint(
   );
 }
 
-function requirementMatches(req: NodeSelectorRequirement, value: string | undefined): boolean {
-  const values = req.values ?? [];
-  switch (req.operator) {
-    case 'In':
-      return value !== undefined && values.includes(value);
-    case 'NotIn':
-      return value === undefined || !values.includes(value);
-    case 'Exists':
-      return value !== undefined;
-    case 'DoesNotExist':
-      return value === undefined;
-    case 'Gt':
-    case 'Lt': {
-      if (value === undefined || values.length !== 1) return false;
-      const have = Number(value);
-      const want = Number(values[0]);
-      if (!Number.isInteger(have) || !Number.isInteger(want)) return false;
-      return req.operator === 'Gt' ? have > want : have < want;
-    }
-    default:
-      return false;
-  }
-}
-
 /** A term matches when all its requirements do; an empty term matches nothing (as Kubernetes). */
 export function nodeSelectorTermMatches(term: NodeSelectorTerm, node: Node): boolean {
-  const exprs = term.matchExpressions ?? [];
-  const fields = term.matchFields ?? [];
-  if (exprs.length === 0 && fields.length === 0) return false;
-  const labels = node.metadata.labels ?? {};
-  for (const req of exprs) if (!requirementMatches(req, labels[req.key])) return false;
-  for (const req of fields) {
-    const value = req.key === 'metadata.name' ? node.metadata.name : undefined;
-    if (!requirementMatches(req, value)) return false;
-  }
-  return true;
+  return termMatches(compileTerm(term), node.metadata.labels ?? {}, node.metadata.name ?? '');
 }
 
 /** `nodeSelector` (every pair) and the required node affinity (any term). */
