@@ -8,43 +8,16 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coxBin, coxRunner } from '../fixtures/cox-process.js';
 
-const bin = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
+const bin = coxBin;
 const home = mkdtempSync(join(tmpdir(), 'cox-up-'));
 // A base port away from the default (7100) and from other suites' random ports.
 const basePort = 17_000 + (process.pid % 400) * 5;
 const env = { ...process.env, COX_HOME: home, COX_CONFIG: join(home, 'config.json') };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cox(args: string[], input?: string, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cox ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
+const cox = coxRunner(env);
 
 function masterPid(id: string): number {
   return (JSON.parse(readFileSync(join(home, 'local', id, 'master.json'), 'utf8')) as { pid: number }).pid;

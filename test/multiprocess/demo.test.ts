@@ -5,46 +5,18 @@
  * keeps answering while the backend's pods are deleted and replaced one after the other.
  */
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CoxRun, coxRunner } from '../fixtures/cox-process.js';
 
-const bin = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
 const home = mkdtempSync(join(tmpdir(), 'cox-demo-'));
 // Away from the default (7100), from cox-up.test.ts (17,000-19,000) and other suites' ports.
 const basePort = 21_000 + (process.pid % 400) * 5;
 const env = { ...process.env, COX_HOME: home, COX_CONFIG: join(home, 'config.json') };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cox(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cox ${args.join(' ')} timed out; stdout: ${stdout}; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cox = coxRunner(env);
 
 function pidsUnder(dir: string, file: (id: string) => string): number[] {
   const pids: number[] = [];
@@ -95,18 +67,22 @@ async function readyBackends(): Promise<string[]> {
 }
 
 describe('npm run up: the demo app on 3 masters and 2 docker agents', () => {
-  let up: Run;
+  let up: CoxRun;
   let nodePort = 0;
   const dataRoot = join(home, 'local');
 
   beforeAll(async () => {
-    up = await cox(['up', '--demo', '--runtime', 'docker', '--base-port', String(basePort)], 300_000);
+    up = await cox(
+      ['up', '--demo', '--runtime', 'docker', '--base-port', String(basePort)],
+      undefined,
+      300_000,
+    );
     nodePort = Number(/curl http:\/\/127\.0\.1\.1:(\d+)\//.exec(up.stdout)?.[1] ?? 0);
   }, 320_000);
 
   afterAll(async () => {
     const pids = pidsUnder(dataRoot, (id) => (id.startsWith('agents/') ? 'agent.json' : 'master.json'));
-    await cox(['down', '--purge'], 60_000).catch(() => undefined);
+    await cox(['down', '--purge'], undefined, 60_000).catch(() => undefined);
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
