@@ -116,6 +116,10 @@ describe('dns messages', () => {
     expect(() => decodeMessage(loop)).toThrow('does not point backwards');
     const trailing = Uint8Array.from([...q, 0]);
     expect(() => decodeMessage(trailing)).toThrow('1 bytes after the last record');
+    // A label holding a dot (a name no reply could carry back): refused, with the id.
+    const dotted = Uint8Array.from([...q.slice(0, 12), 1, 0x2e, 0, 0, 1, 0, 1]);
+    expect(() => decodeMessage(dotted)).toThrow(expect.objectContaining({ id: 7 }));
+    expect(() => decodeMessage(dotted)).toThrow('label holds a dot');
   });
 
   it('never fails on arbitrary bytes with anything but DnsFormatError', () => {

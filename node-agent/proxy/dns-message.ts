@@ -171,6 +171,8 @@ class Reader {
         return labels.join('.');
       }
       if (at + 1 + len > this.buf.length) this.fail('label runs past the end');
+      // A dot inside a label cannot be written back as a name (nor is it a name we serve).
+      if (this.buf.subarray(at + 1, at + 1 + len).includes(0x2e)) this.fail('label holds a dot');
       wire += len + 1;
       if (wire > nameBytesMax) this.fail(`name longer than ${nameBytesMax} bytes`);
       labels.push(String.fromCharCode(...this.buf.subarray(at + 1, at + 1 + len)));

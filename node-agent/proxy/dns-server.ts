@@ -184,14 +184,35 @@ export class DnsServer {
       this.stats.dropped += 1;
       return undefined;
     }
-    const out = this.opts.zone.respond(query, this.opts.view, transport);
-    if (out === undefined) {
-      this.stats.dropped += 1;
-      return undefined;
+    let encoded: Uint8Array;
+    try {
+      const out = this.opts.zone.respond(query, this.opts.view, transport);
+      if (out === undefined) {
+        this.stats.dropped += 1;
+        return undefined;
+      }
+      this.stats.queries += 1;
+      this.count(out.response.rcode);
+      encoded = encodeMessage(out.response, out.bytesMax ?? tcpMessageBytesMax);
+    } catch {
+      // A query this server cannot answer (a name it cannot write back, say) must never take
+      // the agent down: SERVFAIL, counted.
+      this.count(Rcode.ServFail);
+      return encodeMessage({
+        id: query.id,
+        qr: true,
+        opcode: query.opcode,
+        aa: false,
+        tc: false,
+        rd: query.rd,
+        ra: false,
+        rcode: Rcode.ServFail,
+        questions: [],
+        answers: [],
+        authority: [],
+        additional: [],
+      });
     }
-    this.stats.queries += 1;
-    this.count(out.response.rcode);
-    const encoded = encodeMessage(out.response, out.bytesMax ?? tcpMessageBytesMax);
     if ((encoded[2] & 0x02) !== 0) this.stats.truncated += 1;
     return encoded;
   }
