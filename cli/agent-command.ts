@@ -245,21 +245,34 @@ export function registerAgentCommand(program: Command): void {
         restartBackoff: o.restartBackoff,
         proxy: o.proxy,
       });
-      await agent.start();
+      // Signals are heard from the start: a stop during start still removes what it set up
+      // (proxy rules), and a start that fails stops what it started before the error leaves.
+      let stopping: Promise<void> | undefined;
+      const stop = (why: string): Promise<void> => {
+        stopping ??= (async () => {
+          console.error(`agent ${o.name}: ${why}, stopping (pods keep running)`);
+          await agent.stop().catch((err: unknown) => {
+            console.error(`agent ${o.name}: stop: ${err instanceof Error ? err.message : String(err)}`);
+          });
+          api.close();
+        })();
+        return stopping;
+      };
+      const signalled = new Promise<void>((resolve) => {
+        process.once('SIGTERM', () => stop('SIGTERM').then(resolve));
+        process.once('SIGINT', () => stop('SIGINT').then(resolve));
+      });
+      try {
+        await agent.start();
+      } catch (err) {
+        await stop(`start failed (${err instanceof Error ? err.message : String(err)})`);
+        throw err;
+      }
+      if (stopping !== undefined) return signalled;
       process.stdout.write(
         `${JSON.stringify({ ready: true, node: o.name, pid: process.pid, runtime: runtime.kind, proxy: agent.proxyStatus()?.mode ?? 'none' })}\n`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          console.error(`agent ${o.name}: ${signal}, stopping (pods keep running)`);
-          agent.stop().then(() => {
-            api.close();
-            resolve();
-          });
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      await signalled;
     });
 }
 

@@ -333,10 +333,9 @@ async function showDemoAnswer(url: string): Promise<void> {
         err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     }
     if (Date.now() > deadline) {
-      console.log(
-        `\nwarning: ${url} did not answer through the backend yet (${last}); see cox get endpoints -n demo`,
+      throw new Error(
+        `the demo did not answer through its backend in ${demoAnswerTimeoutMs / 1000} s at ${url} (${last}); the cluster stays up: see cox get endpoints -n demo and cox events -n demo`,
       );
-      return;
     }
     await sleep(500);
   }

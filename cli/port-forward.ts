@@ -262,6 +262,8 @@ function listen(server: Server, address: string, port: number): Promise<number> 
     server.once('error', onError);
     server.listen({ host: address, port, exclusive: true }, () => {
       server.off('error', onError);
+      // Later errors (accept failing with EMFILE, say) are said, not fatal to cox.
+      server.on('error', (err) => process.stderr.write(`error: listening on port ${port}: ${err.message}\n`));
       const a = server.address();
       resolve(typeof a === 'object' && a !== null ? a.port : port);
     });

@@ -19,6 +19,8 @@ import type {
 } from '../actors/pod-streams.js';
 import type { IncomingRequest, Responder } from '../actors/remoting.js';
 import { dialPod, PortForwardRelay, portForwardHost } from './port-forward.js';
+import { cidrContains, loopbackCidr } from './proxy/ipv4.js';
+import { localPodNetworks } from './proxy/local-net.js';
 import type { ContainerRuntime, ContainerStats, ExecSession, LogOptions } from './runtime.js';
 
 export const agentRemoteLimits = {
@@ -312,6 +314,13 @@ export class AgentRemote {
       node: this.opts.node,
       nodeIp: this.opts.nodeIp,
     });
+    // The pod IP comes from the pod's status (anyone may write it): dial only this node's IP,
+    // its pod networks (its bridges) or loopback, never elsewhere.
+    if (host !== this.opts.nodeIp && !(await isLocalPodAddress(host)))
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        `${what}: status.podIP ${host} is not on a pod network of node ${this.opts.node}`,
+      );
     const running = (await this.opts.runtime.listContainers({ podUid })).some((c) => c.phase === 'running');
     if (!running)
       throw new ApiError(ApiErrorCode.NotFound, `${what}: no running container on node ${this.opts.node}`);
@@ -425,4 +434,11 @@ export class AgentRemote {
     });
     return { containers };
   }
+}
+
+/** Whether `ip` is on loopback or on one of this host's pod bridges (docker0 and the like). */
+async function isLocalPodAddress(ip: string): Promise<boolean> {
+  if (cidrContains(loopbackCidr, ip)) return true;
+  const networks = await localPodNetworks().catch(() => []);
+  return networks.some((n) => cidrContains(n.cidr, ip));
 }

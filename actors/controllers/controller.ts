@@ -135,6 +135,8 @@ export class ControllerRunner {
    * event-loop turn, so a message per key capped a controller at one completion per turn.
    */
   private completions: Completion[] = [];
+  /** Incarnations of the runner's actor: a reconcile started by a crashed one reports nothing. */
+  private incarnation = 0;
   private donePending = false;
 
   constructor(
@@ -205,6 +207,10 @@ export class ControllerRunner {
       init: () => {
         // A restarted actor may have lost a `done` on its way: the next completion sends one.
         this.donePending = false;
+        // Completions of the crashed incarnation's reconciles must not mark the new queue's keys
+        // done (that would let a key it is reconciling run twice at once).
+        this.incarnation += 1;
+        this.completions = [];
         return { queue: new WorkQueue(this.queueOptions), needsResync: true, lastResyncMs: nowMs() };
       },
       receive: (state, msg): Step<ControllerState, ControllerMsg, ControllerEffect> => {
@@ -265,6 +271,7 @@ export class ControllerRunner {
   }
 
   private async reconcileOne(key: string, self: ActorRef<ControllerMsg>): Promise<void> {
+    const incarnation = this.incarnation;
     const started = performance.now();
     let ok = true;
     let requeueAfterMs: number | undefined;
@@ -284,7 +291,7 @@ export class ControllerRunner {
     this.stats.reconciles += 1;
     if (!ok || requeueAfterMs !== undefined) this.stats.requeues += 1;
     this.recordLatency(performance.now() - started);
-    if (this.stopped || this.ref === undefined) return;
+    if (this.stopped || this.ref === undefined || incarnation !== this.incarnation) return;
     this.completions.push({ key, ok, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) });
     if (this.donePending) return;
     this.donePending = true;

@@ -113,6 +113,7 @@ describe('kernel rules rendering', () => {
       `nat POSTROUTING -m comment --comment "coxswain node n1 masquerade" -j COX-POST-${tag}`,
       `filter OUTPUT -d 10.96.0.0/16 -m comment --comment "coxswain node n1 guard" -j COX-FW-${tag}`,
       `filter FORWARD -d 10.96.0.0/16 -m comment --comment "coxswain node n1 guard" -j COX-FW-${tag}`,
+      `filter INPUT -d 127.0.0.0/8 -m comment --comment "coxswain node n1 loopback guard" -j COX-IN-${tag}`,
     ]);
   });
 

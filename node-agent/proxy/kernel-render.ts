@@ -15,7 +15,9 @@
  *                       (`-m recent --set` with affinity).
  * And the filter table: OUTPUT, FORWARD -d <service CIDR> → COX-FW-<tag>, which rejects a packet
  * to a virtual IP that is about to leave through a real interface (it was not translated and the
- * CIDR's local route is gone): a second guard that no packet to a virtual IP leaves the machine.
+ * CIDR's local route is gone): a second guard that no packet to a virtual IP leaves the machine;
+ * INPUT -d 127.0.0.0/8 → COX-IN-<tag>, which drops packets to loopback addresses that come from
+ * elsewhere (a pod, now that its bridge has route_localnet) unless we translated them.
  */
 
 import { createHash } from 'node:crypto';
@@ -55,15 +57,26 @@ export function chainTag(node: string, nodeIp: string): string {
   return createHash('sha256').update(`${node}\0${nodeIp}`).digest('hex').slice(0, 8);
 }
 
-export function topChains(tag: string): { svc: string; np: string; post: string; fw: string } {
-  return { svc: `COX-SVC-${tag}`, np: `COX-NP-${tag}`, post: `COX-POST-${tag}`, fw: `COX-FW-${tag}` };
+export function topChains(tag: string): { svc: string; np: string; post: string; fw: string; in: string } {
+  return {
+    svc: `COX-SVC-${tag}`,
+    np: `COX-NP-${tag}`,
+    post: `COX-POST-${tag}`,
+    fw: `COX-FW-${tag}`,
+    in: `COX-IN-${tag}`,
+  };
 }
 
 /** Whether `chain` is one of the chains of the agent with this tag. */
 export function isOwnChain(chain: string, tag: string): boolean {
   const t = topChains(tag);
   return (
-    chain === t.svc || chain === t.np || chain === t.post || chain === t.fw || chain.startsWith(`COX-${tag}-`)
+    chain === t.svc ||
+    chain === t.np ||
+    chain === t.post ||
+    chain === t.fw ||
+    chain === t.in ||
+    chain.startsWith(`COX-${tag}-`)
   );
 }
 
@@ -189,6 +202,15 @@ export function renderRules(plan: ProxyPlan, cfg: KernelRenderConfig, memo?: Ren
         `-d ${cfg.serviceCidr} ! -o lo ${comment('virtual IPs never leave this machine')} -j REJECT --reject-with icmp-port-unreachable`,
       ],
     ],
+    // route_localnet (set on pod bridges for node ports on 127.0.1.N) would also let a pod
+    // reach the host's loopback services (masters' ports): dropped unless translated by us
+    // (kube-proxy's guard for CVE-2020-8558).
+    [
+      top.in,
+      [
+        `-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT ${comment('loopback is not reachable from outside it')} -j DROP`,
+      ],
+    ],
   ]);
   const note = (what: string) => comment(`coxswain node ${cfg.node} ${what}`);
   const cidrJump = `-d ${cfg.serviceCidr} ${note('cluster IPs')} -j ${top.svc}`;
@@ -202,6 +224,7 @@ export function renderRules(plan: ProxyPlan, cfg: KernelRenderConfig, memo?: Ren
     { table: 'nat', chain: 'POSTROUTING', spec: `${note('masquerade')} -j ${top.post}` },
     { table: 'filter', chain: 'OUTPUT', spec: guard },
     { table: 'filter', chain: 'FORWARD', spec: guard },
+    { table: 'filter', chain: 'INPUT', spec: `-d 127.0.0.0/8 ${note('loopback guard')} -j ${top.in}` },
   ];
   for (const names of [nat.keys(), filter.keys()])
     for (const n of names)

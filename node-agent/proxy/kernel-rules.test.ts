@@ -135,7 +135,7 @@ describe('kernel proxy rules (iptables in a private network namespace)', () => {
 
   it('leaves each jump exactly once after restarts, and rewrites only what changed', async () => {
     const before = await counts(tag);
-    expect(Object.values(before.jumps)).toEqual([1, 1, 1, 1, 1, 1, 1]);
+    expect(Object.values(before.jumps)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
     for (let i = 0; i < 3; i += 1) {
       const restarted = new KernelProxyRules(opts);
       await restarted.apply(plan);
@@ -197,7 +197,7 @@ describe('kernel proxy rules (iptables in a private network namespace)', () => {
     expect((await counts(tag)).chains).toBe(two.chains - 4); // api's service chain and its 3 backends
     await rules.apply({ servers: [] });
     expect(await get('http://10.96.0.20/')).toBeUndefined();
-    expect((await counts(tag)).chains).toBe(4); // the dispatch, node port, masquerade and guard chains
+    expect((await counts(tag)).chains).toBe(5); // the dispatch, node port and masquerade chains, and the two guards
     await rules.close();
     expect(await counts(tag)).toEqual({ chains: 0, jumps: {} });
     const left = await runCommand(['iptables-save'], { prefix });

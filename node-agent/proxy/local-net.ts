@@ -12,7 +12,7 @@
  * machine, and another agent sharing the kernel may still depend on it.
  */
 
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { runCommand } from './commands.js';
 import { type Cidr, cidrWithin, loopbackCidr, parseCidr } from './ipv4.js';
 
@@ -81,16 +81,25 @@ export function parsePodNetworks(routes: string, bridges: ReadonlySet<string>): 
   return out;
 }
 
-/** The bridge interfaces of this host (those with /sys/class/net/<dev>/bridge). */
+/**
+ * The bridge interfaces of this host (those with /sys/class/net/<dev>/bridge) whose ports are
+ * all virtual: a bridge holding a physical NIC (br0 on a hypervisor) carries the LAN, which is
+ * no pod network.
+ */
 async function bridgesOf(devs: readonly string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (const dev of devs) {
-    if (!/^[\w.@-]+$/.test(dev)) continue;
-    const isBridge = await stat(`/sys/class/net/${dev}/bridge`).then(
+  const exists = (path: string) =>
+    stat(path).then(
       () => true,
       () => false,
     );
-    if (isBridge) out.add(dev);
+  const out = new Set<string>();
+  for (const dev of devs) {
+    if (!/^[\w.@-]+$/.test(dev)) continue;
+    if (!(await exists(`/sys/class/net/${dev}/bridge`))) continue;
+    const ports = await readdir(`/sys/class/net/${dev}/brif`).catch(() => [] as string[]);
+    let physical = false;
+    for (const port of ports) if (await exists(`/sys/class/net/${port}/device`)) physical = true;
+    if (!physical) out.add(dev);
   }
   return out;
 }

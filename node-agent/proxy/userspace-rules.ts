@@ -164,6 +164,11 @@ class Listener {
       upstream.once('connect', () => {
         clearTimeout(timer);
         upstream.off('error', onFail);
+        // The client left while this backend was being dialed: nothing to splice.
+        if (client.destroyed) {
+          upstream.destroy();
+          return;
+        }
         this.remember(clientIp, b);
         splice(client, upstream);
       });

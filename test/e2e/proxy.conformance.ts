@@ -353,7 +353,7 @@ export function describeProxyConformance(o: ProxySuiteOptions): void {
       expect(status).toMatchObject({ mode: o.mode, ready: true, failures: 0 });
       expect(status?.syncLatencyMs.count).toBeGreaterThan(0);
       if (o.mode === 'kernel') {
-        for (const i of [0, 1]) expect((await kernelState(i)).jumps).toEqual([1, 1, 1, 1, 1, 1, 1]);
+        for (const i of [0, 1]) expect((await kernelState(i)).jumps).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
       }
     }, 120_000);
 
@@ -490,7 +490,7 @@ export function describeProxyConformance(o: ProxySuiteOptions): void {
           30_000,
         );
         if (o.mode === 'kernel') {
-          for (const i of [0, 1]) expect((await kernelState(i)).jumps).toEqual([1, 1, 1, 1, 1, 1, 1]);
+          for (const i of [0, 1]) expect((await kernelState(i)).jumps).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
         }
         if (round === 0) await agent.stop();
       }

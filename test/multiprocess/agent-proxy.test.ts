@@ -112,12 +112,12 @@ describe('kernel proxy rules of a cox agent process across kill -9', () => {
       30_000,
     );
     const steady = await kernel();
-    expect(steady.jumps).toEqual([1, 1, 1, 1, 1, 1, 1]);
-    // 4 top chains, 2 service chains, 3 backend chains.
-    expect(steady.chains).toBe(9);
+    expect(steady.jumps).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    // 5 top chains, 2 service chains, 3 backend chains.
+    expect(steady.chains).toBe(10);
 
     await first.kill();
-    expect((await kernel()).chains).toBe(9); // a killed agent's rules keep serving
+    expect((await kernel()).chains).toBe(10); // a killed agent's rules keep serving
     for (let i = 0; i < 2; i += 1) {
       const before = dnsPort((await kernel()).text);
       expect(before).toBeDefined();
@@ -130,8 +130,8 @@ describe('kernel proxy rules of a cox agent process across kill -9', () => {
         },
         30_000,
       );
-      expect((await kernel()).chains).toBe(9);
-      expect((await kernel()).jumps).toEqual([1, 1, 1, 1, 1, 1, 1]);
+      expect((await kernel()).chains).toBe(10);
+      expect((await kernel()).jumps).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
       await again.kill();
     }
 
@@ -148,8 +148,8 @@ describe('kernel proxy rules of a cox agent process across kill -9', () => {
       30_000,
     );
     const after = await kernel();
-    expect(after.chains).toBe(7);
-    expect(after.jumps).toEqual([1, 1, 1, 1, 1, 1, 1]);
+    expect(after.chains).toBe(8);
+    expect(after.jumps).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
 
     await agent?.stop();
     expect(await kernel()).toMatchObject({ chains: 0, jumps: [] });
