@@ -94,7 +94,7 @@ export class KernelProxyRules implements ProxyRules {
   }
 
   private async restore(text: string): Promise<void> {
-    await this.shell.run(['iptables-restore', '--noflush'], { input: text });
+    await this.shell.run(['iptables-restore', '--noflush', '--wait', '5'], { input: text });
   }
 }
 
