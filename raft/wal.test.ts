@@ -50,7 +50,10 @@ describe('encodeFramedWithBytes', () => {
   it('gives the record encodeFramed gives, in pieces, for bytes of any size', async () => {
     for (const size of [0, 10, 300, 70_000, 9 * 1024 * 1024]) {
       const data = new Uint8Array(size).map((_, i) => (i * 31) & 0xff);
-      const joined = Buffer.concat(await encodeFramedWithBytes(fields, 'data', data));
+      const pieces = await encodeFramedWithBytes(fields, 'data', data);
+      // The bytes themselves are a piece of their own: not copied.
+      expect(pieces.at(-1)).toBe(data);
+      const joined = Buffer.concat(pieces);
       const r = readFramedRecord(joined, 0);
       if (!r.ok) throw new Error(r.reason);
       expect(r.next).toBe(joined.length);

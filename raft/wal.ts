@@ -299,7 +299,7 @@ const FRAMED_CRC_SLICE_BYTES = 4 * 1024 * 1024;
  * bin), as pieces to write in order, without copying `bytes` and with the checksum computed in
  * slices between which the event loop runs: a snapshot of a large state is tens of megabytes,
  * and packing and checksumming it at once stalled a master (and its Raft heartbeats) for
- * seconds. `fields` must have fewer than 15 keys.
+ * seconds.
  */
 export async function encodeFramedWithBytes(
   fields: Record<string, unknown>,
@@ -308,11 +308,15 @@ export async function encodeFramedWithBytes(
 ): Promise<Uint8Array[]> {
   const prefix = new Uint8Array(packr.pack(fields));
   const count = Object.keys(fields).length;
-  if (count >= 15 || prefix[0] !== (0x80 | count)) {
-    // Not a fixmap header: the plain way.
+  // The map's header says one entry more: `key` and `bytes` follow the fields.
+  if (count < 15 && prefix[0] === (0x80 | count)) {
+    prefix[0] = 0x80 | (count + 1); // fixmap
+  } else if (prefix[0] === 0xde && ((prefix[1] << 8) | prefix[2]) === count && count < 0xffff) {
+    prefix[1] = (count + 1) >> 8; // map16 (msgpackr's header for objects)
+    prefix[2] = (count + 1) & 0xff;
+  } else {
     return [encodeFramed({ ...fields, [key]: bytes })];
   }
-  prefix[0] = 0x80 | (count + 1);
   const keyBytes = packr.pack(key);
   const binHeader = new Uint8Array(5); // bin32: 0xc6, length big-endian
   binHeader[0] = 0xc6;
