@@ -528,7 +528,9 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       switch (req.t) {
         case 'propose': {
           const r = await this.proposeOnLeader(req.data, req.id);
-          return { t: 'proposed', index: r.index, outcome: r.outcome };
+          return req.localOutcome
+            ? { t: 'proposed', index: r.index }
+            : { t: 'proposed', index: r.index, outcome: r.outcome };
         }
         case 'addMember':
           await this.addMemberOnLeader(req.req);
@@ -687,9 +689,12 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         }
       }
       let resp: PeerResponse;
+      // Registered before the request: the entry may be applied here before the answer arrives.
+      const local = this.store.expectOutcome(id);
       try {
-        resp = await this.peers.request(leader, { t: 'propose', data, id }, remaining);
+        resp = await this.peers.request(leader, { t: 'propose', data, id, localOutcome: true }, remaining);
       } catch (err) {
+        local.cancel();
         // Retried only when the request provably never reached the leader (no connection).
         if (!isConnectFailure(err)) {
           throw new ApiError(
@@ -702,7 +707,12 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         await sleep(Math.min(100 * attempt, 500));
         continue;
       }
+      if (resp.t === 'proposed' && resp.outcome === undefined) {
+        return { index: resp.index, outcome: await this.appliedOutcome(local, resp.index, deadline) };
+      }
+      local.cancel();
       if (resp.t === 'proposed') {
+        // A leader that answers with the outcome (an older master).
         await this.store.waitForApplied(resp.index, Math.max(1, deadline - this.nowMs())).catch(() => {});
         return { index: resp.index, outcome: resp.outcome as RecordOutcome };
       }
@@ -725,6 +735,37 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       {
         retryAfterMs: 500,
       },
+    );
+  }
+
+  /**
+   * The outcome of a forwarded write, from this master's own apply of its entry at `index`.
+   * Unknown (Timeout: the write may well have applied) when this master does not apply it in
+   * time or skips it by installing a snapshot past it.
+   */
+  private async appliedOutcome(
+    expected: { outcome: Promise<RecordOutcome>; cancel: () => void },
+    index: number,
+    deadline: number,
+  ): Promise<RecordOutcome> {
+    try {
+      await this.store.waitForApplied(index, Math.max(1, deadline - this.nowMs()));
+    } catch {
+      expected.cancel();
+      throw new ApiError(
+        ApiErrorCode.Timeout,
+        `write outcome unknown: committed at index ${index}, not applied on this master in time`,
+        { retryAfterMs: 100 },
+      );
+    }
+    // Settled during the apply, before the applied index moved: already resolved unless skipped.
+    const outcome = await Promise.race([expected.outcome, Promise.resolve(undefined)]);
+    if (outcome !== undefined) return outcome;
+    expected.cancel();
+    throw new ApiError(
+      ApiErrorCode.Timeout,
+      `write outcome unknown: this master installed a snapshot past index ${index}`,
+      { retryAfterMs: 100 },
     );
   }
 

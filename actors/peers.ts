@@ -17,7 +17,12 @@ import {
 
 /** A request a master handles for another one. */
 export type PeerRequest =
-  | { t: 'propose'; data: Uint8Array; id: string }
+  /**
+   * `localOutcome`: the requester reads the outcome from its own apply of the entry (the apply
+   * is deterministic), so the answer carries only the index: the leader no longer encodes every
+   * forwarded write's object back to the follower that has to apply it anyway.
+   */
+  | { t: 'propose'; data: Uint8Array; id: string; localOutcome?: boolean }
   | { t: 'addMember'; req: AddMemberRequest }
   | { t: 'removeMember'; id: string }
   | { t: 'transfer'; to?: string }
@@ -25,7 +30,8 @@ export type PeerRequest =
   | { t: 'controllers' };
 
 export type PeerResponse =
-  | { t: 'proposed'; index: number; outcome: unknown }
+  /** `outcome` is absent when the request asked for `localOutcome`. */
+  | { t: 'proposed'; index: number; outcome?: unknown }
   | { t: 'done' }
   | { t: 'controllers'; status: ControllersStatus }
   | {

@@ -610,17 +610,23 @@ async function encodeSnapshot(
       sliceStart = performance.now();
     }
   }
-  return concat(parts);
+  return concatSliced(parts, sliceMs);
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
+/** `parts` joined, copying for at most about `sliceMs` per event-loop turn (a state of 100+ MB took 0.5 s in one go). */
+async function concatSliced(parts: readonly Uint8Array[], sliceMs: number): Promise<Uint8Array> {
   let size = 0;
   for (const p of parts) size += p.byteLength;
   const out = new Uint8Array(size);
   let at = 0;
+  let sliceStart = performance.now();
   for (const p of parts) {
     out.set(p, at);
     at += p.byteLength;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
   }
   return out;
 }

@@ -12,7 +12,9 @@
  * `createdPerSec` the same for creations, `allRunningSec` the time from the first workload
  * create to the last pod Running, `masterRssMb` the leader's resident memory at the end, and
  * `bindLagP50Ms` the time from a pod's creation to its binding, `podsCreated` every pod seen
- * (more than `pods` when a controller overshot), `raftTerm` the term at the end (elections).
+ * (more than `pods` when a controller overshot), `raftTerm` the term at the end (elections),
+ * `raftEntriesPerPod` the Raft entries applied during the run per pod (every write: pods,
+ * bindings, statuses, events and their deletions, leases, workload statuses).
  *
  * `cpuMsPerPod` is the CPU time of the masters and the fleet per pod (what the run cost,
  * whatever else shares the machine).
@@ -251,6 +253,12 @@ function rates(ms: number[]): { perSec: number; peakPerSec: number; firstMs: num
   };
 }
 
+/** The highest applied index any master reports (0 when none answers). */
+async function appliedIndex(cluster: MasterCluster): Promise<number> {
+  const all = await Promise.all(cluster.ids().map((id) => cluster.status(id).catch(() => undefined)));
+  return Math.max(0, ...all.flatMap((st) => st?.members.map((m) => m.applied ?? 0) ?? []));
+}
+
 async function main(): Promise<unknown> {
   const { values } = parseArgs({
     options: {
@@ -310,6 +318,7 @@ async function main(): Promise<unknown> {
     follower = followPods(client, times);
     await sleep(500);
     const cpu0 = new Map(cluster.ids().map((id) => [id, cpuSec(cluster.pid(id))]));
+    const applied0 = await appliedIndex(cluster);
     const fleetCpu0 = cpuSec(fleet.pid!);
     const t0 = performance.now();
     const base = Math.floor(pods / workloads);
@@ -356,6 +365,7 @@ async function main(): Promise<unknown> {
     const terms = (
       await Promise.all(cluster.ids().map((id) => cluster.status(id).catch(() => undefined)))
     ).map((st) => st?.term ?? 0);
+    const applied1 = await appliedIndex(cluster);
     return {
       nodes,
       pods,
@@ -372,6 +382,7 @@ async function main(): Promise<unknown> {
       masterRssMb: masters.find((m) => m.leader)?.rssMb ?? 0,
       cpuMsPerPod,
       raftTerm: Math.max(...terms),
+      raftEntriesPerPod: round2((applied1 - applied0) / pods),
       masters,
       fleet: { rssMb: rssMb(fleet.pid!), cpuSec: fleetCpuSec },
     };

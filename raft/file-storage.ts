@@ -45,7 +45,7 @@ import { MemoryStorage } from './storage.js';
 import type { ConfState, Entry, HardState, Snapshot } from './types.js';
 import {
   decodePayload,
-  encodeFramed,
+  encodeFramedWithBytes,
   ensureDir,
   fsyncDir,
   plainBytes,
@@ -326,7 +326,11 @@ export class FileStorage extends MemoryStorage implements DurableStorage {
     const { index, term, voters, learners, data } = snap;
     const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(encodeFramed({ index, term, voters, learners, data }));
+      // In pieces, checksummed in slices: a whole-state snapshot packed and checksummed at once
+      // stalled the event loop (and Raft's heartbeats) for seconds.
+      for (const piece of await encodeFramedWithBytes({ index, term, voters, learners }, 'data', data)) {
+        await fh.writeFile(piece);
+      }
       await fh.sync();
     } finally {
       await fh.close();

@@ -225,6 +225,42 @@ describe('RaftHost', () => {
     expect(lagging.sm.writes.at(-1)).toBe('after-heal');
   });
 
+  it('with snapshotLogBytesRatio, waits for a log as large as the last snapshot before the next', async () => {
+    const created: { id: string; index: number; bytes: number }[] = [];
+    const { members } = await startCluster({
+      snapshotEveryEntries: 10,
+      compactionMarginEntries: 5,
+      snapshotLogBytesRatio: 1,
+      logger: {
+        info: (msg, o) => {
+          if (msg === 'created snapshot') {
+            const f = o as { id: string; index: number; bytes: number };
+            created.push({ id: f.id, index: f.index, bytes: f.bytes });
+          }
+        },
+        warn: () => {},
+        error: (msg, o) => console.error(msg, o),
+      },
+    });
+    const leader = await leaderOf(members);
+    // Entries of 8 bytes; the recording state machine's snapshot holds every write so far.
+    for (let i = 0; i < 300; i += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, j) =>
+          leader.host.propose(enc.encode(`w-${String(i + j).padStart(6, '0')}`)),
+        ),
+      );
+    }
+    await waitFor(() => created.filter((c) => c.id === leader.id).length >= 2, 'two snapshots on the leader');
+    const mine = created.filter((c) => c.id === leader.id);
+    for (let k = 1; k < mine.length; k += 1) {
+      // Every entry applied since the previous cut counts (8 bytes each, at most one per index).
+      expect((mine[k].index - mine[k - 1].index) * 8).toBeGreaterThanOrEqual(mine[k - 1].bytes);
+    }
+    // Still fewer than the entry count alone would take (one per 10 entries).
+    expect(mine.length).toBeLessThan(30);
+  });
+
   it('keeps committing and applying while a snapshot encodes; stores the cut it took, then compacts', async () => {
     const { members } = await startCluster({ snapshotEveryEntries: 30, compactionMarginEntries: 5 });
     const leader = await leaderOf(members);

@@ -84,6 +84,14 @@ export interface RaftHostOptions {
   maxUncommittedBytes?: number;
   /** Snapshot the state machine and compact once `applied - lastSnapshotIndex >= this`. Default 10,000. */
   snapshotEveryEntries?: number;
+  /**
+   * Also wait, before a snapshot, until the entries applied since the last one hold at least
+   * this many times its bytes (the Raft thesis' rule, 5.1.1: a snapshot costs the whole state,
+   * so it is amortized over a log about its size; with a fixed entry count the cost per entry
+   * grew with the state, and a large cluster spent its CPU re-encoding itself). 0: the entry
+   * count alone decides. Default 0.
+   */
+  snapshotLogBytesRatio?: number;
   /** Entries kept before the snapshot index for slow followers. Default 1,000. */
   compactionMarginEntries?: number;
   /** How long `readIndex()` waits for its read point and the apply. Default 5,000. */
@@ -201,6 +209,11 @@ export class RaftHost {
   private readonly tickMs: number;
   private readonly electionTicks: number;
   private readonly snapshotEveryEntries: number;
+  private readonly snapshotLogBytesRatio: number;
+  /** Bytes of the last snapshot taken or installed. */
+  private lastSnapshotBytes: number;
+  /** Bytes of the entries applied since the last snapshot's cut. */
+  private logBytesSinceSnapshot = 0;
   private readonly compactionMarginEntries: number;
   private readonly readTimeoutMs: number;
   private readonly pendingProposalsMax: number;
@@ -254,6 +267,7 @@ export class RaftHost {
     this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
     this.electionTicks = opts.electionTicks ?? DEFAULT_ELECTION_TICKS;
     this.snapshotEveryEntries = opts.snapshotEveryEntries ?? DEFAULT_SNAPSHOT_EVERY_ENTRIES;
+    this.snapshotLogBytesRatio = opts.snapshotLogBytesRatio ?? 0;
     this.compactionMarginEntries = opts.compactionMarginEntries ?? DEFAULT_COMPACTION_MARGIN_ENTRIES;
     this.readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     this.pendingProposalsMax = opts.pendingProposalsMax ?? DEFAULT_PENDING_PROPOSALS_MAX;
@@ -261,6 +275,7 @@ export class RaftHost {
     this.pendingReadsMax = opts.pendingReadsMax ?? DEFAULT_PENDING_READS_MAX;
     if (!(this.tickMs > 0)) throw new RangeError('tickMs must be positive');
     if (!(this.snapshotEveryEntries > 0)) throw new RangeError('snapshotEveryEntries must be positive');
+    if (!(this.snapshotLogBytesRatio >= 0)) throw new RangeError('snapshotLogBytesRatio must be >= 0');
     if (!(this.compactionMarginEntries >= 0)) throw new RangeError('compactionMarginEntries must be >= 0');
     const random = opts.random ?? Math.random;
     if (opts.bootstrap !== undefined) this.bootstrapSyncPending = prepareBootstrap(opts);
@@ -283,6 +298,7 @@ export class RaftHost {
     this.durableTermVote = { term: hs.term, vote: hs.vote };
     this.readIncarnation = Math.floor(random() * UINT32_RANGE) >>> 0;
     this.lastSnapshotIndex = this.storage.snapshot().index;
+    this.lastSnapshotBytes = this.storage.snapshot().data.byteLength;
     this.appliedIndex = this.lastSnapshotIndex;
     const st = this.node.status();
     this.lastLeader = st.leader;
@@ -591,7 +607,8 @@ export class RaftHost {
         !this.stopped &&
         !this.snapshotEncoding &&
         this.snapshotEncoded === undefined &&
-        this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries
+        this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries &&
+        this.logBytesSinceSnapshot >= this.lastSnapshotBytes * this.snapshotLogBytesRatio
       ) {
         this.startSnapshot();
       }
@@ -646,6 +663,8 @@ export class RaftHost {
     await this.sm.restore(snap.data);
     this.appliedIndex = snap.index;
     this.lastSnapshotIndex = snap.index;
+    this.lastSnapshotBytes = snap.data.byteLength;
+    this.logBytesSinceSnapshot = 0;
     this.log.info('installed snapshot', { id: this.opts.id, index: snap.index, term: snap.term });
   }
 
@@ -653,6 +672,7 @@ export class RaftHost {
     if (this.sm.applyBatch !== undefined) {
       if (ents.length === 0) return;
       const data = ents.filter((e) => e.type === 'normal' && e.data.byteLength > 0);
+      for (const e of data) this.logBytesSinceSnapshot += e.data.byteLength;
       const last = ents[ents.length - 1].index;
       await this.sm.applyBatch(data, last);
       this.appliedIndex = last;
@@ -660,6 +680,7 @@ export class RaftHost {
     }
     for (const e of ents) {
       if (e.type === 'normal' && e.data.byteLength > 0) {
+        this.logBytesSinceSnapshot += e.data.byteLength;
         const r = this.sm.apply(e);
         if (r !== undefined) await r;
       }
@@ -679,6 +700,7 @@ export class RaftHost {
     const index = this.appliedIndex;
     const { voters, learners } = this.node.status();
     this.snapshotEncoding = true;
+    this.logBytesSinceSnapshot = 0;
     let encoding: Promise<Uint8Array>;
     try {
       encoding = Promise.resolve(this.sm.snapshot());
@@ -688,6 +710,7 @@ export class RaftHost {
     encoding
       .then((data) => {
         this.snapshotEncoded = { index, data, conf: { voters: [...voters], learners: [...learners] } };
+        this.lastSnapshotBytes = data.byteLength;
       })
       .catch((err: unknown) =>
         this.log.warn('snapshot failed', { id: this.opts.id, index, error: String(err) }),

@@ -4,7 +4,17 @@ import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { crc32c } from './crc32c.js';
 import type { Entry } from './types.js';
-import { RECORD_HEADER_BYTES, type ReplayedRecord, Wal, WalCorruptionError, type WalRecord } from './wal.js';
+import {
+  decodePayload,
+  encodeFramed,
+  encodeFramedWithBytes,
+  RECORD_HEADER_BYTES,
+  type ReplayedRecord,
+  readFramedRecord,
+  Wal,
+  WalCorruptionError,
+  type WalRecord,
+} from './wal.js';
 
 describe('crc32c', () => {
   it('matches the published CRC-32C check values', () => {
@@ -34,6 +44,27 @@ const ent = (index: number, term = 1, size = 16): Entry => ({
 });
 const ents = (r: ReplayedRecord[]): number[] =>
   r.flatMap((x) => (x.record.kind === 'entries' ? x.record.entries.map((e) => e.index) : []));
+
+describe('encodeFramedWithBytes', () => {
+  const fields = { index: 7, term: 2, voters: ['a', 'b'], learners: [] as string[] };
+  it('gives the record encodeFramed gives, in pieces, for bytes of any size', async () => {
+    for (const size of [0, 10, 300, 70_000, 9 * 1024 * 1024]) {
+      const data = new Uint8Array(size).map((_, i) => (i * 31) & 0xff);
+      const pieces = await encodeFramedWithBytes(fields, 'data', data);
+      // The bytes themselves are a piece of their own: not copied.
+      expect(pieces.at(-1)).toBe(data);
+      const joined = Buffer.concat(pieces);
+      const r = readFramedRecord(joined, 0);
+      if (!r.ok) throw new Error(r.reason);
+      expect(r.next).toBe(joined.length);
+      const v = decodePayload(r.payload) as typeof fields & { data: Uint8Array };
+      expect({ ...v, data: undefined }).toEqual({ ...fields, data: undefined });
+      expect(Buffer.from(v.data).equals(Buffer.from(data))).toBe(true);
+      // msgpack's bin32 is what encodeFramed writes from 64 KiB on: the same bytes.
+      if (size >= 65_536) expect(joined.equals(encodeFramed({ ...fields, data }))).toBe(true);
+    }
+  });
+});
 
 describe('Wal', () => {
   let dir: string;

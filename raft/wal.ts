@@ -291,6 +291,53 @@ export function encodeFramed(value: unknown): Buffer {
   return frameRecord(packr.pack(value));
 }
 
+/** Bytes checksummed between two yields of {@link encodeFramedWithBytes}. */
+const FRAMED_CRC_SLICE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The same record as `encodeFramed({ ...fields, [key]: bytes })` (a msgpack map, `bytes` as
+ * bin), as pieces to write in order, without copying `bytes` and with the checksum computed in
+ * slices between which the event loop runs: a snapshot of a large state is tens of megabytes,
+ * and packing and checksumming it at once stalled a master (and its Raft heartbeats) for
+ * seconds.
+ */
+export async function encodeFramedWithBytes(
+  fields: Record<string, unknown>,
+  key: string,
+  bytes: Uint8Array,
+): Promise<Uint8Array[]> {
+  const prefix = new Uint8Array(packr.pack(fields));
+  const count = Object.keys(fields).length;
+  // The map's header says one entry more: `key` and `bytes` follow the fields.
+  if (count < 15 && prefix[0] === (0x80 | count)) {
+    prefix[0] = 0x80 | (count + 1); // fixmap
+  } else if (prefix[0] === 0xde && ((prefix[1] << 8) | prefix[2]) === count && count < 0xffff) {
+    prefix[1] = (count + 1) >> 8; // map16 (msgpackr's header for objects)
+    prefix[2] = (count + 1) & 0xff;
+  } else {
+    return [encodeFramed({ ...fields, [key]: bytes })];
+  }
+  const keyBytes = packr.pack(key);
+  const binHeader = new Uint8Array(5); // bin32: 0xc6, length big-endian
+  binHeader[0] = 0xc6;
+  new DataView(binHeader.buffer).setUint32(1, bytes.byteLength);
+  const pieces = [prefix, new Uint8Array(keyBytes), binHeader];
+  const length = pieces.reduce((n, b) => n + b.byteLength, 0) + bytes.byteLength;
+  if (length > RECORD_PAYLOAD_BYTES_MAX) {
+    throw new RangeError(`record of ${length} bytes exceeds ${RECORD_PAYLOAD_BYTES_MAX} bytes`);
+  }
+  let crc = 0;
+  for (const b of pieces) crc = crc32c(b, crc);
+  for (let at = 0; at < bytes.byteLength; at += FRAMED_CRC_SLICE_BYTES) {
+    crc = crc32c(bytes.subarray(at, Math.min(bytes.byteLength, at + FRAMED_CRC_SLICE_BYTES)), crc);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+  header.writeUInt32LE(length, 0);
+  header.writeUInt32LE(crc, 4);
+  return [header, ...pieces, bytes];
+}
+
 /** Decodes the msgpack payload of a framed record. */
 export function decodePayload(payload: Uint8Array): unknown {
   return unpackr.unpack(payload);

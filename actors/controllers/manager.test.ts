@@ -63,4 +63,34 @@ describe('termGuardedApi', () => {
       expect((err as ApiError).message).toBe('controllers of term 7 stopped: not writing');
     }
   });
+
+  it('keeps at most writesInFlightMax writes in flight, in call order, and refuses the waiting ones when the term ends', async () => {
+    const started: string[] = [];
+    const finish = new Map<string, () => void>();
+    const write = async (obj: unknown) => {
+      const name = (obj as { name: string }).name;
+      started.push(name);
+      await new Promise<void>((resolve) => finish.set(name, resolve));
+      return {} as never;
+    };
+    const api = { create: write, update: write } as unknown as ControllerApi;
+    let live = true;
+    const guarded = termGuardedApi(api, () => live, 3, 2);
+    const writes = ['a', 'b', 'c', 'd', 'e'].map((name) =>
+      (name === 'c' ? guarded.update({ name }) : guarded.create({ name })).then(
+        () => 'ok',
+        (err: unknown) => (err as ApiError).code,
+      ),
+    );
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['a', 'b']);
+    finish.get('a')!();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['a', 'b', 'c']);
+    live = false;
+    finish.get('b')!();
+    finish.get('c')!();
+    expect(await Promise.all(writes)).toEqual(['ok', 'ok', 'ok', 'Unavailable', 'Unavailable']);
+    expect(started).toEqual(['a', 'b', 'c']);
+  });
 });

@@ -35,6 +35,13 @@ export interface ControllerManagerOptions {
   tickMs?: number;
   /** Time a new leader waits for its read barrier before trying again. Default 500 between tries. */
   barrierRetryMs?: number;
+  /**
+   * Writes of all controllers (and their events) in flight at once; more wait here, in order.
+   * Kubernetes' controllers are held back by their client's QPS; unbounded, ReplicaSets
+   * scaling to 30,000 pods proposed thousands of creates at once, and every other write (node
+   * agents' lease renewals and pod statuses) waited behind them until it timed out. Default 100.
+   */
+  writesInFlightMax?: number;
 }
 
 export interface ControllerManagerStatus {
@@ -51,17 +58,43 @@ export interface ControllerManagerStatus {
  * binding) would otherwise keep writing through the new leader, beside that leader's own
  * controllers (duplicate pods, bindings the new scheduler never assumed). Reads pass.
  */
-export function termGuardedApi(api: ControllerApi, live: () => boolean, term: number): ControllerApi {
+export function termGuardedApi(
+  api: ControllerApi,
+  live: () => boolean,
+  term: number,
+  writesInFlightMax = Number.POSITIVE_INFINITY,
+): ControllerApi {
+  const slots = new WriteSlots(writesInFlightMax);
+  const refused = () =>
+    new ApiError(ApiErrorCode.Unavailable, `controllers of term ${term} stopped: not writing`, {
+      retryAfterMs: 500,
+    });
+  /** Runs `write` in a slot already held, giving the slot back when it settles. */
+  const held = <R>(write: () => Promise<R>): Promise<R> => {
+    let p: Promise<R>;
+    try {
+      p = write();
+    } catch (err) {
+      slots.release();
+      return Promise.reject(err);
+    }
+    return p.finally(() => slots.release());
+  };
   const guard =
     <A extends unknown[], R>(write: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> =>
-      live()
-        ? write(...args)
-        : Promise.reject(
-            new ApiError(ApiErrorCode.Unavailable, `controllers of term ${term} stopped: not writing`, {
-              retryAfterMs: 500,
-            }),
-          );
+    (...args: A): Promise<R> => {
+      if (!live()) return Promise.reject(refused());
+      // A free slot: sent at once (in call order with reads).
+      if (slots.tryAcquire()) return held(() => write(...args));
+      return slots.acquire().then(() => {
+        // Checked again: the term may have ended while this write waited for its slot.
+        if (!live()) {
+          slots.release();
+          throw refused();
+        }
+        return held(() => write(...args));
+      });
+    };
   return {
     create: guard((obj, opts) => api.create(obj, opts)),
     get: (key, opts) => api.get(key, opts),
@@ -73,6 +106,41 @@ export function termGuardedApi(api: ControllerApi, live: () => boolean, term: nu
     watch: (kind, opts) => api.watch(kind, opts),
     bind: guard((key, uid, nodeName, annotations) => api.bind(key, uid, nodeName, annotations)),
   };
+}
+
+/** A counting semaphore: `acquire` resolves in call order once fewer than `max` are held. */
+class WriteSlots {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+  private head = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** Takes a slot if one is free (and nobody waits for one). */
+  tryAcquire(): boolean {
+    if (this.held >= this.max || this.head < this.waiting.length) return false;
+    this.held += 1;
+    return true;
+  }
+
+  acquire(): Promise<void> {
+    if (this.tryAcquire()) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    if (this.head < this.waiting.length) {
+      const next = this.waiting[this.head];
+      this.head += 1;
+      if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+        this.waiting.splice(0, this.head);
+        this.head = 0;
+      }
+      next(); // the slot passes to the next waiter
+      return;
+    }
+    this.held -= 1;
+  }
 }
 
 export class ControllerManager {
@@ -157,7 +225,12 @@ export class ControllerManager {
 
   private startControllers(term: number): void {
     const epoch = this.epoch;
-    this.termApi = termGuardedApi(this.opts.api, () => epoch === this.epoch && !this.closed, term);
+    this.termApi = termGuardedApi(
+      this.opts.api,
+      () => epoch === this.epoch && !this.closed,
+      term,
+      this.opts.writesInFlightMax ?? 100,
+    );
     const cache = new ClusterCache(this.opts.store);
     const recorder = new EventRecorder({
       api: this.termApi,
