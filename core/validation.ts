@@ -266,9 +266,11 @@ class Checker {
       return [];
     }
     const items: [Json, string][] = [];
-    value.forEach((item, index) => {
+    // An index loop, not forEach: holes in an array are visited (and refused) too.
+    for (let index = 0; index < value.length; index += 1) {
+      const item = value[index];
       if (this.record(item, `${path}[${index}]`, true)) items.push([item, `${path}[${index}]`]);
-    });
+    }
     return items;
   }
 }
@@ -421,12 +423,14 @@ function checkAnnotations(c: Checker, value: unknown, path: string): void {
 function checkFinalizers(c: Checker, value: unknown, path: string): void {
   if (!c.array(value, path)) return;
   const seen = new Set<string>();
-  value.forEach((finalizer, index) => {
+  // An index loop, not forEach: holes in an array are visited (and refused) too.
+  for (let index = 0; index < value.length; index += 1) {
+    const finalizer = value[index];
     const at = `${path}[${index}]`;
-    if (!c.string(finalizer, at, true)) return;
+    if (!c.string(finalizer, at, true)) continue;
     for (const problem of labelKeyProblems(finalizer)) c.invalid(at, problem);
     c.unique(seen, finalizer, at);
-  });
+  }
 }
 
 // ---------------------------------------------------------------- Namespace
@@ -589,10 +593,12 @@ function checkPodAffinityTerm(c: Checker, term: Json, path: string): void {
   if (selector != null) checkSelector(c, selector, child(path, 'labelSelector'), true);
   const namespaces = get(term, 'namespaces');
   if (c.array(namespaces, child(path, 'namespaces'))) {
-    namespaces.forEach((ns, i) => {
+    // An index loop, not forEach: holes in an array are visited (and refused) too.
+    for (let i = 0; i < namespaces.length; i += 1) {
+      const ns = namespaces[i];
       const at = `${child(path, 'namespaces')}[${i}]`;
       if (c.string(ns, at, true)) c.dnsLabel(ns, at);
-    });
+    }
   }
 }
 
@@ -693,9 +699,11 @@ function checkContainer(
 
 function checkStrings(c: Checker, value: unknown, path: string): void {
   if (!c.array(value, path)) return;
-  value.forEach((item, index) => {
+  // An index loop, not forEach: holes in an array are visited (and refused) too.
+  for (let index = 0; index < value.length; index += 1) {
+    const item = value[index];
     if (typeof item !== 'string') c.invalid(`${path}[${index}]`, 'must be a string');
-  });
+  }
 }
 
 function checkContainerPorts(c: Checker, value: unknown, path: string): void {
@@ -1318,17 +1326,19 @@ function checkOnExitCodes(c: Checker, req: Json, path: string, containers: Reado
   if (values.length > podFailurePolicyExitCodesMax)
     c.invalid(child(path, 'values'), `must have at most ${podFailurePolicyExitCodesMax} items`);
   let prev: number | undefined;
-  values.forEach((v, i) => {
+  // An index loop, not forEach: holes in an array are visited (and refused) too.
+  for (let i = 0; i < values.length; i += 1) {
+    const v = values[i];
     const at = `${child(path, 'values')}[${i}]`;
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
       c.invalid(at, 'must be an integer');
-      return;
+      continue;
     }
     if (operator === 'In' && v === 0) c.invalid(at, 'must not be 0 for the In operator');
     if (prev !== undefined && v === prev) c.add(at, FieldErrorType.Duplicate, `duplicate value ${v}`);
     else if (prev !== undefined && v < prev) c.invalid(at, 'must be ordered');
     prev = v;
-  });
+  }
 }
 
 function checkAtMost100Percent(
@@ -1407,10 +1417,12 @@ function checkNode(c: Checker, obj: Json): void {
       c.invalid('spec.podCIDR', 'must be a valid CIDR');
     const podCIDRs = get(spec, 'podCIDRs');
     if (c.array(podCIDRs, 'spec.podCIDRs')) {
-      podCIDRs.forEach((cidr, index) => {
+      // An index loop, not forEach: holes in an array are visited (and refused) too.
+      for (let index = 0; index < podCIDRs.length; index += 1) {
+        const cidr = podCIDRs[index];
         const at = `spec.podCIDRs[${index}]`;
         if (c.string(cidr, at, true) && !isCIDR(cidr)) c.invalid(at, 'must be a valid CIDR');
-      });
+      }
     }
     c.boolean(get(spec, 'unschedulable'), 'spec.unschedulable');
     c.string(get(spec, 'providerID'), 'spec.providerID');
@@ -1682,9 +1694,11 @@ function checkResourceQuota(c: Checker, obj: Json): void {
   }
   const scopes = get(spec, 'scopes');
   if (c.array(scopes, 'spec.scopes')) {
-    scopes.forEach((scope, i) => {
+    // An index loop, not forEach: holes in an array are visited (and refused) too.
+    for (let i = 0; i < scopes.length; i += 1) {
+      const scope = scopes[i];
       c.oneOf(scope, `spec.scopes[${i}]`, quotaScopes);
-    });
+    }
     if (scopes.includes('BestEffort') && scopes.includes('NotBestEffort')) {
       c.invalid('spec.scopes', 'conflicting scopes BestEffort and NotBestEffort');
     }
@@ -1709,12 +1723,14 @@ function checkEndpointSlice(c: Checker, obj: Json): void {
     const addresses = get(endpoint, 'addresses');
     if (c.array(addresses, child(at, 'addresses'), true)) {
       if (addresses.length === 0) c.required(child(at, 'addresses'));
-      addresses.forEach((a, i) => {
+      // An index loop, not forEach: holes in an array are visited (and refused) too.
+      for (let i = 0; i < addresses.length; i += 1) {
+        const a = addresses[i];
         const aat = `${child(at, 'addresses')}[${i}]`;
-        if (!c.string(a, aat, true)) return;
+        if (!c.string(a, aat, true)) continue;
         if (addressType === 'IPv4' && !isIPv4(a)) c.invalid(aat, 'must be a valid IPv4 address');
         if (addressType === 'IPv6' && !isIPv6(a)) c.invalid(aat, 'must be a valid IPv6 address');
-      });
+      }
     }
     const conditions = get(endpoint, 'conditions');
     if (c.record(conditions, child(at, 'conditions'))) {

@@ -88,6 +88,14 @@ describe('allocateService', () => {
     const out = fieldError(() => allocateService(svc({ clusterIP: '10.97.0.5' }), undefined, settings, none));
     expect(out.message).toBe('10.97.0.5 is not in the valid range; the range of valid IPs is 10.96.0.0/28');
   });
+  it('refuses malformed ports and addresses with the field path (it may run before validation)', () => {
+    const port = fieldError(() =>
+      allocateService(svc({ ports: [null as never] }), undefined, settings, none),
+    );
+    expect([port.fieldPath, port.message]).toEqual(['spec.ports[0]', 'must be an object']);
+    const ip = fieldError(() => allocateService(svc({ clusterIP: 7 as never }), undefined, settings, none));
+    expect(ip.fieldPath).toBe('spec.clusterIP');
+  });
   it('leaves headless services without an address', () => {
     const a = allocateService(svc({ clusterIP: 'None' }), undefined, settings, none);
     expect(a.service.spec.clusterIP).toBe('None');

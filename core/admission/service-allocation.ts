@@ -30,6 +30,7 @@ export class AllocationError extends Error {
 }
 
 export function ipToInt(ip: string): number | undefined {
+  if (typeof ip !== 'string') return undefined;
   const parts = ip.split('.');
   if (parts.length !== 4) return undefined;
   let n = 0;
@@ -173,8 +174,11 @@ export function allocateService(
   const prevPorts = prev?.spec.type === 'NodePort' ? (prev.spec.ports ?? []) : [];
   const held = new Set(prevPorts.map((p) => p.nodePort).filter((p): p is number => p !== undefined));
   const taken = new Set<number>();
-  spec.ports = (spec.ports ?? []).map((port, i): ServicePort => {
+  spec.ports = (Array.isArray(spec.ports) ? spec.ports : []).map((port, i): ServicePort => {
     const path = `spec.ports[${i}].nodePort`;
+    // Admission may see a write before validation does: a malformed port is refused here.
+    if (typeof port !== 'object' || port === null || Array.isArray(port))
+      throw new AllocationError(`spec.ports[${i}]`, 'must be an object');
     if (type !== 'NodePort') {
       const { nodePort: _dropped, ...rest } = port;
       return rest;

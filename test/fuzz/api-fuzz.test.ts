@@ -503,6 +503,20 @@ describe('ObjectApi fuzz against a 3-master cluster', () => {
           ),
       ],
       [
+        "a hole in a pod's containers",
+        () =>
+          f.api.create({
+            kind: 'Pod',
+            metadata: { name: 'holes' },
+            // biome-ignore lint/suspicious/noSparseArray: the hole is the point
+            spec: { containers: [,] },
+          }),
+      ],
+      [
+        'a service port that is not an object',
+        () => f.api.create({ kind: 'Service', metadata: { name: 'svc-null' }, spec: { ports: [null] } }),
+      ],
+      [
         'a name with a newline',
         () => f.api.create({ kind: 'ConfigMap', metadata: { name: 'a\nb' }, data: {} }),
       ],
