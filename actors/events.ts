@@ -30,6 +30,11 @@ export interface EventRecorderOptions {
   dedupEntriesMax?: number;
   /** A repeated event's count is written at most this often. Default 1,000. */
   updateIntervalMs?: number;
+  /**
+   * How long a new event waits before it is written, in ms, so that it rides behind the
+   * writes that matter more (an agent's pod status right after a start). Default 0.
+   */
+  firstWriteDelayMs?: number;
   log?: (line: string) => void;
 }
 
@@ -91,7 +96,12 @@ export class EventRecorder implements EventSink {
   private readonly opts: Required<
     Pick<
       EventRecorderOptions,
-      'writesPerSecond' | 'writesBurst' | 'queueEventsMax' | 'dedupEntriesMax' | 'updateIntervalMs'
+      | 'writesPerSecond'
+      | 'writesBurst'
+      | 'queueEventsMax'
+      | 'dedupEntriesMax'
+      | 'updateIntervalMs'
+      | 'firstWriteDelayMs'
     >
   >;
 
@@ -104,6 +114,7 @@ export class EventRecorder implements EventSink {
       queueEventsMax: options.queueEventsMax ?? 1_000,
       dedupEntriesMax: options.dedupEntriesMax ?? 4_096,
       updateIntervalMs: options.updateIntervalMs ?? 1_000,
+      firstWriteDelayMs: options.firstWriteDelayMs ?? 0,
     };
     this.tokens = this.opts.writesBurst;
     this.lastRefillMs = this.nowMs();
@@ -186,7 +197,11 @@ export class EventRecorder implements EventSink {
     }
     this.queue.push(dedupKey);
     this.queued.add(dedupKey);
-    this.schedule(agg.written > 0 ? Math.max(0, agg.lastWriteMs + this.opts.updateIntervalMs - now) : 0);
+    this.schedule(
+      agg.written > 0
+        ? Math.max(0, agg.lastWriteMs + this.opts.updateIntervalMs - now)
+        : this.opts.firstWriteDelayMs,
+    );
   }
 
   /** Stops writing; pending events are dropped. */

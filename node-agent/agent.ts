@@ -127,6 +127,8 @@ export const leaseNamespace = 'kube-node-lease';
 
 /** Tries of registering a Node that others (the node controller) write at the same time. */
 const registerAttemptsMax = 10;
+/** How long a new kubelet event waits before it is written, in ms (behind the pod's status). */
+const agentEventDelayMs = 250;
 /** How long stop() waits for the pod watch's API call in flight, in ms. */
 const stopWatchWaitMs = 2_000;
 
@@ -180,6 +182,8 @@ export class NodeAgent {
       component: agentEventComponent,
       host: opts.node,
       nowMs: this.nowMs,
+      // Created/Started follow a start by a moment: the pod's status write goes first.
+      firstWriteDelayMs: agentEventDelayMs,
       // One line per failed write would flood a log while no master answers: they are counted.
       ...opts.events,
     });
