@@ -262,13 +262,20 @@ export function registerAgentCommand(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM').then(resolve));
         process.once('SIGINT', () => stop('SIGINT').then(resolve));
       });
+      const started = agent.start();
+      // A signal during a start that waits for masters ends it (the start then gives up).
+      started.catch(() => {});
+      let outcome: 'started' | 'signalled';
       try {
-        await agent.start();
+        outcome = await Promise.race([
+          started.then(() => 'started' as const),
+          signalled.then(() => 'signalled' as const),
+        ]);
       } catch (err) {
         await stop(`start failed (${err instanceof Error ? err.message : String(err)})`);
         throw err;
       }
-      if (stopping !== undefined) return signalled;
+      if (outcome === 'signalled' || stopping !== undefined) return signalled;
       process.stdout.write(
         `${JSON.stringify({ ready: true, node: o.name, pid: process.pid, runtime: runtime.kind, proxy: agent.proxyStatus()?.mode ?? 'none' })}\n`,
       );
