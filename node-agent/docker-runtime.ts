@@ -522,6 +522,8 @@ export class DockerRuntime implements ContainerRuntime {
       throw new Error(`${what}: ${engineMessage(err)}`);
     }
     let killed = false;
+    let wantedSize: { w: number; h: number } | undefined;
+    let resizing = false;
     const { chunks: output, stop } = demultiplex(socket, tty);
     const drained = new Promise<void>((resolve) => {
       finished(socket, { writable: false }, () => resolve());
@@ -544,7 +546,19 @@ export class DockerRuntime implements ContainerRuntime {
       ...(tty
         ? {
             resize(cols: number, rows: number): void {
-              exec.resize({ w: cols, h: rows }).catch(() => {}); // a resize racing the exit is harmless
+              // One resize call at a time, the newest size last: two calls in flight at once may
+              // reach the engine out of order and leave the older size.
+              wantedSize = { w: cols, h: rows };
+              if (resizing) return;
+              resizing = true;
+              void (async () => {
+                while (wantedSize !== undefined) {
+                  const size = wantedSize;
+                  wantedSize = undefined;
+                  await exec.resize(size).catch(() => {}); // a resize racing the exit is harmless
+                }
+                resizing = false;
+              })();
             },
           }
         : {}),

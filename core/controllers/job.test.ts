@@ -240,6 +240,10 @@ describe('planJob', () => {
     expect(p.delete).toEqual([{ pod: running, reason: 'jobFinished' }]);
     expect(p.interimStatus?.uncountedTerminatedPods?.failed).toEqual([running.metadata.uid]);
     expect(p.status.failed).toBe(1);
+    // The next pass, before the delete applied: the pod is recorded already, not counted twice.
+    const again = run({ ...j, status: p.interimStatus }, [running]);
+    expect(again.interimStatus).toBeUndefined();
+    expect(again.status.failed).toBe(1);
     const early = run(job({ activeDeadlineSeconds: 60 }, { startTime: rfc3339(now - 20_000) }), [
       pod(j, 'Running'),
     ]);

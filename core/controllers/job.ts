@@ -558,10 +558,17 @@ function planRunningJob(plan: JobPlan, pass: JobPass, backoff: JobInput['podFail
       if (decided.type === JobConditionType.FailureTarget)
         plan.events.push({ type: 'Warning', reason: decided.reason ?? '', message: decided.message ?? '' });
     }
-    // Decided: every pod still running goes; when the Job failed, they count as failed.
+    // Decided: every pod still running goes; when the Job failed, they count as failed, once:
+    // a pod an earlier pass already recorded (its delete not applied yet) is not counted again.
+    const uncounted = job.status?.uncountedTerminatedPods?.failed ?? [];
+    const recorded = new Set(uncounted);
     for (const pod of active) {
       plan.delete.push({ pod, reason: 'jobFinished' });
-      if (decided.type === JobConditionType.FailureTarget && hasTrackingFinalizer(pod))
+      if (
+        decided.type === JobConditionType.FailureTarget &&
+        hasTrackingFinalizer(pod) &&
+        !recorded.has(pod.metadata.uid ?? '')
+      )
         newlyFailedByJob.push(pod);
     }
     active = [];

@@ -263,7 +263,11 @@ describe('Job controller (in-process masters, hollow nodes)', { timeout: 120_000
 
   it('activeDeadlineSeconds fails a running Job with DeadlineExceeded and stops its pods', async () => {
     c = await startHollowCluster({ nodes: [{ name: 'n1', script }], controllers: fast });
-    await c.api.create(job('slow', { activeDeadlineSeconds: 1, parallelism: 2, completions: 2 }, 'run'));
+    await c.api.create(job('slow', { activeDeadlineSeconds: 4, parallelism: 2, completions: 2 }, 'run'));
+    // Both pods run before the deadline (on a loaded machine a 1 s deadline could pass first).
+    await waitFor('2 running', async () =>
+      (await podsOf(c!, 'slow')).filter((p) => p.status?.phase === 'Running').length === 2 ? true : undefined,
+    );
     const failed = await waitCondition(c, 'slow', 'Failed');
     expect(cond(failed, 'Failed')).toMatchObject({
       reason: 'DeadlineExceeded',
