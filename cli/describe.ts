@@ -13,24 +13,7 @@ import { isNamespaced } from './apply.js';
 import { describeError, UsageError } from './errors.js';
 import type { Output } from './get.js';
 import type { ResourceTargets } from './options.js';
-import { formatTable, podStatusText, refOf } from './printers.js';
-
-type Obj = Record<string, unknown>;
-
-function at(obj: unknown, path: string): unknown {
-  let cur: unknown = obj;
-  for (const part of path.split('.')) {
-    if (typeof cur !== 'object' || cur === null) return undefined;
-    cur = (cur as Obj)[part];
-  }
-  return cur;
-}
-const str = (v: unknown, none = '<none>'): string =>
-  v === undefined || v === null || v === '' ? none : String(v);
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const record = (v: unknown): Obj =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {};
+import { at, formatTable, list, num, type Obj, podStatusText, record, refOf, str } from './printers.js';
 
 /**
  * Lines of `Key:  value` as kubectl's describe writer: the values of the fields at one

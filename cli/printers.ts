@@ -7,10 +7,10 @@ import { stringify as toYaml } from 'yaml';
 import { kindNames } from '../core/kind-names.js';
 import { formatAge, formatDuration } from './age.js';
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 
 /** The value at a dotted path, or undefined. */
-function at(obj: unknown, path: string): unknown {
+export function at(obj: unknown, path: string): unknown {
   let cur: unknown = obj;
   for (const part of path.split('.')) {
     if (typeof cur !== 'object' || cur === null) return undefined;
@@ -19,11 +19,11 @@ function at(obj: unknown, path: string): unknown {
   return cur;
 }
 
-const str = (v: unknown, none = '<none>'): string =>
+export const str = (v: unknown, none = '<none>'): string =>
   v === undefined || v === null || v === '' ? none : String(v);
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const record = (v: unknown): Obj =>
+export const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+export const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+export const record = (v: unknown): Obj =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {};
 
 /** `deployment/web`: the lowercase Kind and the name, as kubectl's `-o name` prints it. */
