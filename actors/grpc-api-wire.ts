@@ -165,6 +165,33 @@ export interface WireWatchEvent {
 export interface WireWatchResponse {
   events?: WireWatchEvent[];
 }
+export interface WireCall {
+  id?: number;
+  create?: WireWriteObjectRequest;
+  update?: WireWriteObjectRequest;
+  update_status?: WireWriteObjectRequest;
+  patch?: WirePatchRequest;
+  delete?: WireDeleteRequest;
+  get?: WireGetRequest;
+}
+export interface WireCallError {
+  code?: number;
+  message?: string;
+  error_code?: string;
+  field_path?: string;
+  retry_after_ms?: number;
+}
+export interface WireCallResult {
+  id?: number;
+  ok?: WireObjectResponse;
+  error?: WireCallError;
+}
+export interface WireCallBatch {
+  calls?: WireCall[];
+}
+export interface WireCallResultBatch {
+  results?: WireCallResult[];
+}
 export interface WireMemberStatus {
   id?: string;
   raft_address?: string;
@@ -527,6 +554,37 @@ export function toStatus(err: unknown, onInternal?: (err: unknown) => void): grp
     metadata.set(errorMetadataKeys.retryAfterMs, String(Math.round(retry)));
   }
   return { code: grpcStatusOfApiCode[code] ?? grpc.status.INTERNAL, details: oneLine(message), metadata };
+}
+
+/** A failed multiplexed call (proto `CallError`): the status and trailers `toStatus` makes. */
+export function callErrorOf(err: unknown, onInternal?: (err: unknown) => void): WireCallError {
+  const status = toStatus(err, onInternal);
+  const out: WireCallError = { code: status.code, message: status.details };
+  const code = metadataString(status.metadata, errorMetadataKeys.code);
+  if (code !== undefined) out.error_code = code;
+  const fieldPath = metadataString(status.metadata, errorMetadataKeys.fieldPath);
+  if (fieldPath !== undefined) out.field_path = fieldPath;
+  const retry = metadataString(status.metadata, errorMetadataKeys.retryAfterMs);
+  if (retry !== undefined) out.retry_after_ms = Number(retry);
+  return out;
+}
+
+/**
+ * The status a unary call would have ended with, from a multiplexed call's `CallError`, so
+ * `fromStatus` and the failover rule read both alike.
+ */
+export function statusOfCallError(e: WireCallError): grpc.StatusObject & Error {
+  const metadata = new grpc.Metadata();
+  if (e.error_code) metadata.set(errorMetadataKeys.code, e.error_code);
+  if (e.field_path) metadata.set(errorMetadataKeys.fieldPath, e.field_path);
+  if (e.retry_after_ms !== undefined) metadata.set(errorMetadataKeys.retryAfterMs, String(e.retry_after_ms));
+  const code = e.code !== undefined && e.code > 0 ? e.code : grpc.status.UNKNOWN;
+  const details = e.message ?? '';
+  return Object.assign(new Error(`${code} ${grpc.status[code] ?? ''}: ${details}`), {
+    code,
+    details,
+    metadata,
+  });
 }
 
 const apiCodes: ReadonlySet<string> = new Set(Object.values(ApiErrorCode));

@@ -926,3 +926,122 @@ describe('gRPC API health and reflection', () => {
     expect(names).toEqual(expect.arrayContaining(['coxswain.api.v1.Objects', 'coxswain.api.v1.Cluster']));
   });
 });
+
+describe('gRPC API Calls stream', () => {
+  function rawCalls(address: string) {
+    const call = (rawObjects(address).Calls as () => grpc.ClientDuplexStream<unknown, unknown>).call(
+      rawObjects(address),
+    );
+    const results: { id: number; ok?: { object_json: Buffer }; error?: Record<string, unknown> }[] = [];
+    call.on('data', (batch: { results?: typeof results }) => results.push(...(batch.results ?? [])));
+    call.on('error', () => {});
+    cleanups.push(() => call.cancel());
+    return { call, results };
+  }
+
+  it('answers every call of a batch by its id, with the statuses unary calls end with', async () => {
+    const { server } = await setup();
+    const { call, results } = rawCalls(server.address());
+    const json = (o: unknown) => Buffer.from(JSON.stringify(o));
+    call.write({
+      calls: [
+        { id: 7, create: { object_json: json(configMap('a')) } },
+        { id: 8, get: { kind: 'ConfigMap', namespace: 'default', name: 'missing' } },
+        { id: 9 },
+      ],
+    });
+    await waitUntil(() => results.length === 3);
+    call.write({ calls: [{ id: 10, create: { object_json: json(configMap('a')) } }] });
+    await waitUntil(() => results.length === 4);
+    const byId = new Map(results.map((r) => [Number(r.id), r]));
+    expect(JSON.parse(byId.get(7)?.ok?.object_json.toString() ?? '{}').metadata.name).toBe('a');
+    expect(byId.get(8)?.error).toMatchObject({ code: grpc.status.NOT_FOUND, error_code: 'NotFound' });
+    expect(byId.get(9)?.error).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      error_code: 'Invalid',
+      field_path: 'request',
+    });
+    expect(byId.get(10)?.error).toMatchObject({
+      code: grpc.status.ALREADY_EXISTS,
+      error_code: 'AlreadyExists',
+    });
+  });
+
+  it('refuses calls over callsInFlightMax with ResourceExhausted and a retry hint, running none of them', async () => {
+    const api = createMemoryApi();
+    let started = 0;
+    const stuck: ObjectApi = {
+      ...api.objects,
+      create: () => {
+        started += 1;
+        return new Promise<never>(() => {});
+      },
+    };
+    const server = await createApiServer({
+      objects: stuck,
+      cluster: api.cluster,
+      listen: '127.0.0.1:0',
+      callsInFlightMax: 2,
+      closeGraceMs: 50,
+    });
+    cleanups.push(() => server.close());
+    const client = clientFor([server.address()], { deadlineMs: 5_000 });
+    // Which call arrives third is up to the connection's readiness; the first refused settles.
+    const refused = await Promise.race(['a', 'b', 'c'].map((n) => rejection(client.create(configMap(n)))));
+    expect(refused.code).toBe('ResourceExhausted');
+    expect(refused.details.retryAfterMs).toBe(100);
+    expect(started).toBe(2);
+  });
+
+  it('many concurrent writes from one client all land, each answered with its own object', async () => {
+    const { client, api } = await setup();
+    const names = Array.from({ length: 300 }, (_, i) => `cm-${i}`);
+    const created = await Promise.all(names.map((n) => client.create(configMap(n))));
+    expect(created.map((o) => o.metadata.name)).toEqual(names);
+    expect((await api.objects.list('ConfigMap')).items).toHaveLength(300);
+  });
+
+  it('falls back to unary calls on a master without Calls', async () => {
+    const api = createMemoryApi();
+    const proto = loadApiProto();
+    const old = new grpc.Server();
+    const { addApiServices } = await import('./grpc-api.js');
+    // A server of the same API whose Objects service lacks Calls (an older master).
+    const probe = new grpc.Server();
+    addApiServices(probe, { objects: api.objects, cluster: api.cluster });
+    const impl = (probe as unknown as { handlers: Map<string, { func: unknown }> }).handlers;
+    const objectsImpl: grpc.UntypedServiceImplementation = {};
+    for (const name of Object.keys(proto.objects)) {
+      if (name === 'Calls') continue;
+      const h = impl.get(proto.objects[name].path);
+      if (h !== undefined) objectsImpl[name] = h.func as grpc.UntypedHandleCall;
+    }
+    old.addService(proto.objects, objectsImpl);
+    const port = await new Promise<number>((resolve, reject) =>
+      old.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    cleanups.push(() => old.forceShutdown());
+    const client = clientFor([`127.0.0.1:${port}`]);
+    expect((await client.create(configMap('a'))).metadata.name).toBe('a');
+    expect((await client.get({ kind: 'ConfigMap', namespace: 'default', name: 'a' })).metadata.name).toBe(
+      'a',
+    );
+  });
+
+  it('unary calls still work when callStreams is off', async () => {
+    const { client } = await setup({}, { callStreams: false });
+    await client.create(configMap('a'));
+    const err = await rejection(client.create(configMap('a')));
+    expect(err.code).toBe('AlreadyExists');
+  });
+});
+
+async function waitUntil(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

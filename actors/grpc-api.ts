@@ -32,6 +32,7 @@ import {
 } from './api.js';
 import {
   CLUSTER_SERVICE,
+  callErrorOf,
   clusterStatusToWire,
   consistencyFromWire,
   controllersStatusToWire,
@@ -44,6 +45,10 @@ import {
   propagationFromWire,
   toStatus,
   type WireAddMemberRequest,
+  type WireCall,
+  type WireCallBatch,
+  type WireCallResult,
+  type WireCallResultBatch,
   type WireClusterStatus,
   type WireDeleteRequest,
   type WireEmpty,
@@ -72,6 +77,11 @@ export interface ApiServicesOptions {
   watchMessageBytesMax?: number;
   /** Larger snapshot chunks are split to this many bytes. Default `grpcApiLimits.snapshotChunkBytesMax`. */
   snapshotChunkBytesMax?: number;
+  /**
+   * Calls running at once on one `Calls` stream; a call beyond it is answered
+   * RESOURCE_EXHAUSTED (retry after `callsRetryAfterMs`) without running. Default 1,024.
+   */
+  callsInFlightMax?: number;
   /** Called with every non-ApiError a handler hit (answered INTERNAL). Default `console.error`. */
   onInternalError?: (err: unknown, rpc: string) => void;
 }
@@ -170,6 +180,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
 
 type Unary<Req, Res> = (req: Req) => Promise<Res>;
 
+/** The retry hint of a `Calls` call refused for `callsInFlightMax`, in ms. */
+const callsRetryAfterMs = 100;
+
 function requiredString(value: string | undefined, rpc: string, field: string): string {
   if (value === undefined || value === '')
     throw new ApiError('Invalid', `${rpc}: ${field}: required`, { fieldPath: field });
@@ -212,8 +225,10 @@ class ApiHandlers {
   private readonly watchMessageBytesMax: number;
   private readonly snapshotChunkBytesMax: number;
   private readonly onInternalError: (err: unknown, rpc: string) => void;
+  private readonly callsInFlightMax: number;
 
   constructor(options: ApiServicesOptions) {
+    this.callsInFlightMax = options.callsInFlightMax ?? 1024;
     this.objects = options.objects;
     this.cluster = options.cluster;
     this.objectBytesMax = options.objectBytesMax ?? apiLimits.objectBytesMax;
@@ -240,6 +255,9 @@ class ApiHandlers {
       Delete: this.unary('Delete', (req: WireDeleteRequest) => this.delete(req)),
       Watch: (call: grpc.ServerWritableStream<WireWatchRequest, WireWatchResponse>) => {
         void this.watch(call);
+      },
+      Calls: (call: grpc.ServerDuplexStream<WireCallBatch, WireCallResultBatch>) => {
+        this.calls(call);
       },
     };
   }
@@ -278,6 +296,104 @@ class ApiHandlers {
         (err: unknown) => callback(toStatus(err, (e) => this.onInternalError(e, rpc))),
       );
     };
+  }
+
+  /** The unary method a multiplexed call stands for, or an error naming what is wrong. */
+  private runCall(c: WireCall): Promise<WireObjectResponse> {
+    if (c.create !== undefined) return this.writeObject('Create', c.create, 'create');
+    if (c.update !== undefined) return this.writeObject('Update', c.update, 'update');
+    if (c.update_status !== undefined)
+      return this.writeObject('UpdateStatus', c.update_status, 'updateStatus');
+    if (c.patch !== undefined) return this.patch(c.patch);
+    if (c.delete !== undefined) return this.delete(c.delete);
+    if (c.get !== undefined) return this.get(c.get);
+    return Promise.reject(
+      new ApiError('Invalid', `Calls: call ${c.id ?? 0}: request: required`, { fieldPath: 'request' }),
+    );
+  }
+
+  /**
+   * `Calls`: each call runs as its unary method would, concurrently; results finished in one
+   * turn of the event loop go out in one message. A call counts against `callsInFlightMax`
+   * until its result is written, so results waiting for a slow reader stay bounded too.
+   */
+  private calls(call: grpc.ServerDuplexStream<WireCallBatch, WireCallResultBatch>): void {
+    let inFlight = 0;
+    let pending: WireCallResult[] = [];
+    let flushing = false;
+    let ended = false;
+    let writable = true;
+    const flush = (): void => {
+      flushing = false;
+      if (ended || pending.length === 0) return;
+      if (!writable) return;
+      const results = pending;
+      pending = [];
+      inFlight -= results.length;
+      if (call.write({ results })) maybeEnd();
+      else {
+        writable = false;
+        call.once('drain', () => {
+          writable = true;
+          flush();
+          maybeEnd();
+        });
+      }
+    };
+    const settle = (result: WireCallResult): void => {
+      if (ended) return;
+      pending.push(result);
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
+    };
+    let clientDone = false;
+    const maybeEnd = (): void => {
+      if (clientDone && inFlight === 0 && !ended) {
+        ended = true;
+        call.end();
+      }
+    };
+    call.on('data', (batch: WireCallBatch) => {
+      for (const c of batch.calls ?? []) {
+        const id = c.id ?? 0;
+        inFlight += 1;
+        if (inFlight > this.callsInFlightMax) {
+          settle({
+            id,
+            error: callErrorOf(
+              new ApiError(
+                'ResourceExhausted',
+                `Calls: more than ${this.callsInFlightMax} calls in flight on this stream`,
+                { retryAfterMs: callsRetryAfterMs },
+              ),
+            ),
+          });
+          continue;
+        }
+        let result: Promise<WireObjectResponse>;
+        try {
+          result = this.runCall(c);
+        } catch (err) {
+          result = Promise.reject(err);
+        }
+        result.then(
+          (ok) => settle({ id, ok }),
+          (err: unknown) => settle({ id, error: callErrorOf(err, (e) => this.onInternalError(e, 'Calls')) }),
+        );
+      }
+    });
+    call.on('end', () => {
+      clientDone = true;
+      maybeEnd();
+    });
+    call.on('cancelled', () => {
+      ended = true;
+    });
+    call.on('error', () => {
+      ended = true;
+    });
   }
 
   private async writeObject(

@@ -62,6 +62,7 @@ import {
   type WireWatchRequest,
   type WireWatchResponse,
 } from './grpc-api-wire.js';
+import { CallStream, isCallMethod } from './grpc-calls.js';
 
 export interface ApiClientOptions {
   /** Time one API call may take, failover included, in ms. Default 30,000. */
@@ -82,6 +83,13 @@ export interface ApiClientOptions {
   responseBytesMax?: number;
   /** Default: insecure (loopback clusters). */
   channelCredentials?: grpc.ChannelCredentials;
+  /**
+   * Send create, update, updateStatus, patch, delete and get over one `Calls` stream per master
+   * (see grpc-calls.ts) instead of a unary call each. Default true.
+   */
+  callStreams?: boolean;
+  /** Calls in flight on one master's `Calls` stream; beyond it a call fails with ResourceExhausted. Default 1,024. */
+  callsInFlightMax?: number;
 }
 
 type UnaryMethod = (
@@ -101,6 +109,8 @@ interface Connection {
   address: string;
   objects: grpc.Client;
   cluster: grpc.Client;
+  /** The `Calls` stream (absent when `callStreams` is false). */
+  calls?: CallStream;
 }
 
 function unary<Res>(client: grpc.Client, method: string, req: unknown, deadlineMs: number): Promise<Res> {
@@ -204,7 +214,10 @@ export class ApiClient implements ObjectApi, ClusterApi {
   /** Closes every channel; open watches end. */
   close(): void {
     this.closed = true;
-    for (const conn of this.connections) conn?.objects.close();
+    for (const conn of this.connections) {
+      conn?.calls?.close();
+      conn?.objects.close();
+    }
     this.connections.fill(undefined);
   }
 
@@ -409,7 +422,7 @@ export class ApiClient implements ObjectApi, ClusterApi {
     req: unknown,
   ): Promise<Res> {
     return this.withFailover(what, true, (conn, deadlineMs) =>
-      unary<Res>(conn[service], method, req, deadlineMs),
+      this.invoke(conn, service, method, req, deadlineMs),
     );
   }
 
@@ -420,8 +433,29 @@ export class ApiClient implements ObjectApi, ClusterApi {
     req: unknown,
   ): Promise<Res> {
     return this.withFailover(what, false, (conn, deadlineMs) =>
-      unary<Res>(conn[service], method, req, deadlineMs),
+      this.invoke(conn, service, method, req, deadlineMs),
     );
+  }
+
+  /** One call on `conn`: on its `Calls` stream when it has one, else unary. */
+  private async invoke<Res>(
+    conn: Connection,
+    service: 'objects' | 'cluster',
+    method: string,
+    req: unknown,
+    deadlineMs: number,
+  ): Promise<Res> {
+    const calls = conn.calls;
+    if (service === 'objects' && calls !== undefined && !calls.unimplemented && isCallMethod(method)) {
+      try {
+        return (await calls.call(method, req, deadlineMs)) as Res;
+      } catch (err) {
+        // A master without `Calls` ran nothing: the same call as a unary one.
+        if (!calls.unimplemented || (err as Partial<grpc.ServiceError>).code !== grpc.status.UNIMPLEMENTED)
+          throw err;
+      }
+    }
+    return unary<Res>(conn[service], method, req, deadlineMs);
   }
 
   /** Runs `invoke` on the current master, moving on by the failover rule (see the file comment). */
@@ -493,6 +527,12 @@ export class ApiClient implements ObjectApi, ClusterApi {
       channelOverride: objects.getChannel(),
     } satisfies grpc.ClientOptions as unknown as grpc.ChannelOptions);
     const conn: Connection = { address, objects, cluster };
+    if (this.options.callStreams !== false) {
+      conn.calls = new CallStream(objects, {
+        callsInFlightMax: this.options.callsInFlightMax ?? 1024,
+        messageBytesMax: Math.min(this.options.requestBytesMax ?? grpcApiLimits.requestBytesMax, 1024 * 1024),
+      });
+    }
     this.connections[index] = conn;
     return conn;
   }

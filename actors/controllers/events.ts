@@ -1,7 +1,8 @@
 /**
  * Event retention on the leader: an Event is deleted `eventTtlMs` after it was last written
  * (Kubernetes' `--event-ttl`, default 1 h), and the cluster keeps at most `eventsMax` Events
- * (default 10,000), deleting the least recently written first. Each Event's key comes back
+ * (default 10,000), deleting the least recently written first (down to a twentieth below the cap,
+ * so a steady stream of new Events costs one pass per 500). Each Event's key comes back
  * when it expires (a delayed requeue), so nothing scans the Events but the cap and the resync.
  * Decisions come from `core/controllers/events.ts`.
  */

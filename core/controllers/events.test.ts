@@ -42,4 +42,11 @@ describe('event retention', () => {
     expect(planEventCap(events, 2).map((e) => e.metadata.name)).toEqual(['old', 'mid']);
     expect(planEventCap(events, 4)).toEqual([]);
   });
+
+  it('once over the cap, deletes down to the cap less a twentieth, so the next pass waits', () => {
+    const events = Array.from({ length: 41 }, (_, i) => event(`e${i}`, { lastTimestamp: at(i) }));
+    // 41 > 40: down to 40 - 2 = 38, the three oldest.
+    expect(planEventCap(events, 40).map((e) => e.metadata.name)).toEqual(['e0', 'e1', 'e2']);
+    expect(planEventCap(events.slice(3), 40)).toEqual([]);
+  });
 });

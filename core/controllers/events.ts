@@ -13,14 +13,32 @@ export const defaultEventsMax = 10_000;
 /** Deletes one pass of the cap issues at most; the rest come on the next pass. */
 export const eventDeletesPerPassMax = 1_000;
 
+/** Parsed times of committed (immutable) Events: the cap's pass reads each of them many times. */
+const lastSeenOf = new WeakMap<Event, number>();
+
 /** When `event` was last written (ms): lastTimestamp, else firstTimestamp, else its creation. */
 export function eventLastSeenMs(event: Event): number {
+  const known = lastSeenOf.get(event);
+  if (known !== undefined) return known;
+  let seen = 0;
   for (const t of [event.lastTimestamp, event.firstTimestamp, event.metadata.creationTimestamp]) {
     if (t === undefined) continue;
     const ms = Date.parse(t);
-    if (!Number.isNaN(ms)) return ms;
+    if (!Number.isNaN(ms)) {
+      seen = ms;
+      break;
+    }
   }
-  return 0;
+  lastSeenOf.set(event, seen);
+  return seen;
+}
+
+/**
+ * Events the cap deletes below `eventsMax` once it is exceeded (a twentieth of it), so that a
+ * steady stream of new Events costs one pass per that many, not one pass per Event.
+ */
+export function eventCapSlack(eventsMax: number): number {
+  return Math.floor(eventsMax / 20);
 }
 
 /** Ms until `event` expires (0: it has). */
@@ -28,10 +46,13 @@ export function eventExpiresInMs(event: Event, ttlMs: number, nowMs: number): nu
   return Math.max(0, eventLastSeenMs(event) + ttlMs - nowMs);
 }
 
-/** The events to delete so that at most `eventsMax` remain: the least recently written first. */
+/**
+ * The events to delete once more than `eventsMax` exist, so that `eventsMax` less the slack
+ * (`eventCapSlack`) remain: the least recently written first.
+ */
 export function planEventCap(events: readonly Event[], eventsMax: number): Event[] {
-  const excess = events.length - eventsMax;
-  if (excess <= 0) return [];
+  if (events.length <= eventsMax) return [];
+  const excess = events.length - (eventsMax - eventCapSlack(eventsMax));
   // Each event's time parsed once (not twice per comparison: the pass runs every 100 ms while
   // over the cap, over 10,000+ events).
   const keyed = events.map((event) => ({ event, ms: eventLastSeenMs(event) }));
