@@ -7,6 +7,7 @@
 
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { pack, unpack } from 'msgpackr';
 import { FileStorage, GrpcTransport } from '../raft/index.js';
@@ -187,12 +188,14 @@ export async function runMaster(opts: MasterProcessOptions): Promise<RunningMast
     `${JSON.stringify({ id: opts.id, pid: process.pid, ...addresses }, null, 2)}\n`,
   );
   const running = node;
+  const stalls = watchEventLoop(log, opts.id, () => node.host.status());
   let stopping: Promise<void> | undefined;
   return {
     node: running,
     addresses,
     stop: () => {
       stopping ??= (async () => {
+        stalls.stop();
         api?.services.setServing('NOT_SERVING');
         await gateway?.close();
         hub.close();
@@ -200,6 +203,42 @@ export async function runMaster(opts: MasterProcessOptions): Promise<RunningMast
         await running.stop();
       })();
       return stopping;
+    },
+  };
+}
+
+/** Event-loop delay over which a window is reported, ms: half the default election timeout's low end. */
+const eventLoopStallReportMs = 250;
+/** Length of one window of event-loop delay measurement, ms. */
+const eventLoopWindowMs = 5_000;
+
+/**
+ * Logs each 5 s window in which the master's event loop was held up for longer than
+ * `eventLoopStallReportMs` at once (with the Raft role and term then): a loaded master that
+ * misses heartbeats shows here before the elections it causes.
+ */
+function watchEventLoop(
+  log: (line: string) => void,
+  id: string,
+  raft: () => { role: string; term: number },
+): { stop(): void } {
+  const histogram = monitorEventLoopDelay({ resolution: 20 });
+  histogram.enable();
+  const timer = setInterval(() => {
+    const maxMs = histogram.max / 1e6;
+    if (maxMs >= eventLoopStallReportMs) {
+      const st = raft();
+      log(
+        `[master ${id}] event loop held up ${Math.round(maxMs)} ms at most (p99 ${Math.round(histogram.percentile(99) / 1e6)} ms) in the last ${eventLoopWindowMs / 1000} s, as ${st.role} of term ${st.term}`,
+      );
+    }
+    histogram.reset();
+  }, eventLoopWindowMs);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      histogram.disable();
     },
   };
 }

@@ -275,6 +275,31 @@ describe('ObjectStore', () => {
     }
   });
 
+  it('a second snapshot after writes, deletes and creates holds exactly the state at its call', async () => {
+    const store = newStore();
+    await batch(store, [create(cm('a', { data: { v: '1' } })), create(cm('b')), create(cm('c'))]);
+    const first = await store.snapshot();
+    await batch(store, [update(cm('a', { data: { v: '2' } })), remove('b'), create(cm('d'))]);
+    const second = await store.snapshot();
+    for (const [bytes, expected] of [
+      [first, { names: ['a', 'b', 'c'], a: { v: '1' } }],
+      [second, { names: ['a', 'c', 'd'], a: { v: '2' } }],
+    ] as const) {
+      const other = startActorSystem();
+      try {
+        const restored = new ObjectStore({ system: other });
+        stores.push(restored);
+        restored.restore(bytes);
+        const names = restored.list({ kind: 'ConfigMap', limit: 0 }).items.map((o) => o.metadata.name);
+        expect(names).toEqual(expected.names);
+        expect(dataOf(restored.get('ConfigMap', 'default', 'a'))).toEqual(expected.a);
+        expect(restored.get('ConfigMap', 'default', 'c')).toEqual(store.get('ConfigMap', 'default', 'c'));
+      } finally {
+        await stopActorSystem(other);
+      }
+    }
+  });
+
   it('restore over a live store replaces its objects, stops their actors and ends watchers with Gone', async () => {
     const donorSystem = startActorSystem();
     let bytes: Uint8Array;

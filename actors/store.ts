@@ -582,6 +582,15 @@ const snapshotPackr = new Packr({ useRecords: false });
  * `{ v: 1, applied, objects, members }` as one msgpack map that `unpack` reads back, built
  * from the objects packed one by one in time slices.
  */
+/**
+ * Each committed object's encoding in the last snapshot that held it. Objects are immutable (a
+ * write stores a new one), so a snapshot encodes only what changed since the one before: at
+ * 30,000 running pods, three masters encoding ~40 MB each at the same index cost seconds of
+ * CPU at once and the leader its heartbeats. Entries go with their objects (weak keys); the
+ * retained bytes are the objects' encoded size.
+ */
+const encodedObjects = new WeakMap<ApiObject, Uint8Array>();
+
 async function encodeSnapshot(
   applied: number,
   objects: readonly ApiObject[],
@@ -604,7 +613,12 @@ async function encodeSnapshot(
   parts.push(header);
   let sliceStart = performance.now();
   for (const obj of objects) {
-    copy(snapshotPackr.pack(obj));
+    let bytes = encodedObjects.get(obj);
+    if (bytes === undefined) {
+      bytes = new Uint8Array(snapshotPackr.pack(obj));
+      encodedObjects.set(obj, bytes);
+    }
+    parts.push(bytes);
     if (performance.now() - sliceStart >= sliceMs) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
