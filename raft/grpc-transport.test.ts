@@ -155,6 +155,20 @@ describe('GrpcTransport over loopback', () => {
     );
   });
 
+  it("packs one turn's messages into frames of about frameBytesTarget, in order", async () => {
+    const n2 = await started('n2');
+    const n1 = await started('n1', { peers: { n2: n2.t.address() }, frameBytesTarget: 16 * 1024 });
+    n1.t.send([hb('n1', 'n2', 1)]);
+    await waitFor(() => n2.got.length === 1, 'the stream to open');
+    const before = n1.t.stats().framesSent;
+    const batch = Array.from({ length: 20 }, (_, i) => app('n1', 'n2', i + 1, 4096));
+    n1.t.send(batch);
+    await waitFor(() => n2.got.length === 21, 'the batch');
+    expect(n2.got.slice(1)).toEqual(batch);
+    // 20 × ~4 KiB in frames of at most ~16 KiB: 3 messages each (a fourth would pass the target).
+    expect(n1.t.stats().framesSent - before).toBe(7);
+  });
+
   it('respects stream backpressure by coalescing queued messages until the stream drains', async () => {
     const n2 = await started('n2');
     const n1 = await started('n1', { peers: { n2: n2.t.address() } });

@@ -45,6 +45,8 @@ export interface GrpcTransportOptions {
   peers?: Record<NodeId, string>;
   /** Largest frame sent or accepted, in bytes (gRPC max message size, both ways). Default 64 MiB. */
   maxFrameBytes?: number;
+  /** Messages are packed into frames of about this many bytes (a larger message goes alone). Default 1 MiB. */
+  frameBytesTarget?: number;
   /** Messages queued per peer while its stream is down or backed up; the oldest go first. Default 8192. */
   peerQueueMessagesMax?: number;
   /** First reconnect delay after a stream fails, in ms (doubled per failure, with jitter). Default 50. */
@@ -104,6 +106,15 @@ const MiB = 1024 * 1024;
 /** Protobuf framing around the payload: two tags, two varint lengths, the sender id. */
 const FRAME_OVERHEAD_BYTES = 32;
 
+/** About what `m` encodes to: its entries' and snapshot chunk's data plus a little per field. */
+function estimatedBytes(m: RaftMessage): number {
+  let bytes = 64;
+  for (const e of m.entries ?? []) bytes += e.data.byteLength + 24;
+  if (m.snapshot !== undefined) bytes += m.snapshot.data.byteLength + 64;
+  if (m.context !== undefined) bytes += m.context.byteLength;
+  return bytes;
+}
+
 let raftService: grpc.ServiceDefinition | undefined;
 
 function loadRaftService(): grpc.ServiceDefinition {
@@ -147,6 +158,7 @@ export class GrpcTransport implements Transport {
   readonly id: NodeId;
   private readonly listen: string;
   private readonly maxFrameBytes: number;
+  private readonly frameBytesTarget: number;
   private readonly peerQueueMessagesMax: number;
   private readonly reconnectBackoffMsMin: number;
   private readonly reconnectBackoffMsMax: number;
@@ -186,6 +198,7 @@ export class GrpcTransport implements Transport {
     this.id = opts.id;
     this.listen = opts.listen;
     this.maxFrameBytes = positive('maxFrameBytes', opts.maxFrameBytes ?? 64 * MiB);
+    this.frameBytesTarget = positive('frameBytesTarget', opts.frameBytesTarget ?? 1 * MiB);
     this.peerQueueMessagesMax = positive('peerQueueMessagesMax', opts.peerQueueMessagesMax ?? 8192);
     this.reconnectBackoffMsMin = positive('reconnectBackoffMsMin', opts.reconnectBackoffMsMin ?? 50);
     this.reconnectBackoffMsMax = positive('reconnectBackoffMsMax', opts.reconnectBackoffMsMax ?? 2000);
@@ -408,11 +421,29 @@ export class GrpcTransport implements Transport {
     }
   }
 
+  /**
+   * Writes the queue in frames of about `frameBytesTarget` each (a larger message goes alone):
+   * a peer decodes a frame in one event-loop turn, and a backlog sent as one 64 MiB frame (a
+   * follower back from a pause, a burst of appends) held it for over a second at 30,000 pods,
+   * longer than the election timeout.
+   */
   private writeQueue(link: PeerLink): void {
     const msgs = link.queue;
     link.queue = [];
     link.overflowing = false;
-    this.writeBatch(link, msgs);
+    let frame: RaftMessage[] = [];
+    let bytes = 0;
+    for (const m of msgs) {
+      const size = estimatedBytes(m);
+      if (frame.length > 0 && bytes + size > this.frameBytesTarget) {
+        this.writeBatch(link, frame);
+        frame = [];
+        bytes = 0;
+      }
+      frame.push(m);
+      bytes += size;
+    }
+    if (frame.length > 0) this.writeBatch(link, frame);
   }
 
   /** Writes `msgs` as one frame, or splits it in halves until each frame fits `maxFrameBytes`. */
