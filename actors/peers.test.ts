@@ -62,6 +62,45 @@ describe('GrpcPeerLink', () => {
     expect((await l.info('m2', 5_000)).id).toBe('m2');
   });
 
+  it('sends a large backlog in several frames and answers every request', async () => {
+    const frames: number[] = [];
+    const server = new grpc.Server();
+    const handler: PeerHandler = {
+      handle: async (req) => ({ t: 'proposed', index: req.t === 'propose' ? req.data.byteLength : 0 }),
+      info: () => ({ id: 'm2' }) as ReturnType<PeerHandler['info']>,
+    };
+    const impl = peerServiceImplementation(() => handler);
+    const stream = impl.Stream as (call: grpc.ServerDuplexStream<unknown[], unknown>) => void;
+    server.addService(peerServiceDefinition, {
+      ...impl,
+      Stream: (call: grpc.ServerDuplexStream<unknown[], unknown>) => {
+        call.on('data', (frame: unknown[]) => frames.push(frame.length));
+        stream(call);
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    cleanups.push(() => server.forceShutdown());
+    const l = link();
+    l.setAddress('m2', `127.0.0.1:${port}`);
+    const big = (i: number): PeerRequest => ({
+      t: 'propose',
+      data: new Uint8Array(100_000 + i),
+      id: String(i),
+    });
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => l.request('m2', big(i), 10_000)));
+    expect(answers.map((a) => (a.t === 'proposed' ? a.index : -1))).toEqual(
+      Array.from({ length: 30 }, (_, i) => 100_000 + i),
+    );
+    // ~3 MB of requests made in one turn: frames of about 1 MiB, not one of 3.
+    expect(frames.reduce((a, b) => a + b, 0)).toBe(30);
+    expect(frames.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...frames)).toBeLessThanOrEqual(11);
+  });
+
   it('carries a handler failure as an error response', async () => {
     const { address } = await servePeer(async () => {
       throw new Error('boom');

@@ -209,7 +209,12 @@ interface PeerStream {
     { resolve: (r: PeerResponse) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }
   >;
   frame: [number, PeerRequest][];
+  /** About the encoded size of `frame`. */
+  frameBytes: number;
 }
+
+/** Requests are sent in frames of about this many bytes. */
+const peerFrameBytesTarget = 1024 * 1024;
 
 export interface GrpcPeerLinkOptions {
   /** Requests in flight to one master; beyond it a request fails at once (Unavailable, retry hint). Default 4,096. */
@@ -270,9 +275,19 @@ export class GrpcPeerLink implements PeerLink {
         setImmediate(() => {
           const frame = s.frame;
           s.frame = [];
+          s.frameBytes = 0;
           if (frame.length > 0 && this.streams.get(to) === s) s.call.write(frame);
         });
       s.frame.push([id, req]);
+      // A frame is decoded in one turn on the leader: a backlog (thousands of writes queued
+      // during an election) sent as one took it 1.5 s. Full frames go at once.
+      s.frameBytes += req.t === 'propose' ? req.data.byteLength + 64 : 256;
+      if (s.frameBytes >= peerFrameBytesTarget) {
+        const frame = s.frame;
+        s.frame = [];
+        s.frameBytes = 0;
+        s.call.write(frame);
+      }
     });
   }
 
@@ -284,7 +299,7 @@ export class GrpcPeerLink implements PeerLink {
       () => grpc.ClientDuplexStream<[number, PeerRequest][], [number, PeerResponse][]>
     >;
     const call = client.Stream.call(client);
-    const s: PeerStream = { call, pending: new Map(), frame: [] };
+    const s: PeerStream = { call, pending: new Map(), frame: [], frameBytes: 0 };
     this.streams.set(to, s);
     call.on('data', (frame: [number, PeerResponse][]) => {
       for (const [id, res] of frame) {

@@ -66,6 +66,14 @@ export interface Controller {
   /** Called once when the controller starts on a new leader (e.g. to prime a cache of its own). */
   start?(ctx: ControllerContext): void;
   stop?(): void;
+  /**
+   * Called with every applied batch of changes (of any kind, in log order, the cache already
+   * current) while this master does not run the controller — a follower, or between terms —
+   * so that state of its own stays warm and a new leader's `start` need not rebuild it.
+   * `observeReset` follows a snapshot restore (the state must be rebuilt). Must be cheap.
+   */
+  observe?(changes: readonly ChangeEvent[], cache: ClusterCache): void;
+  observeReset?(): void;
   /** Counters of its own (the scheduler's bindings, conflicts, ...), shown in `status()`. */
   counters?(): Record<string, number>;
 }

@@ -175,11 +175,13 @@ export class ControllerManager {
     this.unsubscribeStore = opts.store.subscribe((changes, _applied, reset) => {
       if (reset) {
         this.warmCache.rebuild();
-        this.onReset?.();
+        if (this.onReset !== undefined) this.onReset();
+        else for (const c of opts.controllers) c.observeReset?.();
         return;
       }
       this.warmCache.apply(changes);
-      this.onChanges?.(changes);
+      if (this.onChanges !== undefined) this.onChanges(changes);
+      else for (const c of opts.controllers) c.observe?.(changes, this.warmCache);
     });
   }
 
