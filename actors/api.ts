@@ -96,6 +96,13 @@ export interface ListResult {
 export interface WriteOptions {
   /** Validate, default and check preconditions without writing. */
   dryRun?: boolean;
+  /**
+   * In-process callers only (the leader's controllers; no wire carries it): propose only while
+   * this master is the leader of this term, else Unavailable at once — never forwarded to a
+   * newer leader nor retried, so a write decided in a term that ended cannot land in the next
+   * one beside the new leader's own decisions (surplus pods after an election).
+   */
+  leaderTerm?: number;
 }
 
 export interface DeleteOptions extends WriteOptions {

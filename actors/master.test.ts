@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ApiObject } from '../core/index.js';
+import type { ApiObject, Pod } from '../core/index.js';
 import { type MemoryCluster, startMemoryCluster } from '../test/fixtures/master-cluster.js';
 import { ApiError, type WatchEvent, type WatchStream } from './api.js';
 
@@ -85,6 +85,31 @@ describe('masters: objects on the Raft log', () => {
     await expectCode(l.api.get({ kind: 'ConfigMap', name: 'nope' }), 'NotFound');
     await expectCode(l.api.update(cm('nope')), 'NotFound');
     expect(dataOf(await l.api.get({ kind: 'ConfigMap', name: 'a' }))).toEqual({ k: 'v2' });
+  });
+
+  it("a write bound to a leader term is proposed only by that term's leader, never forwarded", async () => {
+    const l = await c.leader();
+    const term = l.host.status().term;
+    const ok = await l.api.create(cm('in-term'), { leaderTerm: term });
+    expect(ok.metadata.name).toBe('in-term');
+    // A follower would forward an ordinary write; one bound to a term it does not lead is refused.
+    const f = await c.follower();
+    const onFollower = await expectCode(f.api.create(cm('forwarded'), { leaderTerm: term }), 'Unavailable');
+    expect(onFollower.message).toBe(`this master no longer leads term ${term}: not writing`);
+    await expectCode(l.api.create(cm('old-term'), { leaderTerm: term - 1 }), 'Unavailable');
+    const pod = await l.api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p', namespace: 'default' },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    await expectCode(
+      f.api.bind({ namespace: 'default', name: 'p' }, pod.metadata.uid ?? '', 'n1', {}, { leaderTerm: term }),
+      'Unavailable',
+    );
+    for (const name of ['forwarded', 'old-term'])
+      await expectCode(l.api.get({ kind: 'ConfigMap', name }), 'NotFound');
+    expect(((await l.api.get({ kind: 'Pod', name: 'p' })) as Pod).spec.nodeName).toBeUndefined();
   });
 
   it('names the invalid field and writes nothing', async () => {

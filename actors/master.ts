@@ -351,6 +351,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     uid: string,
     nodeName: string,
     annotations: BindAnnotations = {},
+    opts: Pick<WriteOptions, 'leaderTerm'> = {},
   ): Promise<ApiObject> {
     const k = this.key({ kind: 'Pod', namespace: key.namespace, name: key.name });
     return this.write(
@@ -363,7 +364,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         ...(annotations.set !== undefined ? { annotations: annotations.set } : {}),
         ...(annotations.remove !== undefined ? { removeAnnotations: annotations.remove } : {}),
       },
-      {},
+      opts,
     );
   }
 
@@ -617,7 +618,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         `${describeKey(k)}: request is ${data.byteLength} bytes, more than objectBytesMax (${apiLimits.objectBytesMax})`,
       );
     }
-    const { outcome } = await this.propose(data, rec);
+    const { outcome } = await this.propose(data, rec, opts.leaderTerm);
     return this.result(outcome as ApplyOutcome);
   }
 
@@ -657,7 +658,9 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   private async propose(
     data: Uint8Array,
     rec: LogRecord & { id: string },
+    leaderTerm?: number,
   ): Promise<{ index: number; outcome: RecordOutcome }> {
+    if (leaderTerm !== undefined) return this.proposeInTerm(data, rec, leaderTerm);
     const id = rec.id;
     const deadline = this.nowMs() + this.writeTimeoutMs;
     let lastErr: unknown;
@@ -769,21 +772,54 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     );
   }
 
+  /** `propose` for a write of the leader's controllers of `term`: here, in that term, or not at all. */
+  private async proposeInTerm(
+    data: Uint8Array,
+    rec: LogRecord & { id: string },
+    term: number,
+  ): Promise<{ index: number; outcome: RecordOutcome }> {
+    const notLeader = () =>
+      new ApiError(ApiErrorCode.Unavailable, `this master no longer leads term ${term}: not writing`, {
+        retryAfterMs: 500,
+      });
+    const st = this.host.status();
+    if (st.role !== 'leader' || st.term !== term) throw notLeader();
+    try {
+      return await this.proposeOnLeader(data, rec.id, rec, term);
+    } catch (err) {
+      if (
+        err instanceof NotLeaderError ||
+        err instanceof ProposalLostError ||
+        err instanceof ProposalDroppedError
+      )
+        throw notLeader();
+      if (err instanceof HostStoppedError) {
+        throw new ApiError(
+          ApiErrorCode.Timeout,
+          'write outcome unknown: this master stopped while the write was pending',
+        );
+      }
+      throw toApiError(err);
+    }
+  }
+
   /**
    * On the leader: leader admission (which may rewrite the command: defaults), then the
-   * proposal. A forwarded write arrives encoded and is decoded here.
+   * proposal. A forwarded write arrives encoded and is decoded here. With `term`, the proposal
+   * is placed only while this master still leads that term (checked in the same turn).
    */
   private async proposeOnLeader(
     data: Uint8Array,
     id: string,
     known?: LogRecord,
+    term?: number,
   ): Promise<{ index: number; outcome: RecordOutcome }> {
     const rec = known ?? decodeRecord(data);
     if (rec.t !== 'cmd') return this.proposeLocal(data, id);
     const admitted = await this.admission.admit(rec.cmd, id);
     const out = admitted.cmd === rec.cmd ? data : encodeRecord({ ...rec, cmd: admitted.cmd });
     try {
-      return await this.proposeLocal(out, id);
+      return await this.proposeLocal(out, id, term);
     } catch (err) {
       // Outcome unknown: the entry may still commit, so its claims stay until it is applied.
       admitted.failed(!(err instanceof ProposalOutcomeUnknownError));
@@ -794,7 +830,12 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   private async proposeLocal(
     data: Uint8Array,
     id?: string,
+    term?: number,
   ): Promise<{ index: number; outcome: RecordOutcome }> {
+    if (term !== undefined) {
+      const st = this.host.status();
+      if (st.role !== 'leader' || st.term !== term) throw new NotLeaderError(st.leader);
+    }
     const expected = id !== undefined ? this.store.expectOutcome(id) : undefined;
     try {
       const { index } = await this.host.propose(data);

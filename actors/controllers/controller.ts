@@ -6,7 +6,7 @@
  * API with preconditions; a failed reconcile is retried with capped exponential backoff.
  */
 
-import { ApiErrorCode, isApiError, type ObjectApi } from '../api.js';
+import { ApiErrorCode, isApiError, type ObjectApi, type WriteOptions } from '../api.js';
 import type { EventSink } from '../events.js';
 import {
   type ActorRef,
@@ -32,6 +32,7 @@ export interface ControllerApi extends ObjectApi {
     uid: string,
     nodeName: string,
     annotations?: { set?: Record<string, string>; remove?: string[] },
+    opts?: Pick<WriteOptions, 'leaderTerm'>,
   ): Promise<unknown>;
 }
 

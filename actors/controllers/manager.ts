@@ -95,16 +95,21 @@ export function termGuardedApi(
         return held(() => write(...args));
       });
     };
+  // Each write also names its term: one already sent when the term ends is proposed only if
+  // this master still leads that term, never forwarded to the next leader.
+  const leaderTerm = term;
   return {
-    create: guard((obj, opts) => api.create(obj, opts)),
+    create: guard((obj, opts) => api.create(obj, { ...opts, leaderTerm })),
     get: (key, opts) => api.get(key, opts),
     list: (kind, opts) => api.list(kind, opts),
-    update: guard((obj, opts) => api.update(obj, opts)),
-    updateStatus: guard((obj, opts) => api.updateStatus(obj, opts)),
-    patch: guard((key, patch, opts) => api.patch(key, patch, opts)),
-    delete: guard((key, opts) => api.delete(key, opts)),
+    update: guard((obj, opts) => api.update(obj, { ...opts, leaderTerm })),
+    updateStatus: guard((obj, opts) => api.updateStatus(obj, { ...opts, leaderTerm })),
+    patch: guard((key, patch, opts) => api.patch(key, patch, { ...opts, leaderTerm })),
+    delete: guard((key, opts) => api.delete(key, { ...opts, leaderTerm })),
     watch: (kind, opts) => api.watch(kind, opts),
-    bind: guard((key, uid, nodeName, annotations) => api.bind(key, uid, nodeName, annotations)),
+    bind: guard((key, uid, nodeName, annotations) =>
+      api.bind(key, uid, nodeName, annotations, { leaderTerm }),
+    ),
   };
 }
 
