@@ -933,10 +933,14 @@ describe('gRPC API Calls stream', () => {
       rawObjects(address),
     );
     const results: { id: number; ok?: { object_json: Buffer }; error?: Record<string, unknown> }[] = [];
-    call.on('data', (batch: { results?: typeof results }) => results.push(...(batch.results ?? [])));
+    const messages: number[] = [];
+    call.on('data', (batch: { results?: typeof results }) => {
+      messages.push(batch.results?.length ?? 0);
+      results.push(...(batch.results ?? []));
+    });
     call.on('error', () => {});
     cleanups.push(() => call.cancel());
-    return { call, results };
+    return { call, results, messages };
   }
 
   it('answers every call of a batch by its id, with the statuses unary calls end with', async () => {
@@ -965,6 +969,31 @@ describe('gRPC API Calls stream', () => {
       code: grpc.status.ALREADY_EXISTS,
       error_code: 'AlreadyExists',
     });
+  });
+
+  it('splits results into messages of about watchMessageBytesMax', async () => {
+    const api = createMemoryApi();
+    const server = await createApiServer({
+      objects: api.objects,
+      cluster: api.cluster,
+      listen: '127.0.0.1:0',
+      watchMessageBytesMax: 1024,
+      closeGraceMs: 50,
+    });
+    cleanups.push(() => server.close());
+    const { call, results, messages } = rawCalls(server.address());
+    const json = (o: unknown) => Buffer.from(JSON.stringify(o));
+    call.write({
+      calls: Array.from({ length: 6 }, (_, i) => ({
+        id: i + 1,
+        create: { object_json: json(configMap(`big-${i}`, {}, { k: 'x'.repeat(400) })) },
+      })),
+    });
+    await waitUntil(() => results.length === 6);
+    expect(results.every((r) => r.ok !== undefined)).toBe(true);
+    // Each answer is a ~600-byte object: at most one more fits under 1 KiB.
+    expect(Math.max(...messages)).toBeLessThanOrEqual(2);
+    expect(messages.length).toBeGreaterThanOrEqual(3);
   });
 
   it('refuses calls over callsInFlightMax with ResourceExhausted and a retry hint, running none of them', async () => {

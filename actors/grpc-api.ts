@@ -330,7 +330,23 @@ class ApiHandlers {
       const results = pending;
       pending = [];
       inFlight -= results.length;
-      if (call.write({ results })) maybeEnd();
+      // Messages of at most about `watchMessageBytesMax` (one larger result goes alone): 1,024
+      // results of large objects in one message would pass the client's receive limit.
+      let ok = true;
+      let batch: WireCallResult[] = [];
+      let bytes = 0;
+      for (const r of results) {
+        const size = (r.ok?.object_json?.byteLength ?? 0) + 64;
+        if (batch.length > 0 && bytes + size > this.watchMessageBytesMax) {
+          ok = call.write({ results: batch }) && ok;
+          batch = [];
+          bytes = 0;
+        }
+        batch.push(r);
+        bytes += size;
+      }
+      ok = call.write({ results: batch }) && ok;
+      if (ok) maybeEnd();
       else {
         writable = false;
         call.once('drain', () => {
