@@ -71,7 +71,8 @@ export interface Controller {
    * Called with every applied batch of changes (of any kind, in log order, the cache already
    * current) while this master does not run the controller — a follower, or between terms —
    * so that state of its own stays warm and a new leader's `start` need not rebuild it.
-   * `observeReset` follows a snapshot restore (the state must be rebuilt). Must be cheap.
+   * `observeReset` follows a snapshot restore, running or not (the state must be rebuilt;
+   * a running controller then also gets a resync). Must be cheap.
    */
   observe?(changes: readonly ChangeEvent[], cache: ClusterCache): void;
   observeReset?(): void;

@@ -180,8 +180,9 @@ export class ControllerManager {
     this.unsubscribeStore = opts.store.subscribe((changes, _applied, reset) => {
       if (reset) {
         this.warmCache.rebuild();
-        if (this.onReset !== undefined) this.onReset();
-        else for (const c of opts.controllers) c.observeReset?.();
+        // State kept warm is stale after a restore, running or not; running ones also resync.
+        for (const c of opts.controllers) c.observeReset?.();
+        this.onReset?.();
         return;
       }
       this.warmCache.apply(changes);

@@ -106,6 +106,10 @@ describe('scheduler snapshot on a master that does not run the scheduler', () =>
     s.observeReset();
     s.start(ctxOf(cache));
     expect(state.reads).toBe(6);
+    // A restore while running: the next resync builds it again even right after start.
+    s.observeReset();
+    [...s.initialKeys(cache)];
+    expect(state.reads).toBe(9); // nodes and pods, then pods for the pending ones
     s.stop();
   });
 });

@@ -198,6 +198,7 @@ export class SchedulerController implements Controller {
     }
   }
 
+  /** After a snapshot restore: built again at the next batch, start or resync. */
   observeReset(): void {
     this.warm = false;
   }
@@ -227,7 +228,8 @@ export class SchedulerController implements Controller {
   *initialKeys(cache: ClusterCache): Iterable<string> {
     // The first resync follows start, whose snapshot the changes since kept current: building
     // it twice cost a new leader another 0.3–0.7 s turn at 30,000 pods.
-    if (!this.builtAtStart) this.rebuild(cache);
+    if (!this.builtAtStart || !this.warm) this.rebuild(cache);
+    this.warm = true;
     this.builtAtStart = false;
     for (const a of this.attempts.values()) {
       a.clusterGen = -1;
