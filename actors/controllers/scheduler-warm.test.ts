@@ -92,6 +92,14 @@ describe('scheduler snapshot on a master that does not run the scheduler', () =>
     const pending = [...s.initialKeys(cache)];
     expect(pending).toEqual(['Pod/default/c']);
     expect(state.reads).toBe(3); // the pods' list for pending ones only
+    // A periodic resync counts the bound pods (one list) and finds the snapshot current.
+    [...s.initialKeys(cache)];
+    expect(state.reads).toBe(5);
+    expect(s.counters()).toMatchObject({ snapshotRebuilds: 0, podsOnNodes: 1 });
+    // A pod the snapshot missed (a bug in the incremental path): the next resync rebuilds.
+    objects.push(pod('d', 'n1'));
+    [...s.initialKeys(cache)];
+    expect(s.counters()).toMatchObject({ snapshotRebuilds: 1, podsOnNodes: 2 });
     s.stop();
   });
 

@@ -63,6 +63,11 @@ export interface SchedulerCounters {
   bindConflicts: number;
   /** Bindings that failed otherwise (retried with backoff). */
   bindErrors: number;
+  /**
+   * Periodic resyncs that found the snapshot's placed pods differ in number from the bound
+   * pods of the cache, and rebuilt it (0 unless the incremental updates have a bug).
+   */
+  snapshotRebuilds: number;
   /** Bindings in flight. */
   assumed: number;
   /** Unschedulable pods waiting for a change. */
@@ -133,6 +138,7 @@ export class SchedulerController implements Controller {
     unschedulable: 0,
     bindConflicts: 0,
     bindErrors: 0,
+    snapshotRebuilds: 0,
   };
   private readonly decisionMicros: number[] = [];
   private decisionNext = 0;
@@ -224,11 +230,18 @@ export class SchedulerController implements Controller {
     return [];
   }
 
-  /** Every pending pod; rebuilds the snapshot and lets every parked pod try again (the safety net). */
+  /** Every pending pod; lets every parked pod try again (the safety net), checking the snapshot. */
   *initialKeys(cache: ClusterCache): Iterable<string> {
     // The first resync follows start, whose snapshot the changes since kept current: building
     // it twice cost a new leader another 0.3–0.7 s turn at 30,000 pods.
-    if (!this.builtAtStart || !this.warm) this.rebuild(cache);
+    // The snapshot follows every change; building it from scratch is a ~1 s turn at 30,000
+    // pods, enough for a loaded leader to miss its heartbeats. So: built when cold (or after a
+    // restore), and on the periodic resync only when a count shows it drifted.
+    if (!this.warm) this.rebuild(cache);
+    else if (!this.builtAtStart && this.snapshot.placedCount() !== boundPods(cache)) {
+      this.counts.snapshotRebuilds += 1;
+      this.rebuild(cache);
+    }
     this.warm = true;
     this.builtAtStart = false;
     for (const a of this.attempts.values()) {
@@ -448,6 +461,16 @@ async function writeUnschedulable(ctx: ControllerContext, pod: Pod, result: Unsc
     lastTransitionTime: rfc3339(ctx.nowMs()),
   });
   await ctx.api.updateStatus({ ...current, status: { ...current.status, conditions } });
+}
+
+/** Pods of the cache bound to a node and not finished: what a current snapshot has placed. */
+function boundPods(cache: ClusterCache): number {
+  let n = 0;
+  for (const pod of cache.list<Pod>('Pod')) {
+    const phase = pod.status?.phase;
+    if (pod.spec.nodeName && phase !== 'Succeeded' && phase !== 'Failed') n += 1;
+  }
+  return n;
 }
 
 export function schedulerController(opts: SchedulerOptions = {}): SchedulerController {

@@ -147,6 +147,13 @@ export class SchedulerSnapshot {
     return this.pods.size;
   }
 
+  /** Pods placed by their binding (assumptions not counted). */
+  placedCount(): number {
+    let n = 0;
+    for (const e of this.pods.values()) if (!e.assumed) n += 1;
+    return n;
+  }
+
   /**
    * Adds or updates a node. True when something a decision looks at changed (labels, taints,
    * readiness, allocatable, unschedulable): pods that fit nowhere may fit now.
