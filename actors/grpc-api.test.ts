@@ -1074,3 +1074,40 @@ async function waitUntil(cond: () => boolean, timeoutMs = 5_000): Promise<void> 
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('gRPC API Calls stream at shutdown', () => {
+  it('answers the calls running when the server closes, refuses new ones as not carried out, and ends the stream', async () => {
+    const api = createMemoryApi();
+    let release: (() => void) | undefined;
+    const slow: ObjectApi = {
+      ...api.objects,
+      create: async (obj, opts) => {
+        await new Promise<void>((r) => {
+          release = r;
+        });
+        return api.objects.create(obj, opts);
+      },
+    };
+    const server = await createApiServer({
+      objects: slow,
+      cluster: api.cluster,
+      listen: '127.0.0.1:0',
+      closeGraceMs: 5_000,
+    });
+    cleanups.push(() => server.close());
+    const client = clientFor([server.address()]);
+    const running = client.create(configMap('running'));
+    await waitUntil(() => release !== undefined);
+    const closing = server.close();
+    // While draining, a new call is refused with a domain Unavailable: the client may move on.
+    const err = await rejection(client.create(configMap('late')));
+    expect(err.code).toBe('Unavailable');
+    expect(err.message).toContain('this master is shutting down: call not carried out');
+    release?.();
+    expect((await running).metadata.name).toBe('running');
+    const started = Date.now();
+    await closing;
+    // Ended when its calls were answered, not cut at the 5 s grace.
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+});

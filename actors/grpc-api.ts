@@ -103,6 +103,13 @@ export interface ApiServerOptions extends ApiServicesOptions {
 export interface ApiServices {
   /** Sets the serving status of '' and both API services (e.g. NOT_SERVING while draining). */
   setServing(status: ServingStatus): void;
+  /**
+   * Ends the open `Calls` streams gracefully before a shutdown: calls already running finish
+   * and are answered, new ones are refused with Unavailable (not carried out: the client moves
+   * on to another master, writes included), and each stream ends once it has no call left.
+   * Resolves when all have ended.
+   */
+  drainCalls(): Promise<void>;
 }
 
 export interface ApiServer extends ApiServices {
@@ -139,6 +146,7 @@ export function addApiServices(server: grpc.Server, options: ApiServicesOptions)
     setServing(status) {
       for (const name of serviceNames) health.setStatus(name, status);
     },
+    drainCalls: () => handlers.drainCalls(),
   };
 }
 
@@ -166,6 +174,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       closing ??= new Promise<void>((resolve) => {
         services.setServing('NOT_SERVING');
         const timer = setTimeout(() => server.forceShutdown(), closeGraceMs);
+        void services.drainCalls();
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolve();
@@ -226,6 +235,9 @@ class ApiHandlers {
   private readonly snapshotChunkBytesMax: number;
   private readonly onInternalError: (err: unknown, rpc: string) => void;
   private readonly callsInFlightMax: number;
+  /** Open `Calls` streams: how to drain each. */
+  private readonly callStreams = new Set<() => Promise<void>>();
+  private draining = false;
 
   constructor(options: ApiServicesOptions) {
     this.callsInFlightMax = options.callsInFlightMax ?? 1024;
@@ -298,6 +310,11 @@ class ApiHandlers {
     };
   }
 
+  drainCalls(): Promise<void> {
+    this.draining = true;
+    return Promise.all([...this.callStreams].map((drain) => drain())).then(() => {});
+  }
+
   /** The unary method a multiplexed call stands for, or an error naming what is wrong. */
   private runCall(c: WireCall): Promise<WireObjectResponse> {
     if (c.create !== undefined) return this.writeObject('Create', c.create, 'create');
@@ -365,16 +382,42 @@ class ApiHandlers {
       }
     };
     let clientDone = false;
+    let drained: (() => void) | undefined;
+    const drain = (): Promise<void> =>
+      ended
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            drained = resolve;
+            clientDone = true;
+            maybeEnd();
+          });
+    const finish = (): void => {
+      this.callStreams.delete(drain);
+      drained?.();
+    };
+    this.callStreams.add(drain);
     const maybeEnd = (): void => {
       if (clientDone && inFlight === 0 && !ended) {
         ended = true;
         call.end();
+        finish();
       }
     };
     call.on('data', (batch: WireCallBatch) => {
       for (const c of batch.calls ?? []) {
         const id = c.id ?? 0;
         inFlight += 1;
+        if (this.draining) {
+          settle({
+            id,
+            error: callErrorOf(
+              new ApiError('Unavailable', 'this master is shutting down: call not carried out', {
+                retryAfterMs: callsRetryAfterMs,
+              }),
+            ),
+          });
+          continue;
+        }
         if (inFlight > this.callsInFlightMax) {
           settle({
             id,
@@ -406,9 +449,11 @@ class ApiHandlers {
     });
     call.on('cancelled', () => {
       ended = true;
+      finish();
     });
     call.on('error', () => {
       ended = true;
+      finish();
     });
   }
 

@@ -106,6 +106,8 @@ async function startApiServer(
       closing ??= new Promise<void>((resolve) => {
         services.setServing('NOT_SERVING');
         const timer = setTimeout(() => server.forceShutdown(), apiCloseGraceMs);
+        // Calls streams live as long as their clients: end them once their calls are answered.
+        void services.drainCalls();
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolve();
