@@ -556,6 +556,28 @@ export function toStatus(err: unknown, onInternal?: (err: unknown) => void): grp
   return { code: grpcStatusOfApiCode[code] ?? grpc.status.INTERNAL, details: oneLine(message), metadata };
 }
 
+/**
+ * `items` in order, in consecutive batches whose `sizeOf` sums stay within `bytesMax` (an item
+ * larger than that goes alone): the messages of a `Calls` stream, each way.
+ */
+export function sizedBatches<T>(items: readonly T[], sizeOf: (item: T) => number, bytesMax: number): T[][] {
+  const batches: T[][] = [];
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (batch.length > 0 && bytes + size > bytesMax) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(item);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
 /** A failed multiplexed call (proto `CallError`): the status and trailers `toStatus` makes. */
 export function callErrorOf(err: unknown, onInternal?: (err: unknown) => void): WireCallError {
   const status = toStatus(err, onInternal);

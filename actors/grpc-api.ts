@@ -43,6 +43,7 @@ import {
   loadApiProto,
   OBJECTS_SERVICE,
   propagationFromWire,
+  sizedBatches,
   toStatus,
   type WireAddMemberRequest,
   type WireCall,
@@ -350,19 +351,9 @@ class ApiHandlers {
       // Messages of at most about `watchMessageBytesMax` (one larger result goes alone): 1,024
       // results of large objects in one message would pass the client's receive limit.
       let ok = true;
-      let batch: WireCallResult[] = [];
-      let bytes = 0;
-      for (const r of results) {
-        const size = (r.ok?.object_json?.byteLength ?? 0) + 64;
-        if (batch.length > 0 && bytes + size > this.watchMessageBytesMax) {
-          ok = call.write({ results: batch }) && ok;
-          batch = [];
-          bytes = 0;
-        }
-        batch.push(r);
-        bytes += size;
-      }
-      ok = call.write({ results: batch }) && ok;
+      const sizeOf = (r: WireCallResult) => (r.ok?.object_json?.byteLength ?? 0) + 64;
+      for (const batch of sizedBatches(results, sizeOf, this.watchMessageBytesMax))
+        ok = call.write({ results: batch }) && ok;
       if (ok) maybeEnd();
       else {
         writable = false;

@@ -15,6 +15,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import {
+  sizedBatches,
   statusOfCallError,
   type WireCall,
   type WireCallBatch,
@@ -127,20 +128,9 @@ export class CallStream {
     this.outgoing = [];
     if (calls.length === 0) return;
     const stream = this.open();
-    let batch: WireCall[] = [];
-    let bytes = 0;
-    for (const c of calls) {
-      const size = payloadBytes(c);
-      if (batch.length > 0 && bytes + size > this.options.messageBytesMax) {
-        stream.write({ calls: batch });
-        batch = [];
-        bytes = 0;
-      }
-      batch.push(c);
-      bytes += size;
-    }
     // grpc-js buffers what the transport cannot take yet; the in-flight bound caps that buffer.
-    stream.write({ calls: batch });
+    for (const batch of sizedBatches(calls, payloadBytes, this.options.messageBytesMax))
+      stream.write({ calls: batch });
   }
 
   private open(): grpc.ClientDuplexStream<WireCallBatch, WireCallResultBatch> {

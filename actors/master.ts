@@ -672,23 +672,11 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         try {
           return await this.proposeOnLeader(data, id, rec);
         } catch (err) {
-          // Not proposed at all (lost leadership first) or proven not committed: safe to retry.
-          if (
-            err instanceof NotLeaderError ||
-            err instanceof ProposalLostError ||
-            err instanceof ProposalDroppedError
-          ) {
-            lastErr = err;
-            await sleep(Math.min(50 * attempt, 500));
-            continue;
-          }
-          if (err instanceof HostStoppedError) {
-            throw new ApiError(
-              ApiErrorCode.Timeout,
-              'write outcome unknown: this master stopped while the write was pending',
-            );
-          }
-          throw toApiError(err);
+          if (!notProposed(err)) throw proposalFailure(err);
+          // Safe to retry.
+          lastErr = err;
+          await sleep(Math.min(50 * attempt, 500));
+          continue;
         }
       }
       let resp: PeerResponse;
@@ -787,19 +775,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     try {
       return await this.proposeOnLeader(data, rec.id, rec, term);
     } catch (err) {
-      if (
-        err instanceof NotLeaderError ||
-        err instanceof ProposalLostError ||
-        err instanceof ProposalDroppedError
-      )
-        throw notLeader();
-      if (err instanceof HostStoppedError) {
-        throw new ApiError(
-          ApiErrorCode.Timeout,
-          'write outcome unknown: this master stopped while the write was pending',
-        );
-      }
-      throw toApiError(err);
+      throw notProposed(err) ? notLeader() : proposalFailure(err);
     }
   }
 
@@ -1019,6 +995,24 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     for (const b of bytes) s += GENERATED_SUFFIX_ALPHABET[b % GENERATED_SUFFIX_ALPHABET.length];
     return s;
   }
+}
+
+/** A proposal on this master that was not placed at all (leadership lost first) or proven not committed. */
+function notProposed(err: unknown): boolean {
+  return (
+    err instanceof NotLeaderError || err instanceof ProposalLostError || err instanceof ProposalDroppedError
+  );
+}
+
+/** Any other failure of a write proposed on this master: a stop mid-write leaves its outcome unknown. */
+function proposalFailure(err: unknown): ApiError {
+  if (err instanceof HostStoppedError) {
+    return new ApiError(
+      ApiErrorCode.Timeout,
+      'write outcome unknown: this master stopped while the write was pending',
+    );
+  }
+  return toApiError(err);
 }
 
 /** Maps Raft and other failures to the API's typed errors. */

@@ -13,7 +13,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { DnsFormatError, decodeMessage, encodeMessage, Rcode } from './dns-message.js';
-import type { DnsView, DnsZone, Transport } from './dns-zone.js';
+import { type DnsView, type DnsZone, emptyReply, type Transport } from './dns-zone.js';
 
 export interface DnsServerOptions {
   zone: DnsZone;
@@ -198,20 +198,7 @@ export class DnsServer {
       // A query this server cannot answer (a name it cannot write back, say) must never take
       // the agent down: SERVFAIL, counted.
       this.count(Rcode.ServFail);
-      return encodeMessage({
-        id: query.id,
-        qr: true,
-        opcode: query.opcode,
-        aa: false,
-        tc: false,
-        rd: query.rd,
-        ra: false,
-        rcode: Rcode.ServFail,
-        questions: [],
-        answers: [],
-        authority: [],
-        additional: [],
-      });
+      return encodeMessage(emptyReply(query, Rcode.ServFail));
     }
     if ((encoded[2] & 0x02) !== 0) this.stats.truncated += 1;
     return encoded;

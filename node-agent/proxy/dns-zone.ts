@@ -88,6 +88,24 @@ type Lookup =
   | { kind: 'nxdomain' }
   | { kind: 'refused' };
 
+/** A reply to `query` with `rcode` and no question or record (the caller adds what it has). */
+export function emptyReply(query: DnsMessage, rcode: number): DnsMessage {
+  return {
+    id: query.id,
+    qr: true,
+    opcode: query.opcode,
+    aa: false,
+    tc: false,
+    rd: query.rd,
+    ra: false,
+    rcode,
+    questions: [],
+    answers: [],
+    authority: [],
+    additional: [],
+  };
+}
+
 export class DnsZone {
   private readonly domain: string;
   private readonly ttl: number;
@@ -125,17 +143,8 @@ export class DnsZone {
           ]
         : [];
     const base: DnsMessage = {
-      id: query.id,
-      qr: true,
-      opcode: query.opcode,
-      aa: false,
-      tc: false,
-      rd: query.rd,
-      ra: false,
-      rcode: Rcode.NoError,
+      ...emptyReply(query, Rcode.NoError),
       questions: query.questions.slice(0, 1),
-      answers: [],
-      authority: [],
       additional: edns,
     };
     const bytesMax =

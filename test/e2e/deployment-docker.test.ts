@@ -7,11 +7,9 @@
  * completion. Needs Docker (CI starts it); never skipped.
  */
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WatchStream } from '../../actors/api.js';
@@ -19,11 +17,11 @@ import type { ApiClient } from '../../actors/grpc-client.js';
 import type { Deployment, Pod } from '../../core/index.js';
 import { buildImage, ensureBaseImage } from '../../node-agent/images.js';
 import { runtimeLabels } from '../../node-agent/runtime.js';
+import { type CoxRun, coxRunner } from '../fixtures/cox-process.js';
 import { type AgentCluster, readyCondition, startDockerAgentCluster, waitFor } from '../fixtures/e2e.js';
 
 const node = `e2e-deploy-${process.pid}`;
 const docker = new Docker();
-const bin = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
 const v1 = 'coxswain/busybox';
 const v2 = `coxswain/rollout-e2e:v${process.pid}`;
 const replicas = 3;
@@ -32,37 +30,10 @@ let api: ApiClient;
 let servers: string;
 let home: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The real `cox` against every master's WebSocket gateway. */
-function cox(args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, '--server', servers, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: home, COX_HOME: home },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cox ${args.join(' ')} did not finish; stdout: ${stdout}; stderr: ${stderr}`));
-    }, 150_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
+function cox(args: string[], input?: string): Promise<CoxRun> {
+  const run = coxRunner({ PATH: process.env.PATH ?? '', HOME: home, COX_HOME: home });
+  return run(['--server', servers, ...args], input, 150_000);
 }
 
 function manifest(image: string): string {
