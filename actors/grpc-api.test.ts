@@ -1022,6 +1022,64 @@ describe('gRPC API Calls stream', () => {
     expect(started).toBe(2);
   });
 
+  it('holds calls beyond its own callsInFlightMax in the client and sends them as results come back', async () => {
+    const api = createMemoryApi();
+    let running = 0;
+    let runningMax = 0;
+    const releases: (() => void)[] = [];
+    const gated: ObjectApi = {
+      ...api.objects,
+      create: async (input, opts) => {
+        running += 1;
+        runningMax = Math.max(runningMax, running);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        running -= 1;
+        return api.objects.create(input, opts);
+      },
+    };
+    const server = await serve(gated, api.cluster);
+    const client = clientFor([server.address()], { callsInFlightMax: 2, deadlineMs: 10_000 });
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const created = Promise.all(names.map((n) => client.create(configMap(n))));
+    for (let released = 0; released < names.length; released += 1) {
+      await waitUntil(() => releases.length > released);
+      // The client never has more than 2 calls at the server: the rest wait in the client.
+      expect(running).toBeLessThanOrEqual(2);
+      releases[released]();
+    }
+    expect((await created).map((o) => o.metadata.name)).toEqual(names);
+    expect(runningMax).toBe(2);
+  });
+
+  it('refuses a call beyond callsWaitingMax at once, and a waiting call past its deadline is never sent', async () => {
+    const api = createMemoryApi();
+    const started: string[] = [];
+    const stuck: ObjectApi = {
+      ...api.objects,
+      create: (input) => {
+        started.push((input as ApiObject).metadata.name ?? '');
+        return new Promise<never>(() => {});
+      },
+    };
+    const server = await serve(stuck, api.cluster);
+    const client = clientFor([server.address()], {
+      callsInFlightMax: 1,
+      callsWaitingMax: 1,
+      deadlineMs: 300,
+    });
+    const first = rejection(client.create(configMap('first')));
+    await waitUntil(() => started.length === 1);
+    const waiting = rejection(client.create(configMap('waiting')));
+    const refused = await rejection(client.create(configMap('refused')));
+    expect(refused.code).toBe('ResourceExhausted');
+    expect(refused.message).toMatch(/1 waiting/);
+    expect((await first).code).toBe('Timeout');
+    expect((await waiting).code).toBe('Timeout');
+    // The first call still counts at the server (it never answered): the waiting one stays unsent.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(started).toEqual(['first']);
+  });
+
   it('many concurrent writes from one client all land, each answered with its own object', async () => {
     const { client, api } = await setup();
     const names = Array.from({ length: 300 }, (_, i) => `cm-${i}`);

@@ -39,8 +39,15 @@ export function isCallMethod(method: string): method is CallMethod {
 }
 
 export interface CallStreamOptions {
-  /** Calls waiting for their result on one stream; beyond it a call is refused at once. Default 1,024. */
+  /**
+   * Calls sent on one stream and waiting for their result (the server's own bound, 1,024 by
+   * default); further calls wait in this client until results come back, as HTTP/2 queues
+   * streams beyond a connection's concurrency limit.
+   */
   callsInFlightMax: number;
+  /** Calls waiting in this client for room on the stream; beyond it a call is refused at once. */
+  callsWaitingMax: number;
+
   /** A message of calls holds at most this many bytes of payload (one larger call goes alone). */
   messageBytesMax: number;
 }
@@ -49,6 +56,8 @@ interface Pending {
   resolve: (res: WireObjectResponse) => void;
   reject: (err: unknown) => void;
   timer: NodeJS.Timeout;
+  /** Written to the stream (else still waiting for room in this client). */
+  sent: boolean;
 }
 
 /** A status grpc-js itself would have made (no `coxswain-*` trailers). */
@@ -69,8 +78,18 @@ function payloadBytes(c: WireCall): number {
 
 export class CallStream {
   private stream: grpc.ClientDuplexStream<WireCallBatch, WireCallResultBatch> | undefined;
+  /** Calls without a result yet: sent, or waiting in `queue`. */
   private readonly pending = new Map<number, Pending>();
-  private outgoing: WireCall[] = [];
+  /** Calls not yet sent, oldest first, from `queueHead` on (entries whose deadline passed are skipped). */
+  private queue: WireCall[] = [];
+  private queueHead = 0;
+  /**
+   * Calls on the current stream whose result has not come back, those past their deadline
+   * included (the server still counts them against its bound until it answers).
+   */
+  private onWire = 0;
+  /** Pending calls not yet sent. */
+  private waitingCount = 0;
   private flushScheduled = false;
   private nextId = 1;
   /** The server does not know `Calls` (an older master): callers use unary calls. */
@@ -81,17 +100,22 @@ export class CallStream {
     private readonly options: CallStreamOptions,
   ) {}
 
-  /** Calls waiting for a result (for tests and metrics). */
+  /** Calls sent and waiting for their result (for tests and metrics). */
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size - this.waitingCount;
+  }
+
+  /** Calls waiting in this client for room on the stream (for tests and metrics). */
+  get waiting(): number {
+    return this.waitingCount;
   }
 
   call(method: CallMethod, req: unknown, deadlineMs: number): Promise<WireObjectResponse> {
-    if (this.pending.size >= this.options.callsInFlightMax) {
+    if (this.waitingCount >= this.options.callsWaitingMax) {
       return Promise.reject(
         transportStatus(
           grpc.status.RESOURCE_EXHAUSTED,
-          `more than ${this.options.callsInFlightMax} calls in flight to this master`,
+          `more than ${this.options.callsInFlightMax} calls in flight to this master and ${this.options.callsWaitingMax} waiting`,
         ),
       );
     }
@@ -100,17 +124,18 @@ export class CallStream {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => {
-          if (this.pending.delete(id))
-            reject(transportStatus(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+          const p = this.pending.get(id);
+          if (p === undefined) return;
+          this.pending.delete(id);
+          if (!p.sent) this.waitingCount -= 1;
+          reject(transportStatus(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
         },
         Math.max(0, Math.min(deadlineMs - Date.now(), 2 ** 31 - 1)),
       );
-      this.pending.set(id, { resolve, reject, timer });
-      this.outgoing.push({ id, [callFields[method]]: req } as WireCall);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.pending.set(id, { resolve, reject, timer, sent: false });
+      this.waitingCount += 1;
+      this.queue.push({ id, [callFields[method]]: req } as WireCall);
+      this.scheduleFlush();
     });
   }
 
@@ -122,10 +147,32 @@ export class CallStream {
     this.failAll('the client closed the connection');
   }
 
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Sends waiting calls, oldest first, while the stream has room. */
   private flush(): void {
     this.flushScheduled = false;
-    const calls = this.outgoing.filter((c) => this.pending.has(c.id ?? 0));
-    this.outgoing = [];
+    const calls: WireCall[] = [];
+    while (this.queueHead < this.queue.length && this.onWire < this.options.callsInFlightMax) {
+      const c = this.queue[this.queueHead++];
+      const p = this.pending.get(c.id ?? 0);
+      if (p === undefined) continue; // its deadline passed while it waited
+      p.sent = true;
+      this.waitingCount -= 1;
+      this.onWire += 1;
+      calls.push(c);
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
     if (calls.length === 0) return;
     const stream = this.open();
     // grpc-js buffers what the transport cannot take yet; the in-flight bound caps that buffer.
@@ -144,7 +191,10 @@ export class CallStream {
     const stream = method.call(this.client);
     this.stream = stream;
     stream.on('data', (batch: WireCallResultBatch) => {
+      if (this.stream !== stream) return;
       for (const r of batch.results ?? []) {
+        // Only sent calls get results, those past their deadline too.
+        this.onWire = Math.max(0, this.onWire - 1);
         const p = this.pending.get(r.id ?? 0);
         if (p === undefined) continue; // its deadline passed
         this.pending.delete(r.id ?? 0);
@@ -152,12 +202,13 @@ export class CallStream {
         if (r.error !== undefined) p.reject(statusOfCallError(r.error));
         else p.resolve(r.ok ?? {});
       }
+      if (this.queueHead < this.queue.length) this.scheduleFlush();
     });
     const broken = (err?: Partial<grpc.ServiceError>): void => {
       if (this.stream !== stream) return;
       this.stream = undefined;
       if (err?.code === grpc.status.UNIMPLEMENTED) this.unimplemented = true;
-      this.failAll(err?.details || err?.message || 'the call stream ended');
+      this.failSent(err?.details || err?.message || 'the call stream ended');
     };
     stream.on('error', (err: grpc.ServiceError) => broken(err));
     stream.on('end', () => broken());
@@ -165,14 +216,38 @@ export class CallStream {
     return stream;
   }
 
+  /**
+   * The stream ended: its calls in flight reject as cut. Calls still waiting were never sent:
+   * they go on a new stream (a master without `Calls` rejects them as UNIMPLEMENTED, which
+   * the caller retries as unary calls).
+   */
+  private failSent(why: string): void {
+    this.onWire = 0;
+    const code = this.unimplemented ? grpc.status.UNIMPLEMENTED : grpc.status.UNAVAILABLE;
+    for (const [id, p] of this.pending) {
+      if (!p.sent && !this.unimplemented) continue;
+      this.pending.delete(id);
+      if (!p.sent) this.waitingCount -= 1;
+      clearTimeout(p.timer);
+      p.reject(transportStatus(code, why));
+    }
+    if (this.unimplemented) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead < this.queue.length) this.scheduleFlush();
+  }
+
+  /** Every call without a result rejects as cut (the client closed). */
   private failAll(why: string): void {
+    this.onWire = 0;
+    this.waitingCount = 0;
+    this.queue = [];
+    this.queueHead = 0;
     const all = [...this.pending.values()];
     this.pending.clear();
     for (const p of all) {
       clearTimeout(p.timer);
-      p.reject(
-        transportStatus(this.unimplemented ? grpc.status.UNIMPLEMENTED : grpc.status.UNAVAILABLE, why),
-      );
+      p.reject(transportStatus(grpc.status.UNAVAILABLE, why));
     }
   }
 }

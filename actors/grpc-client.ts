@@ -88,8 +88,13 @@ export interface ApiClientOptions {
    * (see grpc-calls.ts) instead of a unary call each. Default true.
    */
   callStreams?: boolean;
-  /** Calls in flight on one master's `Calls` stream; beyond it a call fails with ResourceExhausted. Default 1,024. */
+  /**
+   * Calls sent on one master's `Calls` stream without a result yet (the masters' own bound);
+   * further calls wait in the client. Default 1,024.
+   */
   callsInFlightMax?: number;
+  /** Calls waiting in the client for room on a master's stream; beyond it a call fails with ResourceExhausted. Default 16,384. */
+  callsWaitingMax?: number;
 }
 
 type UnaryMethod = (
@@ -530,6 +535,7 @@ export class ApiClient implements ObjectApi, ClusterApi {
     if (this.options.callStreams !== false) {
       conn.calls = new CallStream(objects, {
         callsInFlightMax: this.options.callsInFlightMax ?? 1024,
+        callsWaitingMax: this.options.callsWaitingMax ?? 16_384,
         messageBytesMax: Math.min(this.options.requestBytesMax ?? grpcApiLimits.requestBytesMax, 1024 * 1024),
       });
     }
