@@ -97,7 +97,7 @@ type PodMsg =
   | { readonly type: 'pod'; readonly pod: Pod }
   | { readonly type: 'sync' }
   | { readonly type: 'synced'; readonly result: PodSyncResult }
-  | { readonly type: 'failed'; readonly error: string }
+  | { readonly type: 'failed'; readonly error: string; readonly retryAfterMs?: number }
   | { readonly type: 'probeTick' }
   | {
       readonly type: 'probed';
@@ -121,6 +121,17 @@ interface PodActorState {
   probes: PodProbes;
   /** Where probes reach the pod (from the last sync). */
   podIP?: string;
+  /** Syncs failed in a row (a status write refused by a busy master, say): the retry backs off. */
+  failures?: number;
+}
+
+/** The first retry of a failed pod sync, ms; it doubles with each failure in a row, up to the resync period. */
+const podSyncRetryMsMin = 200;
+
+/** When a pod sync that failed `failures` times in a row runs again: backoff, the server's hint, at most `resyncMs`. */
+export function podSyncRetryMs(failures: number, resyncMs: number, retryAfterMs = 0): number {
+  const backoff = podSyncRetryMsMin * 2 ** Math.min(Math.max(0, failures - 1), 20);
+  return Math.min(resyncMs, Math.max(backoff, retryAfterMs));
 }
 
 export const leaseNamespace = 'kube-node-lease';
@@ -496,7 +507,13 @@ export class NodeAgent {
                 ? undefined
                 : trackContainers(state.probes, pod, msg.result.running, podIP, this.nowMs());
             return {
-              state: { ...state, sync: msg.result.state, probes: step?.state ?? state.probes, podIP },
+              state: {
+                ...state,
+                sync: msg.result.state,
+                probes: step?.state ?? state.probes,
+                podIP,
+                failures: 0,
+              },
               effects: [
                 timer('sync', Math.min(due, resyncMs), { type: 'sync' } as PodMsg),
                 ...(pod !== undefined && step !== undefined ? probeEffects(pod, step) : []),
@@ -515,11 +532,17 @@ export class NodeAgent {
             );
             return { state: { ...state, probes: step.state }, effects: probeEffects(state.pod, step) };
           }
-          case 'failed':
+          case 'failed': {
+            const failures = (state.failures ?? 0) + 1;
+            const retryMs = podSyncRetryMs(failures, resyncMs, msg.retryAfterMs);
             this.log(
-              `pod ${state.pod?.metadata.namespace}/${state.pod?.metadata.name}: sync failed: ${msg.error}`,
+              `pod ${state.pod?.metadata.namespace}/${state.pod?.metadata.name}: sync failed: ${msg.error} (retry in ${retryMs} ms)`,
             );
-            return { state, effects: [timer('sync', resyncMs, { type: 'sync' } as PodMsg)] };
+            return {
+              state: { ...state, failures },
+              effects: [timer('sync', retryMs, { type: 'sync' } as PodMsg)],
+            };
+          }
           default: {
             const unknown: never = msg;
             throw new Error(`pod actor: unknown message ${JSON.stringify(unknown)}`);
@@ -532,7 +555,13 @@ export class NodeAgent {
             try {
               return { type: 'synced', result: await syncPod(this.ctx, effect.pod, effect.state) };
             } catch (err) {
-              return { type: 'failed', error: err instanceof Error ? err.message : String(err) };
+              return {
+                type: 'failed',
+                error: err instanceof Error ? err.message : String(err),
+                ...(isApiError(err) && err.details.retryAfterMs !== undefined
+                  ? { retryAfterMs: err.details.retryAfterMs }
+                  : {}),
+              };
             }
           case 'probe':
             this.startProbe(effect.probe, self, effect.pod);
