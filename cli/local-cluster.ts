@@ -24,6 +24,7 @@ import {
   stopAgents,
 } from './local-agents.js';
 import { readManifests } from './manifests.js';
+import { serverNodeFlags } from './node-flags.js';
 import { configPath } from './servers.js';
 
 export const localClusterLimits = {
@@ -117,7 +118,21 @@ async function up(o: UpOptions): Promise<void> {
     const log = openSync(join(m.dir, 'master.log'), 'a');
     const child = spawn(
       process.execPath,
-      [binPath, 'master', '--id', m.id, '--data-dir', m.dir, '--peers', peers, '--api', m.api, '--ws', m.ws],
+      [
+        ...serverNodeFlags,
+        binPath,
+        'master',
+        '--id',
+        m.id,
+        '--data-dir',
+        m.dir,
+        '--peers',
+        peers,
+        '--api',
+        m.api,
+        '--ws',
+        m.ws,
+      ],
       { detached: true, stdio: ['ignore', log, log] },
     );
     if (child.pid !== undefined) children.push(child.pid);
