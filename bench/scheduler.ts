@@ -7,7 +7,7 @@
  * Progress goes to stderr; the last line of stdout is one JSON object:
  * `{ nodes, pods, kind, workloads, podsCreated, createdPerSec, boundPerSec, peakBoundPerSec,
  *    allBoundSec, allRunningSec, bindLagP50Ms, bindLagP99Ms, masterRssMb, cpuMsPerPod, raftTerm,
- *    masters: [{ id, leader, rssMb, cpuSec }], fleet: { rssMb, cpuSec } }`
+ *    raftEntriesPerPod, settledSec, cpuMsPerPodSettled, raftEntriesPerPodSettled, masters: [{ id, leader, rssMb, cpuSec }], fleet: { rssMb, cpuSec } }`
  * where `boundPerSec` is pods bound per second from the first binding to the last,
  * `createdPerSec` the same for creations, `allRunningSec` the time from the first workload
  * create to the last pod Running, `masterRssMb` the leader's resident memory at the end, and
@@ -16,8 +16,13 @@
  * `raftEntriesPerPod` the Raft entries applied during the run per pod (every write: pods,
  * bindings, statuses, events and their deletions, leases, workload statuses).
  *
- * `cpuMsPerPod` is the CPU time of the masters and the fleet per pod (what the run cost,
- * whatever else shares the machine).
+ * `cpuMsPerPod` is the CPU time of the masters and the fleet per pod until every pod is Running
+ * (what the run cost, whatever else shares the machine). Pods still cause writes after that
+ * (agents write kubelet's Events after the fact; workload statuses): the bench then waits until
+ * the cluster writes at most half again as fast as when idle (lease renewals: one per node every
+ * 10 s; at most 20 s, `settledSec`), and `cpuMsPerPodSettled` and `raftEntriesPerPodSettled` count to that
+ * point, so that work deferred past the last Running pod is not left out. `masters[].cpuSec`
+ * and `fleet.cpuSec` also run to that point.
  *
  * Flags: `--nodes 1000`, `--pods 30000`, `--workloads 30`, `--kind Deployment|ReplicaSet`
  * (default Deployment), `--cpu-prof DIR` (profiles of every master process), `--timeout-s 900`,
@@ -32,6 +37,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ApiErrorCode, isApiError, type WatchEvent } from '../actors/api.js';
 import type { ApiClient } from '../actors/grpc-client.js';
+import { serverNodeFlags } from '../cli/node-flags.js';
 import type { Pod } from '../core/index.js';
 import { repoRoot, sleep, trackChild, waitForExit } from '../test/multiprocess/cluster.js';
 import { MasterCluster } from '../test/multiprocess/master-cluster.js';
@@ -73,7 +79,16 @@ function cpuSec(pid: number): number {
 async function startFleet(masters: string[], nodes: number, timeoutMs: number): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', fleetPath, '--masters', masters.join(','), '--nodes', String(nodes)],
+    [
+      ...serverNodeFlags,
+      '--import',
+      'tsx',
+      fleetPath,
+      '--masters',
+      masters.join(','),
+      '--nodes',
+      String(nodes),
+    ],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   trackChild(child);
@@ -254,6 +269,22 @@ function rates(ms: number[]): { perSec: number; peakPerSec: number; firstMs: num
 }
 
 /** The highest applied index any master reports (0 when none answers). */
+/** The fleet's agents renew their Lease every 10 s (a quarter of its 40 s): an idle cluster's writes per node per second. */
+const idleEntriesPerNodeSec = 0.1;
+/** The longest wait after every pod is Running for the run's remaining writes to end, ms. */
+const settleMaxMs = 20_000;
+
+/** CPU seconds of the masters and the fleet since the start marks. */
+function totalCpuSec(
+  cluster: MasterCluster,
+  fleet: ChildProcess,
+  cpu0: Map<string, number>,
+  fleetCpu0: number,
+): number {
+  const masters = cluster.ids().reduce((a, id) => a + cpuSec(cluster.pid(id)) - (cpu0.get(id) ?? 0), 0);
+  return masters + cpuSec(fleet.pid!) - fleetCpu0;
+}
+
 async function appliedIndex(cluster: MasterCluster): Promise<number> {
   const all = await Promise.all(cluster.ids().map((id) => cluster.status(id).catch(() => undefined)));
   return Math.max(0, ...all.flatMap((st) => st?.members.map((m) => m.applied ?? 0) ?? []));
@@ -347,6 +378,22 @@ async function main(): Promise<unknown> {
     }
     const allRunningSec = round2((performance.now() - t0) / 1000);
     await follower.stop();
+    const atRunning = totalCpuSec(cluster, fleet, cpu0, fleetCpu0);
+    const appliedAtRunning = await appliedIndex(cluster);
+    // Work the pods still cause once Running (agents' Events, written after the fact; workload
+    // statuses): until the cluster writes no faster than when idle, at most `settleMaxMs`.
+    const idleEntriesPerSec = nodes * idleEntriesPerNodeSec + 10;
+    const settleStart = performance.now();
+    let settledApplied = appliedAtRunning;
+    for (;;) {
+      await sleep(1_000);
+      const now = await appliedIndex(cluster);
+      const perSec = now - settledApplied;
+      settledApplied = now;
+      if (perSec <= idleEntriesPerSec * 1.5 || performance.now() - settleStart > settleMaxMs) break;
+    }
+    const settledSec = round2((performance.now() - settleStart) / 1000);
+    const atSettled = totalCpuSec(cluster, fleet, cpu0, fleetCpu0);
     const leader = await cluster.waitForLeader(15_000);
     const masters = cluster.ids().map((id) => ({
       id,
@@ -361,11 +408,10 @@ async function main(): Promise<unknown> {
       .flatMap((t) => (t.boundMs !== undefined && t.createdMs !== undefined ? [t.boundMs - t.createdMs] : []))
       .sort((a, b) => a - b);
     const fleetCpuSec = round2(cpuSec(fleet.pid!) - fleetCpu0);
-    const cpuMsPerPod = round2(((masters.reduce((a, m) => a + m.cpuSec, 0) + fleetCpuSec) * 1000) / pods);
+    const cpuMsPerPod = round2((atRunning * 1000) / pods);
     const terms = (
       await Promise.all(cluster.ids().map((id) => cluster.status(id).catch(() => undefined)))
     ).map((st) => st?.term ?? 0);
-    const applied1 = await appliedIndex(cluster);
     return {
       nodes,
       pods,
@@ -382,7 +428,10 @@ async function main(): Promise<unknown> {
       masterRssMb: masters.find((m) => m.leader)?.rssMb ?? 0,
       cpuMsPerPod,
       raftTerm: Math.max(...terms),
-      raftEntriesPerPod: round2((applied1 - applied0) / pods),
+      raftEntriesPerPod: round2((appliedAtRunning - applied0) / pods),
+      settledSec,
+      cpuMsPerPodSettled: round2((atSettled * 1000) / pods),
+      raftEntriesPerPodSettled: round2((settledApplied - applied0) / pods),
       masters,
       fleet: { rssMb: rssMb(fleet.pid!), cpuSec: fleetCpuSec },
     };
