@@ -125,6 +125,15 @@ export interface WatchEvent {
   object: ApiObject;
 }
 
+/**
+ * Whether a batch of watch events may be split into messages between `prev` and `next`: not
+ * inside one resourceVersion (the changes of one Raft entry, as the Event cap's deletions). A
+ * client resumes after the last version it received, so a cut inside one would lose the rest.
+ */
+export function mayCutBetween(prev: WatchEvent, next: WatchEvent): boolean {
+  return prev.object.metadata?.resourceVersion !== next.object.metadata?.resourceVersion;
+}
+
 export interface WatchOptions {
   namespace?: string;
   /** Only this object (a field selector on `metadata.name` does the same). */

@@ -597,6 +597,52 @@ describe('gRPC API bad requests', () => {
 });
 
 describe('gRPC API watch', () => {
+  it('splits events into messages of about watchMessageBytesMax, never inside one resourceVersion', async () => {
+    const api = createMemoryApi();
+    const big = (name: string, rv: number): WatchEvent => ({
+      type: 'DELETED',
+      object: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name, namespace: 'default', resourceVersion: String(rv) },
+        data: { pad: 'x'.repeat(600) },
+      } as ApiObject,
+    });
+    const batches = [[big('a', 1), big('b', 2), big('c', 2), big('d', 2), big('e', 3)]];
+    const objects: ObjectApi = Object.create(api.objects, {
+      watch: {
+        value: async (): Promise<WatchStream> => ({ next: async () => batches.shift(), close: () => {} }),
+      },
+    });
+    const server = await createApiServer({
+      objects,
+      cluster: api.cluster,
+      listen: '127.0.0.1:0',
+      watchMessageBytesMax: 1024,
+      closeGraceMs: 50,
+    });
+    cleanups.push(() => server.close());
+    const call = (rawObjects(server.address()).Watch as (req: unknown) => grpc.ClientReadableStream<unknown>)(
+      {
+        kind: 'ConfigMap',
+      },
+    );
+    const messages: string[][] = [];
+    await new Promise<void>((resolve, reject) => {
+      call.on('data', (m: { events?: { object_json: Buffer }[] }) =>
+        messages.push(
+          (m.events ?? []).map((e) => {
+            const o = JSON.parse(e.object_json.toString()) as ApiObject;
+            return `${o.metadata.name}@${o.metadata.resourceVersion}`;
+          }),
+        ),
+      );
+      call.on('end', resolve);
+      call.on('error', reject);
+    });
+    expect(messages).toEqual([['a@1'], ['b@2', 'c@2', 'd@2'], ['e@3']]);
+  });
+
   it('sends the current state, then changes in order, and resumes from a version', async () => {
     const { client } = await setup();
     await client.create(configMap('a'));

@@ -24,6 +24,7 @@ import {
   type ClusterApi,
   type DeleteOptions,
   type ListOptions,
+  mayCutBetween,
   type ObjectApi,
   type ObjectKey,
   type WatchEvent,
@@ -601,14 +602,22 @@ class ApiHandlers {
     }
   }
 
-  /** Events in messages of at most `watchMessageBytesMax` (an event larger than that goes alone). */
+  /**
+   * Events in messages of at most `watchMessageBytesMax` (an event larger than that goes alone),
+   * never parting the events of one resourceVersion (`mayCutBetween`; such a group goes whole).
+   */
   private packEvents(events: WatchEvent[]): WireWatchResponse[] {
     const messages: WireWatchResponse[] = [];
     let batch: WireWatchEvent[] = [];
     let bytes = 0;
-    for (const event of events) {
+    for (let i = 0; i < events.length; i += 1) {
+      const event = events[i];
       const object_json = encodeJson(event.object);
-      if (batch.length > 0 && bytes + object_json.byteLength > this.watchMessageBytesMax) {
+      if (
+        batch.length > 0 &&
+        bytes + object_json.byteLength > this.watchMessageBytesMax &&
+        mayCutBetween(events[i - 1], event)
+      ) {
         messages.push({ events: batch });
         batch = [];
         bytes = 0;

@@ -112,6 +112,52 @@ describe('masters: objects on the Raft log', () => {
     expect(((await l.api.get({ kind: 'Pod', name: 'p' })) as Pod).spec.nodeName).toBeUndefined();
   });
 
+  it('deletes several objects in one entry, each by its own preconditions, and every master applies them alike', async () => {
+    const l = await c.leader();
+    const a = await l.api.create(cm('many-a'));
+    const b = await l.api.create(cm('many-b'));
+    await l.api.create(cm('many-c'));
+    await l.api.update({ ...b, data: { k: 'renewed' } } as ApiObject);
+    const watch = await l.api.watch('ConfigMap', { resourceVersion: l.store.appliedIndex.toString() });
+    const before = l.store.appliedIndex;
+    const f = await c.follower();
+    const key = (name: string) => ({ kind: 'ConfigMap', namespace: 'default', name });
+    const results = await l.api.deleteMany(
+      [
+        { key: key('many-a'), preconditions: { uid: a.metadata.uid ?? '' } },
+        { key: key('many-b'), preconditions: { resourceVersion: b.metadata.resourceVersion ?? '' } },
+        { key: key('many-none') },
+        { key: key('many-c') },
+      ],
+      { leaderTerm: l.host.status().term },
+    );
+    expect(results.map((r) => (r instanceof ApiError ? r.code : (r as ApiObject).metadata.name))).toEqual([
+      'many-a',
+      'Conflict',
+      'NotFound',
+      'many-c',
+    ]);
+    expect(l.store.appliedIndex).toBe(before + 1);
+    const events = await take(watch, 2);
+    expect(
+      events.map((e) => `${e.type} ${e.object.metadata.name}@${e.object.metadata.resourceVersion}`),
+    ).toEqual([`DELETED many-a@${before + 1}`, `DELETED many-c@${before + 1}`]);
+    watch.close();
+    await f.store.waitForApplied(before + 1, 5_000);
+    for (const m of [l, f]) {
+      expect(m.store.get('ConfigMap', 'default', 'many-b')).toBeDefined();
+      expect(m.store.get('ConfigMap', 'default', 'many-a')).toBeUndefined();
+      expect(m.store.get('ConfigMap', 'default', 'many-c')).toBeUndefined();
+    }
+    // Forwarded from a follower as any write; a term it does not lead is refused.
+    expect(await f.api.deleteMany([{ key: key('many-b') }])).toHaveLength(1);
+    await expectCode(
+      f.api.deleteMany([{ key: key('x') }], { leaderTerm: l.host.status().term }),
+      'Unavailable',
+    );
+    await expectCode(l.api.deleteMany([{ key: { kind: 'Namespace', name: 'default' } }]), 'Invalid');
+  });
+
   it('names the invalid field and writes nothing', async () => {
     const l = await c.leader();
     const before = l.store.appliedIndex;

@@ -131,6 +131,24 @@ function decodeContinue(text: string): ContinueToken {
   throw new ApiError(ApiErrorCode.Invalid, 'continue: malformed token', { fieldPath: 'continue' });
 }
 
+/** One object of `MasterApi.deleteMany`. */
+export interface DeleteManyItem {
+  key: ObjectKey;
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+/** Items one `deleteMany` (one Raft entry) carries at most. */
+export const deleteManyItemsMax = 1_000;
+
+/** The ApiError of a command's rejection at apply. */
+function rejection(outcome: Extract<ApplyOutcome, { result: 'rejected' }>): ApiError {
+  return new ApiError(
+    outcome.code,
+    outcome.message,
+    outcome.fieldPath !== undefined ? { fieldPath: outcome.fieldPath } : {},
+  );
+}
+
 export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   private readonly id: string;
   private readonly host: RaftHost;
@@ -339,6 +357,51 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
     };
     return this.write(cmd, opts);
+  }
+
+  /**
+   * Deletes several objects in one Raft entry (the Event cap's pass: one entry instead of one
+   * per Event). Each item applies as a delete of its own with its preconditions; the result
+   * per item, in order, is the deleted (or marked) object or the ApiError it met (NotFound,
+   * Conflict). At most `deleteManyItemsMax` items.
+   */
+  async deleteMany(
+    items: readonly DeleteManyItem[],
+    opts: Pick<WriteOptions, 'leaderTerm'> = {},
+  ): Promise<(ApiObject | ApiError)[]> {
+    if (items.length === 0) return [];
+    if (items.length > deleteManyItemsMax) {
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        `deleteMany: ${items.length} items, more than ${deleteManyItemsMax}`,
+        { fieldPath: 'items' },
+      );
+    }
+    const now = rfc3339(this.nowMs());
+    const cmds = items.map((item): Command => {
+      const k = this.key(item.key);
+      const forbidden = namespaceDeletionForbidden(k);
+      if (forbidden) throw new ApiError(ApiErrorCode.Invalid, forbidden, { fieldPath: 'metadata.name' });
+      return {
+        op: 'delete',
+        key: k,
+        now,
+        ...(item.preconditions ? { precondition: item.preconditions } : {}),
+      };
+    });
+    const rec: LogRecord & { id: string } = { t: 'cmds', id: randomUUID(), cmds };
+    const data = encodeRecord(rec);
+    if (data.byteLength > apiLimits.objectBytesMax) {
+      throw new ApiError(
+        ApiErrorCode.ResourceExhausted,
+        `deleteMany: request is ${data.byteLength} bytes, more than objectBytesMax (${apiLimits.objectBytesMax})`,
+      );
+    }
+    const { outcome } = await this.propose(data, rec, opts.leaderTerm);
+    if (outcome.result !== 'cmds' || outcome.outcomes.length !== cmds.length) {
+      throw new ApiError(ApiErrorCode.Internal, `deleteMany: unexpected outcome ${outcome.result}`);
+    }
+    return outcome.outcomes.map((o) => (o.result === 'rejected' ? rejection(o) : o.object));
   }
 
   /**
@@ -641,13 +704,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   }
 
   private result(outcome: ApplyOutcome): ApiObject {
-    if (outcome.result === 'rejected') {
-      throw new ApiError(
-        outcome.code,
-        outcome.message,
-        outcome.fieldPath !== undefined ? { fieldPath: outcome.fieldPath } : {},
-      );
-    }
+    if (outcome.result === 'rejected') throw rejection(outcome);
     return outcome.object;
   }
 
@@ -791,7 +848,11 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     term?: number,
   ): Promise<{ index: number; outcome: RecordOutcome }> {
     const rec = known ?? decodeRecord(data);
-    if (rec.t !== 'cmd') return this.proposeLocal(data, id);
+    // Admission looks at creates and updates: records of several commands carry deletes only.
+    if (rec.t === 'cmds' && rec.cmds.some((c) => c.op !== 'delete')) {
+      throw new ApiError(ApiErrorCode.Invalid, 'a record of several commands may only delete');
+    }
+    if (rec.t !== 'cmd') return this.proposeLocal(data, id, term);
     const admitted = await this.admission.admit(rec.cmd, id);
     const out = admitted.cmd === rec.cmd ? data : encodeRecord({ ...rec, cmd: admitted.cmd });
     try {

@@ -185,6 +185,57 @@ describe('ObjectStore', () => {
     expect(store.count('ConfigMap')).toBe(0);
   });
 
+  it('applies a record of several commands at its one index, in order, each with its own outcome', async () => {
+    const items: (Command | LogRecord)[] = [
+      create(cm('a')),
+      create(cm('b')),
+      create(cm('c')),
+      {
+        t: 'cmds',
+        id: 'many',
+        cmds: [
+          remove('a'),
+          { ...remove('b'), precondition: { resourceVersion: '1' } } as Command,
+          remove('missing'),
+          remove('c'),
+        ],
+      },
+      update(cm('c', { data: { v: 'again' } })),
+      create(cm('a', { uid: 'uid-a2' })),
+    ];
+    // One store applies everything in one batch, the other one entry at a time: same result.
+    const together = newStore();
+    const otherSystem = startActorSystem();
+    const alone = new ObjectStore({ system: otherSystem, objectBucketsCount: 4 });
+    const outcome = together.expectOutcome('many').outcome;
+    await batch(together, items);
+    for (const item of items) await batch(alone, [item]);
+    const out = (await outcome) as Extract<RecordOutcome, { result: 'cmds' }>;
+    expect(out.result).toBe('cmds');
+    expect(
+      out.outcomes.map((o) => (o.result === 'rejected' ? o.code : o.result === 'written' ? o.event : '')),
+    ).toEqual(['DELETED', 'Conflict', 'NotFound', 'DELETED']);
+    for (const [store, sys] of [
+      [together, system],
+      [alone, otherSystem],
+    ] as const) {
+      expect(store.appliedIndex).toBe(6);
+      expect(names(store.list({ kind: 'ConfigMap', limit: 0 }).items)).toEqual([
+        'default/a@6',
+        'default/b@2',
+      ]);
+      expect(store.hub.changesSince(3).map((c) => `${c.type} ${c.key}@${c.rv}`)).toEqual([
+        'DELETED ConfigMap/default/a@4',
+        'DELETED ConfigMap/default/c@4',
+        'ADDED ConfigMap/default/a@6',
+      ]);
+      expect(actorRuns(sys, 'ConfigMap/default/c')).toBe(false);
+      expect(actorRuns(sys, 'ConfigMap/default/a')).toBe(true);
+    }
+    alone.close();
+    await stopActorSystem(otherSystem);
+  });
+
   it('records members and settles their proposers', async () => {
     const store = newStore();
     const w = store.expectOutcome('m1');

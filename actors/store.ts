@@ -43,11 +43,19 @@ export interface MemberRecord {
 /** One Raft log entry of the master, msgpack-encoded. `id` correlates the proposer's waiter. */
 export type LogRecord =
   | { t: 'cmd'; id?: string; cmd: Command }
+  /**
+   * Several commands in one entry (the Event cap's deletions): each applies as if alone, in
+   * order, at the entry's index; their changes share that resourceVersion.
+   */
+  | { t: 'cmds'; id?: string; cmds: Command[] }
   | { t: 'member'; id?: string; member: MemberRecord }
   | { t: 'memberRemoved'; id?: string; member: string };
 
 /** What the proposer of a record learns once it is applied. */
-export type RecordOutcome = ApplyOutcome | { result: 'member' };
+export type RecordOutcome =
+  | ApplyOutcome
+  | { result: 'cmds'; outcomes: ApplyOutcome[] }
+  | { result: 'member' };
 
 export function encodeRecord(rec: LogRecord): Uint8Array {
   // Copy: msgpackr's buffers are views of a shared slab, and log entries are retained.
@@ -190,16 +198,22 @@ export class ObjectStore {
       key?: string;
       outcome: Promise<ApplyOutcome> | ApplyOutcome | undefined;
     }[] = [];
+    /** `cmds` records: their steps are `count` from `from`, settled together. */
+    const groups: { id: string | undefined; from: number; count: number }[] = [];
+    const step = (rec: LogRecord, cmd: Command, index: number) => {
+      const k = commandKey(cmd);
+      const key = objectKey(k.kind, k.namespace, k.name);
+      // Each key's commands reach its actor in log order; keys do not depend on each other.
+      steps.push({ rec, index, key, outcome: this.dispatch(key, cmd, index) });
+    };
     for (const e of entries) {
       if (e.data.byteLength === 0) continue;
       const rec = decodeRecord(e.data);
-      if (rec.t !== 'cmd') {
-        steps.push({ rec, index: e.index, outcome: undefined });
-        continue;
-      }
-      const k = commandKey(rec.cmd);
-      const key = objectKey(k.kind, k.namespace, k.name);
-      steps.push({ rec, index: e.index, key, outcome: this.dispatch(key, rec.cmd, e.index) });
+      if (rec.t === 'cmd') step(rec, rec.cmd, e.index);
+      else if (rec.t === 'cmds') {
+        groups.push({ id: rec.id, from: steps.length, count: rec.cmds.length });
+        for (const cmd of rec.cmds) step({ t: 'cmd', cmd }, cmd, e.index);
+      } else steps.push({ rec, index: e.index, outcome: undefined });
     }
     const outcomes = await Promise.all(steps.map((s) => s.outcome));
     const changes: ChangeEvent[] = [];
@@ -234,6 +248,12 @@ export class ObjectStore {
         touched.add(s.key);
       }
       this.settle(s.rec.id, outcome);
+    }
+    for (const g of groups) {
+      this.settle(g.id, {
+        result: 'cmds',
+        outcomes: outcomes.slice(g.from, g.from + g.count) as ApplyOutcome[],
+      });
     }
     for (const key of touched) if (!this.objects.has(key)) this.registry.stop(actorName(key));
     this.appliedIndex = Math.max(this.appliedIndex, lastIndex);

@@ -2,7 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createMemoryApi } from '../test/fixtures/memory-api.js';
 import { ApiError, type ObjectApi, type WatchEvent, type WatchStream } from './api.js';
-import { type GatewayStream, startWsGateway, type WsGateway, type WsGatewayOptions } from './ws-gateway.js';
+import {
+  type GatewayStream,
+  startWsGateway,
+  type WsGateway,
+  type WsGatewayOptions,
+  watchFrames,
+} from './ws-gateway.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: frames are untyped JSON that the assertions inspect
 type Frame = Record<string, any>;
@@ -518,5 +524,31 @@ describe('ws gateway: stream ops hook', () => {
     expect(opened).toEqual(['hi']);
     client.send({ id: 's', op: 'cancel' });
     expect(await client.until(() => client.endOf('s'))).toEqual({ id: 's', end: true });
+  });
+});
+
+describe('ws gateway: watch frames', () => {
+  const ev = (name: string, rv: number): WatchEvent => ({
+    type: 'DELETED',
+    object: { apiVersion: 'v1', kind: 'Event', metadata: { name, resourceVersion: String(rv) } } as never,
+  });
+
+  it('never parts the events of one resourceVersion across frames (a resume would lose the rest)', async () => {
+    const batches = [[ev('a', 1), ev('b', 2), ev('c', 2), ev('d', 2), ev('e', 3), ev('f', 4)]];
+    const stream: WatchStream = {
+      next: async () => batches.shift(),
+      close: () => {},
+    };
+    const frames = watchFrames(stream, 2);
+    const seen: string[][] = [];
+    for (;;) {
+      const frame = (await frames.next()) as { events: WatchEvent[] } | undefined;
+      if (frame === undefined) break;
+      seen.push(frame.events.map((e) => `${e.object.metadata.name}@${e.object.metadata.resourceVersion}`));
+    }
+    expect(seen).toEqual([
+      ['a@1', 'b@2', 'c@2', 'd@2'],
+      ['e@3', 'f@4'],
+    ]);
   });
 });

@@ -66,6 +66,7 @@ import {
   ApiErrorCode,
   type ClusterApi,
   isApiError,
+  mayCutBetween,
   type ObjectApi,
   type ObjectKey,
   type WatchEvent,
@@ -324,7 +325,11 @@ export async function runUnaryOp(op: WsUnaryOp, req: WsRequest, apis: WsGatewayA
   }
 }
 
-/** Adapts a WatchStream to frame bodies `{ events }` of at most `eventsPerFrameMax` events. */
+/**
+ * Adapts a WatchStream to frame bodies `{ events }` of at most `eventsPerFrameMax` events, but
+ * never parting the events of one resourceVersion (`mayCutBetween`): such a frame grows to
+ * hold the whole group.
+ */
 export function watchFrames(stream: WatchStream, eventsPerFrameMax: number): GatewayStream {
   let pending: WatchEvent[] = [];
   return {
@@ -334,8 +339,10 @@ export function watchFrames(stream: WatchStream, eventsPerFrameMax: number): Gat
         if (events === undefined) return undefined;
         pending = events;
       }
-      const events = pending.slice(0, eventsPerFrameMax);
-      pending = pending.slice(eventsPerFrameMax);
+      let end = Math.min(eventsPerFrameMax, pending.length);
+      while (end < pending.length && !mayCutBetween(pending[end - 1], pending[end])) end += 1;
+      const events = pending.slice(0, end);
+      pending = pending.slice(end);
       return { events };
     },
     close: () => stream.close(),

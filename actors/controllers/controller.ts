@@ -6,7 +6,7 @@
  * API with preconditions; a failed reconcile is retried with capped exponential backoff.
  */
 
-import { ApiErrorCode, isApiError, type ObjectApi, type WriteOptions } from '../api.js';
+import { ApiErrorCode, isApiError, type ObjectApi, type ObjectKey, type WriteOptions } from '../api.js';
 import type { EventSink } from '../events.js';
 import {
   type ActorRef,
@@ -34,6 +34,14 @@ export interface ControllerApi extends ObjectApi {
     annotations?: { set?: Record<string, string>; remove?: string[] },
     opts?: Pick<WriteOptions, 'leaderTerm'>,
   ): Promise<unknown>;
+  /**
+   * Deletes several objects in one Raft entry, each with its preconditions; per item, in
+   * order, the object deleted or the ApiError it met (see `MasterApi.deleteMany`).
+   */
+  deleteMany(
+    items: readonly { key: ObjectKey; preconditions?: { uid?: string; resourceVersion?: string } }[],
+    opts?: Pick<WriteOptions, 'leaderTerm'>,
+  ): Promise<unknown[]>;
 }
 
 export interface ControllerContext {

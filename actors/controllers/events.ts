@@ -2,21 +2,25 @@
  * Event retention on the leader: an Event is deleted `eventTtlMs` after it was last written
  * (Kubernetes' `--event-ttl`, default 1 h), and the cluster keeps at most `eventsMax` Events
  * (default 10,000), deleting the least recently written first (down to a twentieth below the cap,
- * so a steady stream of new Events costs one pass per 500). Each Event's key comes back
- * when it expires (a delayed requeue), so nothing scans the Events but the cap and the resync.
+ * so a steady stream of new Events costs one pass per 500). Two passes, each one key of the
+ * work queue: the cap's, when an Event is added beyond the cap; the expiry's, which comes back
+ * when the next Event expires (at most once a second, at least once a minute). Each pass
+ * deletes in one Raft entry per up to 1,000 Events (`deleteMany`), not one per Event.
  * Decisions come from `core/controllers/events.ts`.
  */
 
 import {
   defaultEventsMax,
   defaultEventTtlMs,
-  eventExpiresInMs,
+  eventDeletesPerPassMax,
+  eventLastSeenMs,
   planEventCap,
+  planEventExpiry,
 } from '../../core/controllers/events.js';
 import type { Event } from '../../core/index.js';
-import type { ClusterCache } from './cache.js';
+import { isApiError } from '../api.js';
 import type { Controller, ControllerContext, ReconcileResult } from './controller.js';
-import { isGoneOrConflict, keyOf } from './workload.js';
+import { isGoneOrConflict } from './workload.js';
 
 export interface EventRetentionOptions {
   /** An Event not written for this long is deleted. Default 3,600,000 (1 h). */
@@ -27,57 +31,64 @@ export interface EventRetentionOptions {
 
 /** The key of the pass that enforces the cap. */
 const capKey = 'events-cap';
-/** Deletes in flight at once. */
-const eventDeletesInFlightMax = 50;
+/** The key of the pass that deletes expired Events. */
+const expiryKey = 'events-expiry';
+/** The expiry pass (a look at every Event) runs at most this often, ms. */
+const expiryPassMsMin = 1_000;
+/** ... and at least this often, ms (an Event created meanwhile expires no sooner than the TTL). */
+const expiryPassMsMax = 60_000;
 
 export function eventRetentionController(opts: EventRetentionOptions = {}): Controller {
   const ttlMs = opts.eventTtlMs ?? defaultEventTtlMs;
   const eventsMax = opts.eventsMax ?? defaultEventsMax;
+  /** When the next expiry pass is due (ms, the controllers' clock); until the first, now. */
+  let nextPassAtMs = Number.NEGATIVE_INFINITY;
   return {
     name: 'eventretention',
     watches: ['Event'],
     workers: 2,
     *keysFor(change, cache) {
       if (change.type === 'DELETED') return;
-      yield change.key;
       if (change.type === 'ADDED' && cache.countOfKind('Event') > eventsMax) yield capKey;
+      // An Event expiring well before the next pass (written with an old timestamp) brings it
+      // forward; a new Event expires a whole TTL from now, after the pass already due.
+      if (eventLastSeenMs(change.object as Event) + ttlMs < nextPassAtMs - expiryPassMsMin) yield expiryKey;
     },
-    *initialKeys(cache: ClusterCache) {
+    *initialKeys() {
       yield capKey;
-      for (const ev of cache.list<Event>('Event')) yield keyOf(ev);
+      yield expiryKey;
     },
     async reconcile(key, ctx): Promise<ReconcileResult> {
       if (key === capKey) return enforceCap(ctx, eventsMax);
-      const ev = ctx.cache.getByKey(key) as Event | undefined;
-      if (ev === undefined) return undefined;
-      const leftMs = eventExpiresInMs(ev, ttlMs, ctx.nowMs());
-      if (leftMs > 0) return { requeueAfterMs: leftMs };
-      await deleteEvent(ctx, ev);
-      return undefined;
+      if (key !== expiryKey) return undefined;
+      const { expired, nextInMs } = planEventExpiry(ctx.cache.list<Event>('Event'), ttlMs, ctx.nowMs());
+      await deleteEvents(ctx, expired);
+      const requeueAfterMs = Math.max(expiryPassMsMin, Math.min(nextInMs ?? ttlMs, expiryPassMsMax));
+      nextPassAtMs = ctx.nowMs() + requeueAfterMs;
+      return { requeueAfterMs };
     },
   };
 }
 
 /**
- * Deletes `ev` if it has not been written since it was read (resourceVersion precondition): a
- * repeat recorded meanwhile renews it.
+ * Deletes `events` unless written since they were read (resourceVersion precondition: a
+ * repeat recorded meanwhile renews one), up to `eventDeletesPerPassMax` per Raft entry.
  */
-async function deleteEvent(ctx: ControllerContext, ev: Event): Promise<void> {
-  try {
-    await ctx.api.delete(
-      { kind: 'Event', namespace: ev.metadata.namespace ?? '', name: ev.metadata.name ?? '' },
-      { preconditions: { resourceVersion: ev.metadata.resourceVersion ?? '' } },
+async function deleteEvents(ctx: ControllerContext, events: readonly Event[]): Promise<void> {
+  for (let i = 0; i < events.length; i += eventDeletesPerPassMax) {
+    const chunk = events.slice(i, i + eventDeletesPerPassMax);
+    const results = await ctx.api.deleteMany(
+      chunk.map((ev) => ({
+        key: { kind: 'Event', namespace: ev.metadata.namespace ?? '', name: ev.metadata.name ?? '' },
+        preconditions: { resourceVersion: ev.metadata.resourceVersion ?? '' },
+      })),
     );
-  } catch (err) {
-    if (!isGoneOrConflict(err)) throw err;
+    for (const r of results) if (isApiError(r) && !isGoneOrConflict(r)) throw r;
   }
 }
 
 async function enforceCap(ctx: ControllerContext, eventsMax: number): Promise<ReconcileResult> {
   if (ctx.cache.countOfKind('Event') <= eventsMax) return undefined;
-  const victims = planEventCap(ctx.cache.list<Event>('Event'), eventsMax);
-  for (let i = 0; i < victims.length; i += eventDeletesInFlightMax) {
-    await Promise.all(victims.slice(i, i + eventDeletesInFlightMax).map((ev) => deleteEvent(ctx, ev)));
-  }
+  await deleteEvents(ctx, planEventCap(ctx.cache.list<Event>('Event'), eventsMax));
   return ctx.cache.countOfKind('Event') > eventsMax ? { requeueAfterMs: 100 } : undefined;
 }

@@ -110,6 +110,7 @@ export function termGuardedApi(
     bind: guard((key, uid, nodeName, annotations) =>
       api.bind(key, uid, nodeName, annotations, { leaderTerm }),
     ),
+    deleteMany: guard((items) => api.deleteMany(items, { leaderTerm })),
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../objects.js';
-import { eventExpiresInMs, eventLastSeenMs, planEventCap } from './events.js';
+import { eventExpiresInMs, eventLastSeenMs, planEventCap, planEventExpiry } from './events.js';
 
 const T0 = Date.parse('2024-05-01T10:00:00Z');
 const at = (s: number) => new Date(T0 + s * 1000).toISOString().replace('.000Z', 'Z');
@@ -30,6 +30,20 @@ describe('event retention', () => {
     const e = event('a', { lastTimestamp: at(0) });
     expect(eventExpiresInMs(e, 60_000, T0 + 10_000)).toBe(50_000);
     expect(eventExpiresInMs(e, 60_000, T0 + 70_000)).toBe(0);
+  });
+
+  it('the expiry pass takes the expired events and says when the next one expires', () => {
+    const events = [
+      event('gone', { lastTimestamp: at(0) }),
+      event('soon', { lastTimestamp: at(50) }),
+      event('later', { lastTimestamp: at(80) }),
+      event('also-gone', { firstTimestamp: at(5) }),
+    ];
+    const plan = planEventExpiry(events, 60_000, T0 + 70_000);
+    expect(plan.expired.map((e) => e.metadata.name)).toEqual(['gone', 'also-gone']);
+    expect(plan.nextInMs).toBe(40_000);
+    expect(planEventExpiry(events.slice(0, 1), 60_000, T0 + 70_000).nextInMs).toBeUndefined();
+    expect(planEventExpiry([], 60_000, T0)).toEqual({ expired: [], nextInMs: undefined });
   });
 
   it('the cap removes the least recently written events first', () => {

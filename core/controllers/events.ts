@@ -47,6 +47,25 @@ export function eventExpiresInMs(event: Event, ttlMs: number, nowMs: number): nu
 }
 
 /**
+ * The expiry pass: the Events whose TTL has passed, and the ms until the next of the others
+ * expires (undefined when none is left).
+ */
+export function planEventExpiry(
+  events: Iterable<Event>,
+  ttlMs: number,
+  nowMs: number,
+): { expired: Event[]; nextInMs: number | undefined } {
+  const expired: Event[] = [];
+  let nextInMs: number | undefined;
+  for (const event of events) {
+    const left = eventExpiresInMs(event, ttlMs, nowMs);
+    if (left === 0) expired.push(event);
+    else if (nextInMs === undefined || left < nextInMs) nextInMs = left;
+  }
+  return { expired, nextInMs };
+}
+
+/**
  * The events to delete once more than `eventsMax` exist, so that `eventsMax` less the slack
  * (`eventCapSlack`) remain: the least recently written first.
  */
