@@ -7,6 +7,7 @@
  * for `validateObject` to judge, and malformed structure is left alone rather than thrown on.
  */
 
+import { cloneJson } from './json-clone.js';
 import type { ApiObject } from './objects.js';
 
 export const defaultTerminationGracePeriodSeconds = 30;
@@ -49,7 +50,7 @@ function ownRecords(obj: Json, key: string): Json[] {
 
 /** A copy of `obj` with every absent defaultable field filled in. */
 export function applyDefaults<T extends ApiObject>(obj: T): T {
-  const copy = structuredClone(obj);
+  const copy = cloneJson(obj);
   if (!isRecord(copy)) return copy;
   const json = copy as unknown as Json;
   const spec = ownRecord(json, 'spec');

@@ -4,6 +4,7 @@
  * Time is always an argument (`nowMs`).
  */
 
+import { cloneJson } from '../json-clone.js';
 import type { ApiObject, Condition, OwnerReference, Pod, PodTemplateSpec } from '../objects.js';
 
 /** The owner reference with `controller: true`, if any. */
@@ -137,7 +138,7 @@ export function podFromTemplate(
       ownerReferences: [newControllerRef(owner)],
       ...(tm.finalizers ? { finalizers: [...tm.finalizers] } : {}),
     },
-    spec: structuredClone(template.spec),
+    spec: cloneJson(template.spec),
   };
 }
 
