@@ -25,7 +25,7 @@
  * and `fleet.cpuSec` also run to that point.
  *
  * Flags: `--nodes 1000`, `--pods 30000`, `--workloads 30`, `--kind Deployment|ReplicaSet`
- * (default Deployment), `--cpu-prof DIR` (profiles of every master process), `--timeout-s 900`,
+ * (default Deployment), `--cpu-prof DIR` (profiles of every master process, and of the fleet in DIR/fleet), `--timeout-s 900`,
  * `--tick-ms N` and `--election-ticks N` (default: the masters' own).
  */
 
@@ -76,11 +76,19 @@ function cpuSec(pid: number): number {
 }
 
 /** Spawns the hollow fleet and resolves with it once every node is registered. */
-async function startFleet(masters: string[], nodes: number, timeoutMs: number): Promise<ChildProcess> {
+async function startFleet(
+  masters: string[],
+  nodes: number,
+  timeoutMs: number,
+  profDir: string | undefined,
+): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
       ...serverNodeFlags,
+      ...(profDir !== undefined
+        ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, 'fleet')]
+        : []),
       '--import',
       'tsx',
       fleetPath,
@@ -338,7 +346,7 @@ async function main(): Promise<unknown> {
     await cluster.waitForLeader(15_000);
     progress(`starting a hollow fleet of ${nodes} nodes`);
     const fleetStart = performance.now();
-    fleet = await startFleet(cluster.apiAddresses(), nodes, timeoutMs);
+    fleet = await startFleet(cluster.apiAddresses(), nodes, timeoutMs, profDir);
     progress(`fleet ready in ${round2((performance.now() - fleetStart) / 1000)} s`);
     const client = cluster.client(cluster.ids(), { deadlineMs: 60_000 });
     await client
