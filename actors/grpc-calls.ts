@@ -47,7 +47,6 @@ export interface CallStreamOptions {
   callsInFlightMax: number;
   /** Calls waiting in this client for room on the stream; beyond it a call is refused at once. */
   callsWaitingMax: number;
-
   /** A message of calls holds at most this many bytes of payload (one larger call goes alone). */
   messageBytesMax: number;
 }
@@ -134,6 +133,12 @@ export class CallStream {
       );
       this.pending.set(id, { resolve, reject, timer, sent: false });
       this.waitingCount += 1;
+      // Calls past their deadline leave the queue when it is next sent from; while the stream
+      // has no room, they are dropped here so the queue stays within twice the bound.
+      if (this.queue.length - this.queueHead >= 2 * this.options.callsWaitingMax) {
+        this.queue = this.queue.slice(this.queueHead).filter((c) => this.pending.has(c.id ?? 0));
+        this.queueHead = 0;
+      }
       this.queue.push({ id, [callFields[method]]: req } as WireCall);
       this.scheduleFlush();
     });
