@@ -86,9 +86,7 @@ async function startFleet(
     process.execPath,
     [
       ...serverNodeFlags,
-      ...(profDir !== undefined
-        ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, 'fleet')]
-        : []),
+      ...(profDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, 'fleet')] : []),
       '--import',
       'tsx',
       fleetPath,
