@@ -256,4 +256,6 @@ export const apiLimits = {
   objectBytesMax: 1_572_864,
   /** Largest page a list returns (a larger `limit` is clamped). */
   listLimitMax: 10_000,
+  /** Objects one `deleteMany` (one Raft entry; the leader's controllers only) deletes at most. */
+  deleteManyItemsMax: 1_000,
 } as const;

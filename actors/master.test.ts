@@ -156,6 +156,9 @@ describe('masters: objects on the Raft log', () => {
       'Unavailable',
     );
     await expectCode(l.api.deleteMany([{ key: { kind: 'Namespace', name: 'default' } }]), 'Invalid');
+    const tooMany = Array.from({ length: 1_001 }, (_, i) => ({ key: key(`n${i}`) }));
+    const refused = await expectCode(l.api.deleteMany(tooMany), 'Invalid');
+    expect(refused.message).toBe('deleteMany: 1001 items, more than 1000');
   });
 
   it('names the invalid field and writes nothing', async () => {

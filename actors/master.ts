@@ -137,9 +137,6 @@ export interface DeleteManyItem {
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
-/** Items one `deleteMany` (one Raft entry) carries at most. */
-export const deleteManyItemsMax = 1_000;
-
 /** The ApiError of a command's rejection at apply. */
 function rejection(outcome: Extract<ApplyOutcome, { result: 'rejected' }>): ApiError {
   return new ApiError(
@@ -363,17 +360,17 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
    * Deletes several objects in one Raft entry (the Event cap's pass: one entry instead of one
    * per Event). Each item applies as a delete of its own with its preconditions; the result
    * per item, in order, is the deleted (or marked) object or the ApiError it met (NotFound,
-   * Conflict). At most `deleteManyItemsMax` items.
+   * Conflict). At most `apiLimits.deleteManyItemsMax` items.
    */
   async deleteMany(
     items: readonly DeleteManyItem[],
     opts: Pick<WriteOptions, 'leaderTerm'> = {},
   ): Promise<(ApiObject | ApiError)[]> {
     if (items.length === 0) return [];
-    if (items.length > deleteManyItemsMax) {
+    if (items.length > apiLimits.deleteManyItemsMax) {
       throw new ApiError(
         ApiErrorCode.Invalid,
-        `deleteMany: ${items.length} items, more than ${deleteManyItemsMax}`,
+        `deleteMany: ${items.length} items, more than ${apiLimits.deleteManyItemsMax}`,
         { fieldPath: 'items' },
       );
     }

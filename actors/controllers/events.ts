@@ -12,13 +12,12 @@
 import {
   defaultEventsMax,
   defaultEventTtlMs,
-  eventDeletesPerPassMax,
   eventLastSeenMs,
   planEventCap,
   planEventExpiry,
 } from '../../core/controllers/events.js';
 import type { Event } from '../../core/index.js';
-import { isApiError } from '../api.js';
+import { apiLimits, isApiError } from '../api.js';
 import type { Controller, ControllerContext, ReconcileResult } from './controller.js';
 import { isGoneOrConflict } from './workload.js';
 
@@ -72,11 +71,11 @@ export function eventRetentionController(opts: EventRetentionOptions = {}): Cont
 
 /**
  * Deletes `events` unless written since they were read (resourceVersion precondition: a
- * repeat recorded meanwhile renews one), up to `eventDeletesPerPassMax` per Raft entry.
+ * repeat recorded meanwhile renews one), up to `apiLimits.deleteManyItemsMax` per Raft entry.
  */
 async function deleteEvents(ctx: ControllerContext, events: readonly Event[]): Promise<void> {
-  for (let i = 0; i < events.length; i += eventDeletesPerPassMax) {
-    const chunk = events.slice(i, i + eventDeletesPerPassMax);
+  for (let i = 0; i < events.length; i += apiLimits.deleteManyItemsMax) {
+    const chunk = events.slice(i, i + apiLimits.deleteManyItemsMax);
     const results = await ctx.api.deleteMany(
       chunk.map((ev) => ({
         key: { kind: 'Event', namespace: ev.metadata.namespace ?? '', name: ev.metadata.name ?? '' },
