@@ -38,6 +38,26 @@ function hasController(obj: ApiObject): boolean {
   return obj.metadata.ownerReferences?.some((r) => r.controller === true) ?? false;
 }
 
+/** Whether two versions of one object sit at the same places in every index of the cache. */
+function sameIndexedFields(a: ApiObject, b: ApiObject): boolean {
+  const am = a.metadata;
+  const bm = b.metadata;
+  if (a.kind !== b.kind || am.namespace !== bm.namespace || am.uid !== bm.uid) return false;
+  const ar = am.ownerReferences ?? [];
+  const br = bm.ownerReferences ?? [];
+  if (ar !== br) {
+    if (ar.length !== br.length) return false;
+    for (let i = 0; i < ar.length; i += 1) {
+      if (ar[i].uid !== br[i].uid || (ar[i].controller === true) !== (br[i].controller === true))
+        return false;
+    }
+  }
+  if (a.kind === 'Pod' && b.kind === 'Pod') {
+    return a.spec.nodeName === b.spec.nodeName && isTerminal(a) === isTerminal(b);
+  }
+  return true;
+}
+
 export class ClusterCache {
   /** `kind/namespace` → keys. */
   private readonly byNamespace: Index = new Map();
@@ -70,6 +90,8 @@ export class ClusterCache {
   /** Applies one batch of changes (in log order) to the indexes. */
   apply(changes: readonly ChangeEvent[]): void {
     for (const c of changes) {
+      // Most changes (status writes) keep every indexed field: the indexes stay as they are.
+      if (c.type === 'MODIFIED' && c.prev !== undefined && sameIndexedFields(c.prev, c.object)) continue;
       if (c.prev !== undefined) this.unindex(c.key, c.prev);
       if (c.type !== 'DELETED') this.index(c.key, c.object);
     }
