@@ -7,7 +7,8 @@
  * Progress goes to stderr; the last line of stdout is one JSON object:
  * `{ nodes, pods, kind, workloads, podsCreated, createdPerSec, boundPerSec, peakBoundPerSec,
  *    allBoundSec, allRunningSec, bindLagP50Ms, bindLagP99Ms, masterRssMb, cpuMsPerPod, raftTerm,
- *    raftEntriesPerPod, settledSec, cpuMsPerPodSettled, raftEntriesPerPodSettled, masters: [{ id, leader, rssMb, cpuSec }], fleet: { rssMb, cpuSec } }`
+ *    raftEntriesPerPod, settledSec, cpuMsPerPodSettled, raftEntriesPerPodSettled,
+ *    masters: [{ id, leader, rssMb, cpuSec }], fleet: { rssMb, cpuSec } }`
  * where `boundPerSec` is pods bound per second from the first binding to the last,
  * `createdPerSec` the same for creations, `allRunningSec` the time from the first workload
  * create to the last pod Running, `masterRssMb` the leader's resident memory at the end, and
@@ -20,12 +21,13 @@
  * (what the run cost, whatever else shares the machine). Pods still cause writes after that
  * (agents write kubelet's Events after the fact; workload statuses): the bench then waits until
  * the cluster writes at most half again as fast as when idle (lease renewals: one per node every
- * 10 s; at most 20 s, `settledSec`), and `cpuMsPerPodSettled` and `raftEntriesPerPodSettled` count to that
- * point, so that work deferred past the last Running pod is not left out. `masters[].cpuSec`
- * and `fleet.cpuSec` also run to that point.
+ * 10 s; at most 20 s, `settledSec`), and `cpuMsPerPodSettled` and `raftEntriesPerPodSettled`
+ * count to that point, so that work deferred past the last Running pod is not left out.
+ * `masters[].cpuSec` and `fleet.cpuSec` also run to that point.
  *
  * Flags: `--nodes 1000`, `--pods 30000`, `--workloads 30`, `--kind Deployment|ReplicaSet`
- * (default Deployment), `--cpu-prof DIR` (profiles of every master process, and of the fleet in DIR/fleet), `--timeout-s 900`,
+ * (default Deployment), `--cpu-prof DIR` (profiles of every master process, and of the fleet
+ * in DIR/fleet), `--timeout-s 900`,
  * `--tick-ms N` and `--election-ticks N` (default: the masters' own).
  */
 
@@ -387,7 +389,8 @@ async function main(): Promise<unknown> {
     const atRunning = totalCpuSec(cluster, fleet, cpu0, fleetCpu0);
     const appliedAtRunning = await appliedIndex(cluster);
     // Work the pods still cause once Running (agents' Events, written after the fact; workload
-    // statuses): until the cluster writes no faster than when idle, at most `settleMaxMs`.
+    // statuses): until the cluster writes at most half again as fast as when idle (lease
+    // renewals), at most `settleMaxMs`.
     const idleEntriesPerSec = nodes * idleEntriesPerNodeSec + 10;
     const settleStart = performance.now();
     let settledApplied = appliedAtRunning;
