@@ -294,7 +294,10 @@ const CHILDREN_MAX_DEFAULT = 1_000;
 const ASK_TIMEOUT_MS_MAX_DEFAULT = 10 * 60_000;
 
 /** Backoff before restart number `restart` (1-based): min·2^(n−1), capped at max. */
-export function restartBackoffMs(policy: RestartPolicy, restart: number): number {
+export function restartBackoffMs(
+  policy: Pick<RestartPolicy, 'restartBackoffMsMin' | 'restartBackoffMsMax'> & Partial<RestartPolicy>,
+  restart: number,
+): number {
   const exp = Math.min(Math.max(0, restart - 1), 30);
   return Math.min(policy.restartBackoffMsMax, policy.restartBackoffMsMin * 2 ** exp);
 }

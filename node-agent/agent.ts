@@ -17,6 +17,7 @@ import {
   type ActorSpec,
   type ActorSystem,
   type Registry,
+  restartBackoffMs,
   run,
   startActorSystem,
   stopActorSystem,
@@ -130,8 +131,11 @@ const podSyncRetryMsMin = 200;
 
 /** When a pod sync that failed `failures` times in a row runs again: backoff, the server's hint, at most `resyncMs`. */
 export function podSyncRetryMs(failures: number, resyncMs: number, retryAfterMs = 0): number {
-  const backoff = podSyncRetryMsMin * 2 ** Math.min(Math.max(0, failures - 1), 20);
-  return Math.min(resyncMs, Math.max(backoff, retryAfterMs));
+  const backoff = restartBackoffMs(
+    { restartBackoffMsMin: podSyncRetryMsMin, restartBackoffMsMax: resyncMs },
+    failures,
+  );
+  return Math.max(backoff, Math.min(retryAfterMs, resyncMs));
 }
 
 export const leaseNamespace = 'kube-node-lease';
