@@ -104,11 +104,6 @@ export class CallStream {
     return this.pending.size - this.waitingCount;
   }
 
-  /** Calls waiting in this client for room on the stream (for tests and metrics). */
-  get waiting(): number {
-    return this.waitingCount;
-  }
-
   call(method: CallMethod, req: unknown, deadlineMs: number): Promise<WireObjectResponse> {
     if (this.waitingCount >= this.options.callsWaitingMax) {
       return Promise.reject(
@@ -135,10 +130,7 @@ export class CallStream {
       this.waitingCount += 1;
       // Calls past their deadline leave the queue when it is next sent from; while the stream
       // has no room, they are dropped here so the queue stays within twice the bound.
-      if (this.queue.length - this.queueHead >= 2 * this.options.callsWaitingMax) {
-        this.queue = this.queue.slice(this.queueHead).filter((c) => this.pending.has(c.id ?? 0));
-        this.queueHead = 0;
-      }
+      if (this.queue.length - this.queueHead >= 2 * this.options.callsWaitingMax) this.compactQueue();
       this.queue.push({ id, [callFields[method]]: req } as WireCall);
       this.scheduleFlush();
     });
@@ -158,6 +150,12 @@ export class CallStream {
     setImmediate(() => this.flush());
   }
 
+  /** Drops the calls before `queueHead` (sent or skipped) and those past their deadline. */
+  private compactQueue(): void {
+    this.queue = this.queue.slice(this.queueHead).filter((c) => this.pending.has(c.id ?? 0));
+    this.queueHead = 0;
+  }
+
   /** Sends waiting calls, oldest first, while the stream has room. */
   private flush(): void {
     this.flushScheduled = false;
@@ -171,13 +169,11 @@ export class CallStream {
       this.onWire += 1;
       calls.push(c);
     }
-    if (this.queueHead === this.queue.length) {
-      this.queue = [];
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
-      this.queueHead = 0;
-    }
+    if (
+      this.queueHead === this.queue.length ||
+      (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length)
+    )
+      this.compactQueue();
     if (calls.length === 0) return;
     const stream = this.open();
     // grpc-js buffers what the transport cannot take yet; the in-flight bound caps that buffer.
