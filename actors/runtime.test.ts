@@ -228,6 +228,100 @@ describe('ask', () => {
   });
 });
 
+describe('askInline', () => {
+  it('answers in the caller turn when the actor is idle, through the mailbox when it is not', async () => {
+    system = startActorSystem({ log: quietLog });
+    const c = system.spawn('c', counter);
+    // Idle: the step runs now and the reply is a value, not a promise.
+    expect(system.askInline(c, { type: 'get' }, 1_000)).toBe(0);
+    // Queued messages come first: the ask waits behind them, in order.
+    system.tell(c, { type: 'add', n: 2 });
+    system.tell(c, { type: 'add', n: 3 });
+    const behind = system.askInline(c, { type: 'get' }, 1_000);
+    expect(behind).toBeInstanceOf(Promise);
+    expect(await behind).toBe(5);
+    expect(system.askInline(c, { type: 'get' }, 1_000)).toBe(5);
+    expect(system.actorMetrics(c)).toMatchObject({ processed: 5, depth: 0 });
+    expect(system.pendingAsks).toBe(0);
+    system.stop(c);
+    await expect(system.askInline(c, { type: 'get' }, 1_000)).rejects.toMatchObject({
+      code: ActorErrorCode.NotFound,
+    });
+  });
+
+  it('holds the mailbox while an inline step awaits its run effect', async () => {
+    system = startActorSystem({ log: quietLog });
+    type Msg =
+      | { type: 'slow'; replyTo: RequestId<string> }
+      | { type: 'done' }
+      | { type: 'log'; entry: string; replyTo: RequestId<string[]> };
+    let release: () => void = () => {};
+    const spec: ActorSpec<string[], Msg, 'wait'> = {
+      init: () => [],
+      receive: (state, msg) => {
+        switch (msg.type) {
+          case 'slow':
+            return {
+              state: [...state, 'slow'],
+              effects: [reply(msg.replyTo, 'started'), { kind: 'run', effect: 'wait' }],
+            };
+          case 'done':
+            return { state: [...state, 'done'], effects: [] };
+          case 'log':
+            return { state: [...state, msg.entry], effects: [reply(msg.replyTo, [...state, msg.entry])] };
+        }
+      },
+      run: () =>
+        new Promise<Msg>((resolve) => {
+          release = () => resolve({ type: 'done' });
+        }),
+    };
+    const a = system.spawn('a', spec);
+    expect(system.askInline(a, { type: 'slow' }, 1_000)).toBe('started');
+    // The step is unfinished: the next request queues behind it (and behind its result).
+    const next = system.askInline(a, { type: 'log', entry: 'next' }, 1_000);
+    expect(next).toBeInstanceOf(Promise);
+    let answered = false;
+    void Promise.resolve(next).then(() => {
+      answered = true;
+    });
+    await sleep(20);
+    expect(answered).toBe(false);
+    expect(system.actorMetrics(a)?.processed).toBe(1);
+    release();
+    // The run's result is a message of its own, sent once the run ends: after `next`.
+    expect(await next).toEqual(['slow', 'next']);
+    expect(await system.askInline(a, { type: 'log', entry: 'last' }, 1_000)).toEqual([
+      'slow',
+      'next',
+      'done',
+      'last',
+    ]);
+  });
+
+  it('a crash in an inline step restarts the actor and its backoff holds later messages', async () => {
+    system = startActorSystem({ log: quietLog });
+    type Msg = { type: 'boom'; replyTo: RequestId<number> } | { type: 'get'; replyTo: RequestId<number> };
+    const spec: ActorSpec<number, Msg> = {
+      init: () => 7,
+      receive: (state, msg) => {
+        if (msg.type === 'boom') throw new Error('boom');
+        return { state, effects: [reply(msg.replyTo, state)] };
+      },
+    };
+    const a = system.spawn('a', spec, {
+      restart: { restartBackoffMsMin: 40, restartBackoffMsMax: 40, restartsMax: 5, restartWindowMs: 60_000 },
+    });
+    const started = Date.now();
+    // No reply comes: the ask times out as an ask to a crashed actor does.
+    await expect(system.askInline(a, { type: 'boom' }, 20)).rejects.toBeInstanceOf(AskTimeoutError);
+    expect(await system.askInline(a, { type: 'get' }, 1_000)).toBe(7);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(35);
+    expect(system.actorMetrics(a)).toMatchObject({ crashes: 1, restarts: 1 });
+    expect(system.pendingAsks).toBe(0);
+  });
+});
+
 describe('registry', () => {
   it('keeps every nact parent at or under the bucket bound with 5,000 children', async () => {
     system = startActorSystem({ log: quietLog });

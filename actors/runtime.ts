@@ -371,12 +371,18 @@ function installRejectionHandler(): void {
 
 interface Envelope {
   readonly msg: unknown;
+  /**
+   * Set instead of a message: the unfinished step of a message handled in the caller's turn
+   * (`askInline`), which the mailbox waits for before its next message.
+   */
+  readonly gate?: Promise<undefined>;
 }
 
 interface PendingAsk {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-  timer: NodeJS.Timeout;
+  /** Absent while an inline ask's step runs (it needs none: it ends in the same turn). */
+  timer: NodeJS.Timeout | undefined;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: cells hold actors of every type; the typed surface is ActorRef<M>.
@@ -392,6 +398,8 @@ class Cell {
   private restartTimes: number[] | undefined;
   state: unknown;
   depth = 0;
+  /** A step is running (or awaiting its `run` effects or a restart's backoff). */
+  busy = false;
   processed = 0;
   dropped = 0;
   crashes = 0;
@@ -629,11 +637,70 @@ export class ActorSystem {
     });
   }
 
+  /**
+   * Like {@link ask}, but an idle actor (nothing in its mailbox, no step running, not in a
+   * restart's backoff) handles the request in the caller's turn, and its reply is returned as
+   * a value, not a promise. The actor's guarantees are the same: one message at a time, in
+   * order (a busy actor gets the request through its mailbox, as `ask` sends it), and a step
+   * left unfinished (async `run` effects, a crash's backoff) holds the mailbox until it ends.
+   * What it saves is nact's turn per message (a `setImmediate`, a context, a promise) and the
+   * ask's timer: the object actors apply every committed command this way.
+   */
+  askInline<M, Q extends RequestOf<M>>(
+    to: ActorRef<M>,
+    request: Q,
+    timeoutMs: number,
+  ): ReplyOf<Extract<M, Q>> | Promise<ReplyOf<Extract<M, Q>>> {
+    type R = ReplyOf<Extract<M, Q>>;
+    const cell = this.lookup(to);
+    if (cell === undefined || !this.running || cell.depth > 0 || cell.busy || cell.backoff !== undefined) {
+      return this.ask(to, request, timeoutMs);
+    }
+    const requestId = this.nextRequestId++ as RequestId<R>;
+    let replied = false;
+    let value: unknown;
+    let failure: unknown;
+    const pending: PendingAsk = {
+      resolve: (v) => {
+        replied = true;
+        value = v;
+      },
+      reject: (e) => {
+        replied = true;
+        failure = e ?? new Error('rejected');
+      },
+      timer: undefined,
+    };
+    this.pending.set(requestId, pending);
+    cell.depth += 1;
+    const unfinished = this.handle(cell, { msg: { ...request, replyTo: requestId } });
+    if (unfinished !== undefined) {
+      // The mailbox holds the actor's next messages until this step ends.
+      cell.depth += 1;
+      nactApi.dispatch(cell.nactRef, { msg: undefined, gate: unfinished } satisfies Envelope);
+    }
+    if (replied) {
+      if (failure !== undefined) return Promise.reject(failure);
+      return value as R;
+    }
+    // No reply within the step (it comes from a `run` effect, or the actor crashed): wait
+    // for it as an ask waits.
+    return new Promise<R>((resolve, reject) => {
+      const boundedMs = clampDelayMs(timeoutMs, this.askTimeoutMsMax);
+      pending.resolve = resolve as (value: unknown) => void;
+      pending.reject = reject;
+      pending.timer = setClampedTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new AskTimeoutError(to.path, boundedMs));
+      }, boundedMs);
+    });
+  }
+
   private settle(requestId: number, value: unknown): void {
     const pending = this.pending.get(requestId);
     if (pending === undefined) return;
     this.pending.delete(requestId);
-    clearTimeout(pending.timer);
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
     pending.resolve(value);
   }
 
@@ -647,6 +714,19 @@ export class ActorSystem {
   private handle(cell: Cell | undefined, envelope: Envelope): Promise<undefined> | undefined {
     if (cell === undefined || cell.stopped) return undefined;
     cell.depth -= 1;
+    if (envelope.gate !== undefined) return envelope.gate;
+    cell.busy = true;
+    const unfinished = this.handleStep(cell, envelope);
+    if (unfinished === undefined) {
+      cell.busy = false;
+      return undefined;
+    }
+    return unfinished.finally(() => {
+      cell.busy = false;
+    });
+  }
+
+  private handleStep(cell: Cell, envelope: Envelope): Promise<undefined> | undefined {
     let step: Step<unknown, unknown, unknown>;
     try {
       step = cell.spec.receive(cell.state, envelope.msg, cell.ref as ActorRef<unknown>);
@@ -833,7 +913,7 @@ export class ActorSystem {
     this.running = false;
     for (const child of [...this.root.children.values()]) this.stopCell(child);
     for (const [id, pending] of this.pending) {
-      clearTimeout(pending.timer);
+      if (pending.timer !== undefined) clearTimeout(pending.timer);
       pending.reject(new ActorError(ActorErrorCode.SystemStopped, '', 'actor system stopped'));
       this.pending.delete(id);
     }
