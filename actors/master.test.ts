@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ApiObject, Pod } from '../core/index.js';
+import type { Command } from '../core/commands.js';
+import type { ApiObject, Event, Pod } from '../core/index.js';
 import { type MemoryCluster, startMemoryCluster } from '../test/fixtures/master-cluster.js';
 import { ApiError, type WatchEvent, type WatchStream } from './api.js';
+import { encodeRecord } from './store.js';
 
 function cm(
   name: string,
@@ -159,6 +162,80 @@ describe('masters: objects on the Raft log', () => {
     const tooMany = Array.from({ length: 1_001 }, (_, i) => ({ key: key(`n${i}`) }));
     const refused = await expectCode(l.api.deleteMany(tooMany), 'Invalid');
     expect(refused.message).toBe('deleteMany: 1001 items, more than 1000');
+  });
+
+  it('proposes Event creates that arrive together as one entry, each with its own outcome', async () => {
+    const l = await c.leader();
+    const f = await c.follower();
+    const ev = (name: string, namespace = 'default') => ({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name, namespace },
+      involvedObject: { kind: 'Pod', namespace, name: 'p' },
+      reason: 'Started',
+      message: name,
+      type: 'Normal',
+    });
+    await l.api.create(ev('taken'));
+    const before = l.store.appliedIndex;
+    // Forwarded by a follower: one record; a name already taken fails alone.
+    const results = await Promise.allSettled(['g1', 'g2', 'taken', 'g3'].map((n) => f.api.create(ev(n))));
+    // One entry: the three share its index as their resourceVersion.
+    const rv = results[0].status === 'fulfilled' ? results[0].value.metadata.resourceVersion : 'none';
+    expect(Number(rv)).toBeGreaterThan(before);
+    expect(
+      results.map((r) => (r.status === 'fulfilled' ? r.value.metadata.resourceVersion : r.reason.code)),
+    ).toEqual([rv, rv, 'AlreadyExists', rv]);
+    await f.store.waitForApplied(Number(rv), 5_000);
+    for (const m of [l, f])
+      expect((m.store.get('Event', 'default', 'g2') as Event | undefined)?.message).toBe('g2');
+
+    // One refused by admission (its namespace does not exist): the others are written all the same.
+    const mixed = await Promise.allSettled([l.api.create(ev('m1')), l.api.create(ev('m2', 'nowhere'))]);
+    expect(mixed.map((r) => (r.status === 'fulfilled' ? r.value.metadata.name : r.reason.code))).toEqual([
+      'm1',
+      'NotFound',
+    ]);
+    expect(l.store.get('Event', 'nowhere', 'm2')).toBeUndefined();
+
+    // The controllers' Events: grouped within their term, refused whole once it has ended.
+    const term = l.host.status().term;
+    const mine = await Promise.all(['t1', 't2'].map((n) => l.api.create(ev(n), { leaderTerm: term })));
+    expect(mine[0].metadata.resourceVersion).toBe(mine[1].metadata.resourceVersion);
+    const stale = await Promise.allSettled(
+      ['s1', 's2'].map((n) => l.api.create(ev(n), { leaderTerm: term - 1 })),
+    );
+    expect(stale.map((r) => (r.status === 'rejected' ? r.reason.code : 'written'))).toEqual([
+      'Unavailable',
+      'Unavailable',
+    ]);
+    // A dry run is not grouped (nor written).
+    const dry = await l.api.create(ev('dry'), { dryRun: true });
+    expect(dry.metadata.resourceVersion).toBeUndefined();
+    expect(l.store.get('Event', 'default', 'dry')).toBeUndefined();
+  });
+
+  it('refuses a record of several commands that mixes kinds of write', async () => {
+    const l = await c.leader();
+    const create = (kind: string, name: string) => ({
+      op: 'create' as const,
+      object: { apiVersion: 'v1', kind, metadata: { name, namespace: 'default', uid: name } } as ApiObject,
+    });
+    const refuse = async (cmds: Command[]) => {
+      const data = encodeRecord({ t: 'cmds', id: randomUUID(), cmds });
+      // As a follower forwards a record to the leader.
+      const resp = await l.api.handle({ t: 'propose', data, id: randomUUID(), localOutcome: true });
+      expect(resp).toMatchObject({ t: 'error', code: 'Invalid' });
+    };
+    await refuse([create('ConfigMap', 'x'), create('ConfigMap', 'y')]);
+    await refuse([
+      create('Event', 'x'),
+      { op: 'delete', key: { kind: 'Event', namespace: 'default', name: 'y' }, now: '2026-01-01T00:00:00Z' },
+    ]);
+    for (const name of ['x', 'y']) {
+      expect(l.store.get('ConfigMap', 'default', name)).toBeUndefined();
+      expect(l.store.get('Event', 'default', name)).toBeUndefined();
+    }
   });
 
   it('names the invalid field and writes nothing', async () => {

@@ -48,7 +48,12 @@ import {
   ReadIndexTimeoutError,
   ResourceExhaustedError,
 } from '../raft/index.js';
-import { ClusterAdmission, defaultAdmissionPlugins, type LeaderAdmission } from './admission/index.js';
+import {
+  type AdmittedWrite,
+  ClusterAdmission,
+  defaultAdmissionPlugins,
+  type LeaderAdmission,
+} from './admission/index.js';
 import {
   type AddMemberRequest,
   ApiError,
@@ -81,6 +86,14 @@ export interface MasterApiOptions {
   peers: PeerLink;
   /** This master's own addresses, reported by `cluster status`. */
   addresses: { raft: string; api: string; ws: string };
+  /**
+   * How long an Event create waits for others to share its Raft entry, in ms. Default 5.
+   * Events (a few per pod from the kubelet, the scheduler and controllers) are most of a
+   * cluster's writes; proposed together they cost one entry, not one each.
+   */
+  eventGroupLingerMs?: number;
+  /** Event creates proposed in one Raft entry at most. Default 256. */
+  eventGroupItemsMax?: number;
   /** The one clock. Default Date.now. */
   nowMs?: () => number;
   /** How long a write may wait for a leader and its apply. Default 15,000. */
@@ -137,6 +150,38 @@ export interface DeleteManyItem {
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
+/** An Event create waiting in a group (see `MasterApi.createGrouped`). */
+interface GroupedCreate {
+  cmd: Command;
+  resolve: (obj: ApiObject) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Event creates to be proposed in one entry, bound to one leader term (or none). */
+interface CreateGroup {
+  items: GroupedCreate[];
+  leaderTerm: number | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Whether the group's failure said nothing about its items one by one, so each is written alone
+ * (a rejected item, say an Event in a namespace being deleted, must not take the others with
+ * it; an older leader refuses the group whole). Not when the outcome is unknown or no leader
+ * took it: the items would meet the same.
+ */
+function retryItemsAlone(err: unknown): boolean {
+  return !(
+    err instanceof ApiError &&
+    (err.code === ApiErrorCode.Timeout || err.code === ApiErrorCode.Unavailable)
+  );
+}
+
+/** Whether a record's commands are all Event creates (such records are proposed grouped). */
+function allEventCreates(cmds: readonly Command[]): boolean {
+  return cmds.every((c) => c.op === 'create' && c.object.kind === 'Event');
+}
+
 /** The ApiError of a command's rejection at apply. */
 function rejection(outcome: Extract<ApplyOutcome, { result: 'rejected' }>): ApiError {
   return new ApiError(
@@ -159,8 +204,14 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   private readonly peerInfoTimeoutMs: number;
   private readonly admission: LeaderAdmission;
   private readonly controllerStatus: (() => ControllerManagerStatus) | undefined;
+  private readonly eventGroupLingerMs: number;
+  private readonly eventGroupItemsMax: number;
+  /** Event creates gathering for one entry, by leader term ('' for writes bound to none). */
+  private readonly createGroups = new Map<string, CreateGroup>();
 
   constructor(opts: MasterApiOptions) {
+    this.eventGroupLingerMs = opts.eventGroupLingerMs ?? 5;
+    this.eventGroupItemsMax = Math.max(1, opts.eventGroupItemsMax ?? 256);
     this.controllerStatus = opts.controllerStatus;
     this.id = opts.id;
     this.host = opts.host;
@@ -204,7 +255,10 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       delete object.metadata.deletionTimestamp;
       delete object.metadata.deletionGracePeriodSeconds;
       try {
-        return await this.write({ op: 'create', object }, opts);
+        const cmd: Command = { op: 'create', object };
+        return await (object.kind === 'Event' && !opts.dryRun
+          ? this.createGrouped(cmd, opts.leaderTerm)
+          : this.write(cmd, opts));
       } catch (err) {
         if (!(generate && err instanceof ApiError && err.code === ApiErrorCode.AlreadyExists)) throw err;
         if (attempt >= GENERATE_NAME_ATTEMPTS_MAX) throw err;
@@ -682,6 +736,71 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     return this.result(outcome as ApplyOutcome);
   }
 
+  /**
+   * An Event create, proposed together with the others that arrive within
+   * `eventGroupLingerMs` (up to `eventGroupItemsMax`) as one record of several commands: each
+   * applies as if alone and its caller gets its own outcome. Events from a thousand agents
+   * otherwise cost a Raft entry (forward, WAL record, replication, waiter) each.
+   */
+  private createGrouped(cmd: Command, leaderTerm: number | undefined): Promise<ApiObject> {
+    const key = leaderTerm === undefined ? '' : String(leaderTerm);
+    let group = this.createGroups.get(key);
+    if (group === undefined) {
+      const g: CreateGroup = { items: [], leaderTerm, timer: undefined };
+      g.timer = setTimeout(() => this.flushGroup(key, g), this.eventGroupLingerMs);
+      g.timer.unref();
+      this.createGroups.set(key, g);
+      group = g;
+    }
+    const g = group;
+    return new Promise<ApiObject>((resolve, reject) => {
+      g.items.push({ cmd, resolve, reject });
+      if (g.items.length >= this.eventGroupItemsMax) this.flushGroup(key, g);
+    });
+  }
+
+  private flushGroup(key: string, group: CreateGroup): void {
+    if (this.createGroups.get(key) !== group) return;
+    this.createGroups.delete(key);
+    clearTimeout(group.timer);
+    void this.proposeGroup(group);
+  }
+
+  private async proposeGroup(group: CreateGroup): Promise<void> {
+    const { items, leaderTerm } = group;
+    const alone = (item: GroupedCreate) => {
+      this.write(item.cmd, { leaderTerm }).then(item.resolve, item.reject);
+    };
+    if (items.length === 1) {
+      alone(items[0]);
+      return;
+    }
+    const rec: LogRecord & { id: string } = { t: 'cmds', id: randomUUID(), cmds: items.map((i) => i.cmd) };
+    const data = encodeRecord(rec);
+    if (data.byteLength > apiLimits.objectBytesMax) {
+      for (const item of items) alone(item);
+      return;
+    }
+    let outcome: RecordOutcome;
+    try {
+      outcome = (await this.propose(data, rec, leaderTerm)).outcome;
+    } catch (err) {
+      if (retryItemsAlone(err)) for (const item of items) alone(item);
+      else for (const item of items) item.reject(err);
+      return;
+    }
+    if (outcome.result !== 'cmds' || outcome.outcomes.length !== items.length) {
+      const err = new ApiError(ApiErrorCode.Internal, `grouped create: unexpected outcome ${outcome.result}`);
+      for (const item of items) item.reject(err);
+      return;
+    }
+    items.forEach((item, i) => {
+      const o = outcome.outcomes[i];
+      if (o.result === 'rejected') item.reject(rejection(o));
+      else item.resolve(o.object);
+    });
+  }
+
   private dryRun(cmd: Command): ApiObject {
     const k = this.cmdKey(cmd);
     const outcome = applyCommand(
@@ -845,10 +964,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     term?: number,
   ): Promise<{ index: number; outcome: RecordOutcome }> {
     const rec = known ?? decodeRecord(data);
-    // Admission looks at creates and updates: records of several commands carry deletes only.
-    if (rec.t === 'cmds' && rec.cmds.some((c) => c.op !== 'delete')) {
-      throw new ApiError(ApiErrorCode.Invalid, 'a record of several commands may only delete');
-    }
+    if (rec.t === 'cmds') return this.proposeCommandsOnLeader(data, id, rec, term);
     if (rec.t !== 'cmd') return this.proposeLocal(data, id, term);
     const admitted = await this.admission.admit(rec.cmd, id);
     const out = admitted.cmd === rec.cmd ? data : encodeRecord({ ...rec, cmd: admitted.cmd });
@@ -857,6 +973,42 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     } catch (err) {
       // Outcome unknown: the entry may still commit, so its claims stay until it is applied.
       admitted.failed(!(err instanceof ProposalOutcomeUnknownError));
+      throw err;
+    }
+  }
+
+  /**
+   * A record of several commands on the leader: deletes (the Event cap's pass), or Event
+   * creates (grouped by `createGrouped`), each admitted as a write of its own (`id/i`: the
+   * store settles each command under that id, which releases its claims). One refused
+   * command refuses the record, and nothing of it stays held.
+   */
+  private async proposeCommandsOnLeader(
+    data: Uint8Array,
+    id: string,
+    rec: Extract<LogRecord, { t: 'cmds' }>,
+    term?: number,
+  ): Promise<{ index: number; outcome: RecordOutcome }> {
+    if (rec.cmds.every((c) => c.op === 'delete')) return this.proposeLocal(data, id, term);
+    if (!allEventCreates(rec.cmds)) {
+      throw new ApiError(
+        ApiErrorCode.Invalid,
+        'a record of several commands may only delete, or create Events',
+      );
+    }
+    const admitted: AdmittedWrite[] = [];
+    try {
+      for (const [i, cmd] of rec.cmds.entries()) admitted.push(await this.admission.admit(cmd, `${id}/${i}`));
+    } catch (err) {
+      for (const a of admitted) a.failed(true);
+      throw err;
+    }
+    const changed = admitted.some((a, i) => a.cmd !== rec.cmds[i]);
+    const out = changed ? encodeRecord({ ...rec, cmds: admitted.map((a) => a.cmd) }) : data;
+    try {
+      return await this.proposeLocal(out, id, term);
+    } catch (err) {
+      for (const a of admitted) a.failed(!(err instanceof ProposalOutcomeUnknownError));
       throw err;
     }
   }

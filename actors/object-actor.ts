@@ -1,7 +1,8 @@
 /**
  * One actor per API object. It owns the object's committed state and applies the commands
  * addressed to it with core's deterministic rules. Messages for one key arrive in log order
- * (one mailbox), so objects apply in parallel while each stays in order.
+ * (one mailbox), so objects apply independently while each stays in order. The apply loop
+ * asks with `askInline`: an idle actor (the usual case) applies in the loop's turn.
  */
 
 import { type ApplyOutcome, applyCommand, type Command } from '../core/commands.js';

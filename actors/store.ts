@@ -4,7 +4,7 @@
  * snapshot/restore as a consistent cut.
  *
  * A batch of committed entries is dispatched to the object actors in log order (each key's
- * mailbox keeps that order; different keys apply in parallel), then the outcomes are
+ * mailbox keeps that order; an idle actor applies in the loop's own turn, `askInline`), then the outcomes are
  * committed to the indexes and the watch hub in log order, and only then does `appliedIndex`
  * move to the batch's last index. So `appliedIndex` is exact: every entry up to it is fully
  * applied everywhere, and reads of the indexes always see a consistent cut.
@@ -44,8 +44,9 @@ export interface MemberRecord {
 export type LogRecord =
   | { t: 'cmd'; id?: string; cmd: Command }
   /**
-   * Several commands in one entry (the Event cap's deletions): each applies as if alone, in
-   * order, at the entry's index; their changes share that resourceVersion.
+   * Several commands in one entry (the Event cap's deletions, Event creates proposed
+   * together): each applies as if alone, in order, at the entry's index, and settles as
+   * `id/i` as well as with the record; their changes share that resourceVersion.
    */
   | { t: 'cmds'; id?: string; cmds: Command[] }
   | { t: 'member'; id?: string; member: MemberRecord }
@@ -212,10 +213,16 @@ export class ObjectStore {
       if (rec.t === 'cmd') step(rec, rec.cmd, e.index);
       else if (rec.t === 'cmds') {
         groups.push({ id: rec.id, from: steps.length, count: rec.cmds.length });
-        for (const cmd of rec.cmds) step({ t: 'cmd', cmd }, cmd, e.index);
+        // Each command settles as `id/i` too: leader admission held its claims under that id.
+        for (const [i, cmd] of rec.cmds.entries()) {
+          const id = rec.id === undefined ? undefined : `${rec.id}/${i}`;
+          step(id === undefined ? { t: 'cmd', cmd } : { t: 'cmd', id, cmd }, cmd, e.index);
+        }
       } else steps.push({ rec, index: e.index, outcome: undefined });
     }
-    const outcomes = await Promise.all(steps.map((s) => s.outcome));
+    const outcomes = steps.some((s) => s.outcome instanceof Promise)
+      ? await Promise.all(steps.map((s) => s.outcome))
+      : steps.map((s) => s.outcome as ApplyOutcome | undefined);
     const changes: ChangeEvent[] = [];
     const touched = new Set<string>();
     let membersChanged = false;
@@ -315,7 +322,9 @@ export class ObjectStore {
       if (cmd.op !== 'create') return applyCommand(undefined, cmd, index);
       ref = this.spawnActor(key);
     }
-    return this.system.ask(ref, { type: 'apply' as const, cmd, index }, this.applyTimeoutMs);
+    // An idle actor (every key is, unless an earlier command of this batch is still queued for
+    // it) applies in this turn and answers with the outcome itself.
+    return this.system.askInline(ref, { type: 'apply' as const, cmd, index }, this.applyTimeoutMs);
   }
 
   private spawnActor(key: string): ActorRef<ObjectMsg> {
