@@ -4,10 +4,10 @@
  * snapshot/restore as a consistent cut.
  *
  * A batch of committed entries is dispatched to the object actors in log order (each key's
- * mailbox keeps that order; an idle actor applies in the loop's own turn, `askInline`), then the outcomes are
- * committed to the indexes and the watch hub in log order, and only then does `appliedIndex`
- * move to the batch's last index. So `appliedIndex` is exact: every entry up to it is fully
- * applied everywhere, and reads of the indexes always see a consistent cut.
+ * mailbox keeps that order; an idle actor applies in the loop's own turn: `askInline`), then
+ * the outcomes are committed to the indexes and the watch hub in log order, and only then
+ * does `appliedIndex` move to the batch's last index. So `appliedIndex` is exact: every entry
+ * up to it is fully applied everywhere, and reads of the indexes always see a consistent cut.
  */
 
 import { Packr, pack, unpack } from 'msgpackr';
@@ -322,8 +322,8 @@ export class ObjectStore {
       if (cmd.op !== 'create') return applyCommand(undefined, cmd, index);
       ref = this.spawnActor(key);
     }
-    // An idle actor (every key is, unless an earlier command of this batch is still queued for
-    // it) applies in this turn and answers with the outcome itself.
+    // An idle actor (nearly always: nothing else sends to object actors) applies in this turn
+    // and answers with the outcome itself; a busy one gets the command behind its mailbox.
     return this.system.askInline(ref, { type: 'apply' as const, cmd, index }, this.applyTimeoutMs);
   }
 
