@@ -167,13 +167,16 @@ interface CreateGroup {
 /**
  * Whether the group's failure said nothing about its items one by one, so each is written alone
  * (a rejected item, say an Event in a namespace being deleted, must not take the others with
- * it; an older leader refuses the group whole). Not when the outcome is unknown or no leader
- * took it: the items would meet the same.
+ * it; an older leader refuses the group whole; a group larger than `objectBytesMax`). Not when
+ * the outcome is unknown, no leader took it, or the apply answered nonsense: the items would
+ * meet the same.
  */
 function retryItemsAlone(err: unknown): boolean {
   return !(
     err instanceof ApiError &&
-    (err.code === ApiErrorCode.Timeout || err.code === ApiErrorCode.Unavailable)
+    (err.code === ApiErrorCode.Timeout ||
+      err.code === ApiErrorCode.Unavailable ||
+      err.code === ApiErrorCode.Internal)
   );
 }
 
@@ -440,17 +443,30 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
         ...(item.preconditions ? { precondition: item.preconditions } : {}),
       };
     });
+    return this.proposeCommands('deleteMany', cmds, opts.leaderTerm);
+  }
+
+  /**
+   * `cmds` proposed as one record of several commands; per command, in order, the object
+   * written or the ApiError it met at apply. ResourceExhausted when the record is larger than
+   * `objectBytesMax`.
+   */
+  private async proposeCommands(
+    what: string,
+    cmds: Command[],
+    leaderTerm: number | undefined,
+  ): Promise<(ApiObject | ApiError)[]> {
     const rec: LogRecord & { id: string } = { t: 'cmds', id: randomUUID(), cmds };
     const data = encodeRecord(rec);
     if (data.byteLength > apiLimits.objectBytesMax) {
       throw new ApiError(
         ApiErrorCode.ResourceExhausted,
-        `deleteMany: request is ${data.byteLength} bytes, more than objectBytesMax (${apiLimits.objectBytesMax})`,
+        `${what}: request is ${data.byteLength} bytes, more than objectBytesMax (${apiLimits.objectBytesMax})`,
       );
     }
-    const { outcome } = await this.propose(data, rec, opts.leaderTerm);
+    const { outcome } = await this.propose(data, rec, leaderTerm);
     if (outcome.result !== 'cmds' || outcome.outcomes.length !== cmds.length) {
-      throw new ApiError(ApiErrorCode.Internal, `deleteMany: unexpected outcome ${outcome.result}`);
+      throw new ApiError(ApiErrorCode.Internal, `${what}: unexpected outcome ${outcome.result}`);
     }
     return outcome.outcomes.map((o) => (o.result === 'rejected' ? rejection(o) : o.object));
   }
@@ -775,29 +791,22 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       alone(items[0]);
       return;
     }
-    const rec: LogRecord & { id: string } = { t: 'cmds', id: randomUUID(), cmds: items.map((i) => i.cmd) };
-    const data = encodeRecord(rec);
-    if (data.byteLength > apiLimits.objectBytesMax) {
-      for (const item of items) alone(item);
-      return;
-    }
-    let outcome: RecordOutcome;
+    let results: (ApiObject | ApiError)[];
     try {
-      outcome = (await this.propose(data, rec, leaderTerm)).outcome;
+      results = await this.proposeCommands(
+        'grouped create',
+        items.map((i) => i.cmd),
+        leaderTerm,
+      );
     } catch (err) {
       if (retryItemsAlone(err)) for (const item of items) alone(item);
       else for (const item of items) item.reject(err);
       return;
     }
-    if (outcome.result !== 'cmds' || outcome.outcomes.length !== items.length) {
-      const err = new ApiError(ApiErrorCode.Internal, `grouped create: unexpected outcome ${outcome.result}`);
-      for (const item of items) item.reject(err);
-      return;
-    }
     items.forEach((item, i) => {
-      const o = outcome.outcomes[i];
-      if (o.result === 'rejected') item.reject(rejection(o));
-      else item.resolve(o.object);
+      const r = results[i];
+      if (r instanceof ApiError) item.reject(r);
+      else item.resolve(r);
     });
   }
 
