@@ -13,6 +13,15 @@ import { type HollowCluster, listOf, startHollowCluster } from '../fixtures/holl
 class TestClock {
   private offsetMs = 0;
   readonly now = () => Date.now() + this.offsetMs;
+  /**
+   * Jumps to `afterMs` past the next whole minute. Called before a cluster starts, so its
+   * CronJobs are created early in a minute: a later jump to just before the next minute then
+   * skips no scheduled time (a skipped one would be a missed run, started at once).
+   */
+  toEarlyInNextMinute(afterMs = 2_000): void {
+    const now = this.now();
+    this.offsetMs += Math.floor(now / 60_000) * 60_000 + 60_000 + afterMs - now;
+  }
   /** Jumps to `leadMs` before the next whole minute (at least 100 ms ahead). */
   toJustBeforeNextMinute(leadMs = 1_500): number {
     const now = this.now();
@@ -81,6 +90,7 @@ describe('CronJob controller (in-process masters, hollow nodes, a movable clock)
   });
 
   const start = async () => {
+    clock.toEarlyInNextMinute();
     c = await startHollowCluster({
       nodes: [{ name: 'n1', script }],
       nowMs: clock.now,
