@@ -236,6 +236,41 @@ describe('ObjectStore', () => {
     await stopActorSystem(otherSystem);
   });
 
+  it('rejects a command it cannot read as Invalid, on its own, and applies the rest', async () => {
+    const store = newStore();
+    // What an object whose prototype is an array encodes to (msgpackr writes it as an array),
+    // and other shapes no admission lets through.
+    const bad = [
+      { op: 'create', object: [null, false, 1] },
+      { op: 'create', object: { kind: 'ConfigMap' } },
+      { op: 'update', object: { kind: 'ConfigMap', metadata: { name: 7 } } },
+      { op: 'delete', key: null, now: NOW },
+      { op: 'explode' },
+    ] as unknown as Command[];
+    const waits = bad.map((_, i) => store.expectOutcome(`e${i + 2}`).outcome);
+    const group = store.expectOutcome('g').outcome;
+    await batch(store, [
+      create(cm('a')),
+      ...bad,
+      { t: 'cmds', id: 'g', cmds: [remove('a'), bad[0]] },
+      create(cm('b')),
+    ]);
+    for (const w of waits) {
+      expect(await w).toMatchObject({
+        result: 'rejected',
+        code: 'Invalid',
+        message: expect.stringMatching(/^malformed command in log entry \d+: /),
+      });
+    }
+    const g = (await group) as Extract<RecordOutcome, { result: 'cmds' }>;
+    expect(g.outcomes.map((o) => (o.result === 'rejected' ? o.code : o.result))).toEqual([
+      'written',
+      'Invalid',
+    ]);
+    expect(store.appliedIndex).toBe(8);
+    expect(names(store.list({ kind: 'ConfigMap', limit: 0 }).items)).toEqual(['default/b@8']);
+  });
+
   it('records members and settles their proposers', async () => {
     const store = newStore();
     const w = store.expectOutcome('m1');

@@ -17,6 +17,7 @@ import {
   type Command,
   commandKey,
   keyOfObject,
+  malformedCommand,
   objectKey,
 } from '../core/commands.js';
 import type { ApiObject, FieldSelector, ParsedLabelSelector } from '../core/index.js';
@@ -202,6 +203,12 @@ export class ObjectStore {
     /** `cmds` records: their steps are `count` from `from`, settled together. */
     const groups: { id: string | undefined; from: number; count: number }[] = [];
     const step = (rec: LogRecord, cmd: Command, index: number) => {
+      const malformed = malformedCommand(cmd);
+      if (malformed !== undefined) {
+        const message = `malformed command in log entry ${index}: ${malformed}`;
+        steps.push({ rec, index, outcome: { result: 'rejected', code: 'Invalid', message } });
+        return;
+      }
       const k = commandKey(cmd);
       const key = objectKey(k.kind, k.namespace, k.name);
       // Each key's commands reach its actor in log order; keys do not depend on each other.
@@ -241,8 +248,9 @@ export class ObjectStore {
         this.settle(s.rec.id, { result: 'member' });
         continue;
       }
-      if (outcome === undefined || s.key === undefined) throw new Error('apply: command without outcome');
+      if (outcome === undefined) throw new Error('apply: command without outcome');
       if (outcome.result === 'written') {
+        if (s.key === undefined) throw new Error('apply: written without a key');
         if (outcome.event === 'DELETED') this.removeObject(s.key);
         else this.putObject(s.key, outcome.object);
         changes.push({

@@ -86,6 +86,48 @@ export function keyOfObject(obj: ApiObject): string {
   return objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name ?? '');
 }
 
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+const optionalString = (v: unknown) => v === undefined || typeof v === 'string';
+
+/**
+ * Why `cmd`, as decoded from a log entry, is not a command {@link applyCommand} can take (a
+ * one-line reason), or undefined. Admission only lets well-formed commands through, but the
+ * apply loop checks again: an entry it cannot read must be rejected on every master alike,
+ * never crash them all.
+ */
+export function malformedCommand(cmd: unknown): string | undefined {
+  if (!isPlainRecord(cmd)) return 'not an object';
+  switch (cmd.op) {
+    case 'create':
+    case 'update':
+    case 'updateStatus': {
+      const obj = cmd.object;
+      if (!isPlainRecord(obj)) return `${cmd.op}: object is not an object`;
+      if (typeof obj.kind !== 'string') return `${cmd.op}: object.kind is not a string`;
+      const m = obj.metadata;
+      if (!isPlainRecord(m)) return `${cmd.op}: object.metadata is not an object`;
+      if (!optionalString(m.name) || !optionalString(m.namespace))
+        return `${cmd.op}: metadata.name or metadata.namespace is not a string`;
+      return undefined;
+    }
+    case 'delete':
+    case 'bind': {
+      const k = cmd.key;
+      if (!isPlainRecord(k)) return `${cmd.op}: key is not an object`;
+      if (typeof k.kind !== 'string' || typeof k.name !== 'string' || !optionalString(k.namespace))
+        return `${cmd.op}: key.kind, key.name or key.namespace is not a string`;
+      return undefined;
+    }
+    default:
+      return `unknown op ${JSON.stringify(String(cmd.op)).slice(0, 40)}`;
+  }
+}
+
 export function commandKey(cmd: Command): CommandKey {
   if (cmd.op === 'delete' || cmd.op === 'bind') return cmd.key;
   const m = cmd.object.metadata;

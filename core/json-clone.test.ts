@@ -15,6 +15,18 @@ describe('cloneJson', () => {
     expect((v.a[1] as { b: string }).b).toBe('x');
   });
 
+  it('copies a __proto__ member as a member, leaving the prototype alone', () => {
+    const v = JSON.parse('{"__proto__": [1, 2], "length": 2, "a": {"__proto__": {"x": 1}}}');
+    const c = cloneJson(v);
+    expect(Object.getPrototypeOf(c)).toBe(Object.prototype);
+    expect(Array.isArray(c) || c instanceof Array).toBe(false);
+    expect(Object.hasOwn(c, '__proto__')).toBe(true);
+    expect(Object.getOwnPropertyDescriptor(c, '__proto__')?.value).toEqual([1, 2]);
+    expect(Object.getPrototypeOf(c.a)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(c.a, '__proto__')?.value).toEqual({ x: 1 });
+    expect(c).toStrictEqual(v);
+  });
+
   it('returns scalars as they are', () => {
     expect(cloneJson('s')).toBe('s');
     expect(cloneJson(3)).toBe(3);

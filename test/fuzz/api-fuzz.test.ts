@@ -536,6 +536,31 @@ describe('ObjectApi fuzz against a 3-master cluster', () => {
     }
   });
 
+  it('regression the fuzz found: a merge patch with a __proto__ member leaves every master up', async () => {
+    const f = await c.follower();
+    await f.api.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'proto' },
+      spec: { ports: [{ port: 80 }] },
+    });
+    // Copied by assignment, `__proto__` made the object an array's: msgpackr wrote it as an
+    // array, and applying that entry crashed all three masters.
+    const patch = JSON.parse(
+      '{"__proto__": [null, false, 1], "length": ["x"], "metadata": {"labels": {"a": "b"}}}',
+    );
+    expect((await f.api.patch({ kind: 'Service', name: 'proto' }, patch)).metadata.labels).toEqual({
+      a: 'b',
+    });
+    await f.api.patch({ kind: 'Service', name: 'proto' }, patch, { subresource: 'status' });
+    for (const n of c.nodes.values()) {
+      expect(n.host.status().role).not.toBe('unreachable');
+      const got = await n.api.get({ kind: 'Service', namespace: 'default', name: 'proto' });
+      expect(Array.isArray(got)).toBe(false);
+      expect(got).toMatchObject({ kind: 'Service', metadata: { name: 'proto', labels: { a: 'b' } } });
+    }
+  });
+
   it('every call succeeds or fails with a typed ApiError; masters survive and converge', async () => {
     const seen = new Map<string, number>();
     const internal: string[] = [];
