@@ -19,7 +19,6 @@ describe('cloneJson', () => {
     const v = JSON.parse('{"__proto__": [1, 2], "length": 2, "a": {"__proto__": {"x": 1}}}');
     const c = cloneJson(v);
     expect(Object.getPrototypeOf(c)).toBe(Object.prototype);
-    expect(Array.isArray(c) || c instanceof Array).toBe(false);
     expect(Object.hasOwn(c, '__proto__')).toBe(true);
     expect(Object.getOwnPropertyDescriptor(c, '__proto__')?.value).toEqual([1, 2]);
     expect(Object.getPrototypeOf(c.a)).toBe(Object.prototype);
