@@ -228,7 +228,48 @@ describe('ask', () => {
   });
 });
 
+/** The names of the nact actors under the system's root, as paths (`a/b`). */
+function nactActors(system: ActorSystem): string[] {
+  const require = createRequire(import.meta.url);
+  const systemMap = require('nact/lib/system-map') as { find(name: string): NactNode };
+  type NactNode = { children: Map<string, NactNode> };
+  const out: string[] = [];
+  const walk = (node: NactNode, prefix: string) => {
+    for (const [name, child] of node.children) {
+      out.push(`${prefix}${name}`);
+      walk(child, `${prefix}${name}/`);
+    }
+  };
+  walk(systemMap.find(system.nactSystemName), '');
+  return out.sort();
+}
+
 describe('askInline', () => {
+  it('needs no nact actor while every message is handled inline; the first queued one spawns it', async () => {
+    system = startActorSystem({ log: quietLog });
+    const registry = system.createRegistry('objects', { bucketsCount: 1 });
+    const a = registry.spawn('a', counter);
+    const b = registry.spawn('b', counter);
+    expect(system.askInline(a, { type: 'get' }, 1_000)).toBe(0);
+    expect(system.askInline(b, { type: 'get' }, 1_000)).toBe(0);
+    expect(nactActors(system)).toEqual([]);
+    // A tell waits in a mailbox: `b`'s nact actor is spawned, under its bucket's and the
+    // registry's, which come first.
+    system.tell(b, { type: 'add', n: 4 });
+    expect(nactActors(system)).toEqual(['objects', 'objects/bucket-0', 'objects/bucket-0/b']);
+    expect(await system.askInline(b, { type: 'get' }, 1_000)).toBe(4);
+    expect(system.askInline(a, { type: 'get' }, 1_000)).toBe(0);
+    // Stopping stops both kinds, and a new actor of a stopped one's name starts without one.
+    expect(registry.stop('b')).toBe(true);
+    expect(registry.stop('a')).toBe(true);
+    expect(nactActors(system)).toEqual(['objects', 'objects/bucket-0']);
+    const b2 = registry.spawn('b', counter);
+    expect(system.askInline(b2, { type: 'get' }, 1_000)).toBe(0);
+    system.tell(b2, { type: 'add', n: 1 });
+    expect(nactActors(system)).toEqual(['objects', 'objects/bucket-0', 'objects/bucket-0/b']);
+    expect(await system.ask(b2, { type: 'get' }, 1_000)).toBe(1);
+  });
+
   it('answers in the caller turn when the actor is idle, through the mailbox when it is not', async () => {
     system = startActorSystem({ log: quietLog });
     const c = system.spawn('c', counter);
@@ -326,24 +367,22 @@ describe('registry', () => {
   it('keeps every nact parent at or under the bucket bound with 5,000 children', async () => {
     system = startActorSystem({ log: quietLog });
     const registry = system.createRegistry('pods', { bucketsCount: 16, bucketChildrenMax: 1000 });
-    for (let i = 0; i < 5_000; i += 1) registry.spawn(actorNameFromKey(`default/pod-${i}`), counter);
+    const refs = Array.from({ length: 5_000 }, (_, i) =>
+      registry.spawn(actorNameFromKey(`default/pod-${i}`), counter),
+    );
     expect(registry.size).toBe(5_000);
+    // A tell queues in the mailbox, so each actor (and its bucket) gets its nact actor.
+    for (const ref of refs) system.tell(ref, { type: 'add', n: 1 });
 
-    // Inspect nact itself: walk its actor tree and find the widest parent.
-    const require = createRequire(import.meta.url);
-    const systemMap = require('nact/lib/system-map') as { find(name: string): NactNode };
-    type NactNode = { children: Map<string, NactNode> };
-    let widest = 0;
-    let actors = 0;
-    const walk = (node: NactNode) => {
-      widest = Math.max(widest, node.children.size);
-      for (const child of node.children.values()) {
-        actors += 1;
-        walk(child);
-      }
-    };
-    walk(systemMap.find(system.nactSystemName));
-    expect(actors).toBe(5_000 + 16 + 1);
+    // Inspect nact itself: its actor tree, and the widest parent in it.
+    const actors = nactActors(system);
+    const children = new Map<string, number>();
+    for (const path of actors) {
+      const parent = path.slice(0, Math.max(0, path.lastIndexOf('/')));
+      children.set(parent, (children.get(parent) ?? 0) + 1);
+    }
+    const widest = Math.max(...children.values());
+    expect(actors).toHaveLength(5_000 + 16 + 1);
     expect(widest).toBeLessThanOrEqual(1000);
     expect(Math.max(...system.metrics().map((m) => m.children))).toBeLessThanOrEqual(1000);
 
@@ -352,7 +391,7 @@ describe('registry', () => {
     const target = ref as ActorRef<CounterMsg>;
     const started = performance.now();
     for (let i = 0; i < 1_000; i += 1) system.tell(target, { type: 'add', n: 1 });
-    expect(await system.ask(target, { type: 'get' }, 5_000)).toBe(1_000);
+    expect(await system.ask(target, { type: 'get' }, 5_000)).toBe(1_001);
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 

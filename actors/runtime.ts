@@ -422,11 +422,16 @@ class Cell {
   }
   backoff: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   readonly ref: UntypedActorRef;
+  /**
+   * The actor's nact process: its mailbox. Created the first time a message must wait in it
+   * (see {@link ActorSystem.mailboxOf}); an actor whose messages are all handled in the
+   * caller's turn (`askInline` to an idle actor: the object actors) never needs one.
+   */
+  nactRef: NactRef | undefined;
 
   constructor(
     readonly name: string,
     readonly parent: Cell | undefined,
-    readonly nactRef: NactRef,
     readonly spec: AnySpec,
     readonly mailboxMessagesMax: number,
     readonly policy: RestartPolicy,
@@ -495,7 +500,8 @@ export class ActorSystem {
     systemsStarted += 1;
     const name = `coxswain-actors-${process.pid}-${systemsStarted}`;
     this.nactSystem = nactApi.start({ name });
-    this.root = new Cell('', undefined, this.nactSystem, ROOT_SPEC, 0, this.restartPolicy, undefined, '', 0);
+    this.root = new Cell('', undefined, ROOT_SPEC, 0, this.restartPolicy, undefined, '', 0);
+    this.root.nactRef = this.nactSystem;
   }
 
   // -- spawning -------------------------------------------------------------------------------
@@ -545,32 +551,19 @@ export class ActorSystem {
         `actor ${parent.ref.path || '/'}: ${this.childrenMax} children already`,
       );
     }
-    let cell: Cell | undefined;
-    const nactRef = nactApi.spawn(
-      parent.nactRef,
-      (_state, envelope) => this.handle(cell, envelope as Envelope),
-      name,
-      this.nactSpawnOptions,
-    );
     const policy =
       options.restart === undefined ? this.restartPolicy : { ...this.restartPolicy, ...options.restart };
     const mailboxMax = options.mailboxMessagesMax ?? this.mailboxMessagesMax;
-    try {
-      cell = new Cell(
-        name,
-        parent,
-        nactRef,
-        spec,
-        mailboxMax,
-        policy,
-        options.onGiveUp,
-        path,
-        this.nextIncarnation++,
-      );
-    } catch (error) {
-      nactApi.stop(nactRef);
-      throw error;
-    }
+    const cell = new Cell(
+      name,
+      parent,
+      spec,
+      mailboxMax,
+      policy,
+      options.onGiveUp,
+      path,
+      this.nextIncarnation++,
+    );
     parent.children.set(name, cell);
     this.cells.set(path, cell);
     return cell;
@@ -604,8 +597,27 @@ export class ActorSystem {
     }
     cell.depth += 1;
     const envelope: Envelope = { msg };
-    nactApi.dispatch(cell.nactRef, envelope);
+    nactApi.dispatch(this.mailboxOf(cell), envelope);
     return undefined;
+  }
+
+  /**
+   * The nact actor that queues `cell`'s messages, spawned under its parent's (recursively) the
+   * first time one is needed. Until then the actor is our cell alone: nact's actor (about
+   * 1.2 KB of heap, a spawn, and a stop with its own turn) would only ever sit idle for an
+   * actor that is always asked inline while idle.
+   */
+  private mailboxOf(cell: Cell): NactRef {
+    if (cell.nactRef !== undefined) return cell.nactRef;
+    const parent = cell.parent === undefined ? this.nactSystem : this.mailboxOf(cell.parent);
+    const nactRef = nactApi.spawn(
+      parent,
+      (_state, envelope) => this.handle(cell, envelope as Envelope),
+      cell.name,
+      this.nactSpawnOptions,
+    );
+    cell.nactRef = nactRef;
+    return nactRef;
   }
 
   /**
@@ -677,7 +689,7 @@ export class ActorSystem {
     if (unfinished !== undefined) {
       // The mailbox holds the actor's next messages until this step ends.
       cell.depth += 1;
-      nactApi.dispatch(cell.nactRef, { msg: undefined, gate: unfinished } satisfies Envelope);
+      nactApi.dispatch(this.mailboxOf(cell), { msg: undefined, gate: unfinished } satisfies Envelope);
     }
     if (replied) {
       if (failure !== undefined) return Promise.reject(failure);
@@ -904,7 +916,7 @@ export class ActorSystem {
     this.notify(() => cell.spec.onStop?.(cell.state));
     cell.parent?.children.delete(cell.name);
     this.cells.delete(cell.ref.path);
-    nactApi.stop(cell.nactRef);
+    if (cell.nactRef !== undefined) nactApi.stop(cell.nactRef);
   }
 
   /** Stops every actor depth-first and rejects outstanding asks. Idempotent. */
@@ -924,6 +936,16 @@ export class ActorSystem {
   }
 
   // -- metrics --------------------------------------------------------------------------------
+
+  /** True while `ref`'s incarnation runs (what `actorMetrics` tells, without building them). */
+  isRunning(ref: UntypedActorRef): boolean {
+    return this.lookup(ref) !== undefined;
+  }
+
+  /** Direct children of `ref` (0 if it is not running). */
+  childCountOf(ref: UntypedActorRef): number {
+    return this.lookup(ref)?.childCount ?? 0;
+  }
 
   /** Per-actor metrics of `ref`, or undefined if it is not running. */
   actorMetrics(ref: UntypedActorRef): ActorMetrics | undefined {
@@ -1022,12 +1044,11 @@ export class Registry {
   spawn<S, M, E = never>(name: string, spec: ActorSpec<S, M, E>, options: SpawnOptions = {}): ActorRef<M> {
     const index = hashName(name) % this.bucketsCount;
     let bucket = this.buckets.get(index);
-    if (bucket === undefined || this.system.actorMetrics(bucket) === undefined) {
+    if (bucket === undefined || !this.system.isRunning(bucket)) {
       bucket = this.system.spawnChild(this.ref, `bucket-${index}`, GROUP_SPEC);
       this.buckets.set(index, bucket);
     }
-    const bucketMetrics = this.system.actorMetrics(bucket);
-    if (bucketMetrics !== undefined && bucketMetrics.children >= this.bucketChildrenMax) {
+    if (this.system.childCountOf(bucket) >= this.bucketChildrenMax) {
       const path = `${bucket.path}/${name}`;
       throw new ActorError(
         ActorErrorCode.ChildrenLimit,
@@ -1044,7 +1065,7 @@ export class Registry {
   get<M>(name: string): ActorRef<M> | undefined {
     const ref = this.members.get(name);
     if (ref === undefined) return undefined;
-    if (this.system.actorMetrics(ref) === undefined) {
+    if (!this.system.isRunning(ref)) {
       this.members.delete(name);
       return undefined;
     }

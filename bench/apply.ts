@@ -19,6 +19,7 @@ import type { Command } from '../core/commands.js';
 import type { ApiObject } from '../core/index.js';
 import type { Entry } from '../raft/index.js';
 import { progressTo, runBench } from './lib/output.js';
+import { benchPod } from './lib/pods.js';
 
 const progress = progressTo('apply');
 
@@ -27,28 +28,6 @@ interface Round {
   createUs: number;
   statusUs: number;
   deleteUs: number;
-}
-
-function pod(i: number): ApiObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name: `web-${i}`,
-      namespace: 'default',
-      uid: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`,
-      labels: { app: 'web', 'pod-template-hash': '5d8f7c9b4' },
-      creationTimestamp: '2026-01-01T00:00:00Z',
-    },
-    spec: {
-      containers: [
-        { name: 'web', image: 'coxswain/demo:1', resources: { requests: { cpu: '100m', memory: '64Mi' } } },
-      ],
-      restartPolicy: 'Always',
-      nodeName: `node-${i % 1000}`,
-    },
-    status: { phase: 'Pending' },
-  } as unknown as ApiObject;
 }
 
 async function round(mode: Mode, pods: number, batch: number): Promise<Round> {
@@ -72,12 +51,12 @@ async function round(mode: Mode, pods: number, batch: number): Promise<Round> {
     return ((performance.now() - started) * 1000) / all.length;
   };
   const createUs = await timed(
-    entries(Array.from({ length: pods }, (_, i) => ({ op: 'create', object: pod(i) }))),
+    entries(Array.from({ length: pods }, (_, i) => ({ op: 'create', object: benchPod(i) }))),
   );
   const statusUs = await timed(
     entries(
       Array.from({ length: pods }, (_, i) => {
-        const p = pod(i) as ApiObject & { status: unknown };
+        const p = benchPod(i) as ApiObject & { status: unknown };
         return { op: 'updateStatus', object: { ...p, status: { phase: 'Running' } } } as Command;
       }),
     ),
