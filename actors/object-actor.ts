@@ -5,7 +5,7 @@
  * asks with `askInline`: an idle actor (the usual case) applies in the loop's turn.
  */
 
-import { type ApplyOutcome, applyCommand, type Command } from '../core/commands.js';
+import { type ApplyOutcome, applyCommandSafely, type Command } from '../core/commands.js';
 import type { ApiObject } from '../core/index.js';
 import { type ActorSpec, type RequestId, reply, type Step } from './runtime.js';
 
@@ -36,7 +36,7 @@ export function objectActorSpec(
 function receiveObjectMsg(state: ObjectActorState, msg: ObjectMsg): Step<ObjectActorState, ObjectMsg> {
   switch (msg.type) {
     case 'apply': {
-      const outcome = applyCommand(state.object, msg.cmd, msg.index);
+      const outcome = applyCommandSafely(state.object, msg.cmd, msg.index);
       const object =
         outcome.result === 'written'
           ? outcome.event === 'DELETED'

@@ -269,6 +269,22 @@ describe('ObjectStore', () => {
     ]);
     expect(store.appliedIndex).toBe(8);
     expect(names(store.list({ kind: 'ConfigMap', limit: 0 }).items)).toEqual(['default/b@8']);
+
+    // Well-formed, but the apply rules throw on it (finalizers must be a list): rejected too,
+    // by the object actor, which then goes on applying.
+    const odd = {
+      op: 'update',
+      object: { ...cm('b'), metadata: { ...cm('b').metadata, finalizers: 'x/y' } },
+    } as unknown as Command;
+    const oddOutcome = store.expectOutcome('e9').outcome;
+    await batch(store, [odd, update(cm('b', { data: { k: 'after' } }))]);
+    expect(await oddOutcome).toMatchObject({
+      result: 'rejected',
+      code: 'Invalid',
+      message: expect.stringMatching(/^cannot apply update of configmaps "b" in namespace "default": /),
+    });
+    expect(dataOf(store.get('ConfigMap', 'default', 'b'))).toEqual({ k: 'after' });
+    expect(store.appliedIndex).toBe(10);
   });
 
   it('records members and settles their proposers', async () => {

@@ -13,7 +13,7 @@
 import { Packr, pack, unpack } from 'msgpackr';
 import {
   type ApplyOutcome,
-  applyCommand,
+  applyCommandSafely,
   type Command,
   commandKey,
   keyOfObject,
@@ -327,7 +327,7 @@ export class ObjectStore {
     if (ref === undefined) {
       // No actor: the key has no object (actors live exactly as long as their object, plus
       // the batch that deletes it). Only a create can give it one.
-      if (cmd.op !== 'create') return applyCommand(undefined, cmd, index);
+      if (cmd.op !== 'create') return applyCommandSafely(undefined, cmd, index);
       ref = this.spawnActor(key);
     }
     // An idle actor (nearly always: nothing else sends to object actors) applies in this turn

@@ -165,6 +165,24 @@ export function applyCommand(current: ApiObject | undefined, cmd: Command, index
   }
 }
 
+/**
+ * {@link applyCommand} for the apply loop: a command it throws on (one no admission lets
+ * through, read from the log) is rejected as Invalid instead. Every master reads the same
+ * entry and rejects it alike, where a throw would stop every master's apply.
+ */
+export function applyCommandSafely(
+  current: ApiObject | undefined,
+  cmd: Command,
+  index: number,
+): ApplyOutcome {
+  try {
+    return applyCommand(current, cmd, index);
+  } catch (err) {
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 200);
+    return reject('Invalid', `cannot apply ${String(cmd.op)} of ${describeKey(commandKey(cmd))}: ${why}`);
+  }
+}
+
 function applyCreate(current: ApiObject | undefined, obj: ApiObject, index: number): ApplyOutcome {
   const key = keyOf(obj);
   if (current !== undefined) return reject('AlreadyExists', `${describeKey(key)} already exists`);
