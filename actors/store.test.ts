@@ -285,6 +285,18 @@ describe('ObjectStore', () => {
     });
     expect(dataOf(store.get('ConfigMap', 'default', 'b'))).toEqual({ k: 'after' });
     expect(store.appliedIndex).toBe(10);
+
+    const notAList = store.expectOutcome('h').outcome;
+    await batch(store, [
+      { t: 'cmds', id: 'h', cmds: { 0: remove('b') } } as unknown as LogRecord,
+      remove('b'),
+    ]);
+    expect(await notAList).toMatchObject({
+      result: 'rejected',
+      code: 'Invalid',
+      message: 'malformed record in log entry 11: cmds is not a list',
+    });
+    expect(store.get('ConfigMap', 'default', 'b')).toBeUndefined();
   });
 
   it('records members and settles their proposers', async () => {

@@ -218,7 +218,10 @@ export class ObjectStore {
       if (e.data.byteLength === 0) continue;
       const rec = decodeRecord(e.data);
       if (rec.t === 'cmd') step(rec, rec.cmd, e.index);
-      else if (rec.t === 'cmds') {
+      else if (rec.t === 'cmds' && !Array.isArray(rec.cmds)) {
+        const message = `malformed record in log entry ${e.index}: cmds is not a list`;
+        steps.push({ rec, index: e.index, outcome: { result: 'rejected', code: 'Invalid', message } });
+      } else if (rec.t === 'cmds') {
         groups.push({ id: rec.id, from: steps.length, count: rec.cmds.length });
         // Each command settles as `id/i` too: leader admission held its claims under that id.
         for (const [i, cmd] of rec.cmds.entries()) {
