@@ -609,9 +609,9 @@ export class ActorSystem {
    */
   private mailboxOf(cell: Cell): NactRef {
     if (cell.nactRef !== undefined) return cell.nactRef;
-    const parent = cell.parent === undefined ? this.nactSystem : this.mailboxOf(cell.parent);
+    // Only the root has no parent, and its nact actor is the system.
     const nactRef = nactApi.spawn(
-      parent,
+      this.mailboxOf(cell.parent ?? this.root),
       (_state, envelope) => this.handle(cell, envelope as Envelope),
       cell.name,
       this.nactSpawnOptions,
@@ -634,11 +634,7 @@ export class ActorSystem {
     type R = ReplyOf<Extract<M, Q>>;
     const requestId = this.nextRequestId++ as RequestId<R>;
     return new Promise<R>((resolve, reject) => {
-      const boundedMs = clampDelayMs(timeoutMs, this.askTimeoutMsMax);
-      const handle = setClampedTimeout(() => {
-        this.pending.delete(requestId);
-        reject(new AskTimeoutError(to.path, boundedMs));
-      }, boundedMs);
+      const handle = this.askTimer(requestId, to, timeoutMs, reject);
       this.pending.set(requestId, { resolve: resolve as (value: unknown) => void, reject, timer: handle });
       const error = this.tellUntyped(to, { ...request, replyTo: requestId });
       if (error !== undefined) {
@@ -698,14 +694,24 @@ export class ActorSystem {
     // No reply within the step (it comes from a `run` effect, or the actor crashed): wait
     // for it as an ask waits.
     return new Promise<R>((resolve, reject) => {
-      const boundedMs = clampDelayMs(timeoutMs, this.askTimeoutMsMax);
       pending.resolve = resolve as (value: unknown) => void;
       pending.reject = reject;
-      pending.timer = setClampedTimeout(() => {
-        this.pending.delete(requestId);
-        reject(new AskTimeoutError(to.path, boundedMs));
-      }, boundedMs);
+      pending.timer = this.askTimer(requestId, to, timeoutMs, reject);
     });
+  }
+
+  /** The timer that gives up on ask `requestId` after `timeoutMs` (clamped to `askTimeoutMsMax`). */
+  private askTimer(
+    requestId: number,
+    to: UntypedActorRef,
+    timeoutMs: number,
+    reject: (error: unknown) => void,
+  ): NodeJS.Timeout {
+    const boundedMs = clampDelayMs(timeoutMs, this.askTimeoutMsMax);
+    return setClampedTimeout(() => {
+      this.pending.delete(requestId);
+      reject(new AskTimeoutError(to.path, boundedMs));
+    }, boundedMs);
   }
 
   private settle(requestId: number, value: unknown): void {
@@ -723,8 +729,8 @@ export class ActorSystem {
 
   // -- handling -------------------------------------------------------------------------------
 
-  private handle(cell: Cell | undefined, envelope: Envelope): Promise<undefined> | undefined {
-    if (cell === undefined || cell.stopped) return undefined;
+  private handle(cell: Cell, envelope: Envelope): Promise<undefined> | undefined {
+    if (cell.stopped) return undefined;
     cell.depth -= 1;
     if (envelope.gate !== undefined) return envelope.gate;
     cell.busy = true;

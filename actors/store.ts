@@ -59,6 +59,11 @@ export type RecordOutcome =
   | { result: 'cmds'; outcomes: ApplyOutcome[] }
   | { result: 'member' };
 
+/** What a log entry the apply cannot read comes to, on every master alike. */
+function invalid(message: string): ApplyOutcome {
+  return { result: 'rejected', code: 'Invalid', message };
+}
+
 export function encodeRecord(rec: LogRecord): Uint8Array {
   // Copy: msgpackr's buffers are views of a shared slab, and log entries are retained.
   return new Uint8Array(pack(rec));
@@ -205,8 +210,7 @@ export class ObjectStore {
     const step = (rec: LogRecord, cmd: Command, index: number) => {
       const malformed = malformedCommand(cmd);
       if (malformed !== undefined) {
-        const message = `malformed command in log entry ${index}: ${malformed}`;
-        steps.push({ rec, index, outcome: { result: 'rejected', code: 'Invalid', message } });
+        steps.push({ rec, index, outcome: invalid(`malformed command in log entry ${index}: ${malformed}`) });
         return;
       }
       const k = commandKey(cmd);
@@ -219,8 +223,11 @@ export class ObjectStore {
       const rec = decodeRecord(e.data);
       if (rec.t === 'cmd') step(rec, rec.cmd, e.index);
       else if (rec.t === 'cmds' && !Array.isArray(rec.cmds)) {
-        const message = `malformed record in log entry ${e.index}: cmds is not a list`;
-        steps.push({ rec, index: e.index, outcome: { result: 'rejected', code: 'Invalid', message } });
+        steps.push({
+          rec,
+          index: e.index,
+          outcome: invalid(`malformed record in log entry ${e.index}: cmds is not a list`),
+        });
       } else if (rec.t === 'cmds') {
         groups.push({ id: rec.id, from: steps.length, count: rec.cmds.length });
         // Each command settles as `id/i` too: leader admission held its claims under that id.
