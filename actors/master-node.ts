@@ -10,7 +10,7 @@ import { ClusterAdmission, defaultAdmissionPlugins } from './admission/index.js'
 import type { Controller } from './controllers/controller.js';
 import { type ControllerOptions, defaultControllers } from './controllers/index.js';
 import { ControllerManager } from './controllers/manager.js';
-import { MasterApi } from './master.js';
+import { MasterApi, type MasterApiOptions } from './master.js';
 import type { PeerLink } from './peers.js';
 import { type ActorSystem, startActorSystem, stopActorSystem } from './runtime.js';
 import { encodeRecord, type MemberRecord, ObjectStore, type StoreOptions } from './store.js';
@@ -41,6 +41,8 @@ export interface MasterNodeOptions {
   >;
   store?: Omit<StoreOptions, 'system' | 'onMembersChanged'>;
   writeTimeoutMs?: number;
+  /** How writes that arrive together share Raft entries (MasterApiOptions). */
+  writeGroup?: Pick<MasterApiOptions, 'writeGroupLingerMs' | 'writeGroupItemsMax'>;
   nowMs?: () => number;
   /** The controllers run on the leader. Default: every built-in controller and the scheduler. */
   controllers?: readonly Controller[];
@@ -115,6 +117,7 @@ export class MasterNode {
       peers: opts.peers,
       addresses: opts.addresses,
       ...(opts.writeTimeoutMs !== undefined ? { writeTimeoutMs: opts.writeTimeoutMs } : {}),
+      ...opts.writeGroup,
       ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
       // Read at call time: the manager is made just below.
       controllerStatus: () => this.controllers.status(),

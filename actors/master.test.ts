@@ -215,28 +215,100 @@ describe('masters: objects on the Raft log', () => {
     expect(l.store.get('Event', 'default', 'dry')).toBeUndefined();
   });
 
-  it('refuses a record of several commands that mixes kinds of write', async () => {
+  it('proposes the writes that arrive while one is in flight as one entry, each with its own outcome', async () => {
     const l = await c.leader();
-    const create = (kind: string, name: string) => ({
-      op: 'create' as const,
-      object: { apiVersion: 'v1', kind, metadata: { name, namespace: 'default', uid: name } } as ApiObject,
-    });
-    const refuse = async (cmds: Command[]) => {
-      const data = encodeRecord({ t: 'cmds', id: randomUUID(), cmds });
-      // As a follower forwards a record to the leader.
-      const resp = await l.api.handle({ t: 'propose', data, id: randomUUID(), localOutcome: true });
-      expect(resp).toMatchObject({ t: 'error', code: 'Invalid' });
-    };
-    await refuse([create('ConfigMap', 'x'), create('ConfigMap', 'y')]);
-    await refuse([
-      create('Event', 'x'),
-      { op: 'delete', key: { kind: 'Event', namespace: 'default', name: 'y' }, now: '2026-01-01T00:00:00Z' },
-    ]);
-    for (const name of ['x', 'y']) {
-      expect(l.store.get('ConfigMap', 'default', name)).toBeUndefined();
-      expect(l.store.get('Event', 'default', name)).toBeUndefined();
+    const f = await c.follower();
+    await l.api.create(cm('old', { k: 'v0' }));
+    const stale = await l.api.create(cm('stale'));
+    await l.api.update({ ...stale, data: { k: 'v1' } });
+    await f.store.waitForApplied(l.store.appliedIndex, 5_000);
+    // On a follower: the first write finds its lane idle and goes at once; the others arrive
+    // while it is in flight and go together in the next entry, forwarded as one record.
+    const writes = [
+      f.api.create(cm('first')),
+      f.api.create(cm('a')),
+      f.api.update({ ...stale, data: { k: 'lost' } }), // a stale resourceVersion
+      f.api.delete({ kind: 'ConfigMap', namespace: 'default', name: 'old' }),
+      f.api.create(cm('b')),
+      f.api.create(cm('first')), // taken by the first
+      f.api.updateStatus(cm('nowhere') as ApiObject),
+    ];
+    const results = await Promise.allSettled(writes);
+    const out = results.map((r) =>
+      r.status === 'fulfilled' ? Number(r.value.metadata.resourceVersion) : (r.reason as ApiError).code,
+    );
+    const [first, a] = out as number[];
+    expect(a).toBeGreaterThan(first);
+    expect(out).toEqual([first, a, 'Conflict', a, a, 'AlreadyExists', 'NotFound']);
+    await f.store.waitForApplied(a, 5_000);
+    for (const m of c.nodes.values()) {
+      await m.store.waitForApplied(a, 5_000);
+      expect(m.store.get('ConfigMap', 'default', 'a')).toBeDefined();
+      expect(m.store.get('ConfigMap', 'default', 'old')).toBeUndefined();
+      expect(dataOf(m.store.get('ConfigMap', 'default', 'stale') as ApiObject)).toEqual({ k: 'v1' });
     }
+
+    // A command the leader's admission refuses (no such namespace) refuses its record, and
+    // the proposer writes the others alone: only that one fails, nothing of it is written.
+    const mixed = await Promise.allSettled([
+      l.api.create(cm('c')),
+      l.api.create(cm('d')),
+      l.api.create(cm('e', {}, undefined, 'nowhere')),
+      l.api.create(cm('f')),
+    ]);
+    expect(mixed.map((r) => (r.status === 'fulfilled' ? r.value.metadata.name : r.reason.code))).toEqual([
+      'c',
+      'd',
+      'NotFound',
+      'f',
+    ]);
+    expect(l.store.get('ConfigMap', 'nowhere', 'e')).toBeUndefined();
   });
+
+  it('applies a forwarded record that mixes kinds of write, each command admitted as its own write', async () => {
+    const l = await c.leader();
+    await l.api.create(cm('gone'));
+    const create = (name: string, namespace = 'default') => ({
+      op: 'create' as const,
+      object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, uid: name } } as ApiObject,
+    });
+    // As a follower forwards a record to the leader (the record's id is the request's).
+    const propose = (cmds: Command[]) => {
+      const id = randomUUID();
+      const data = encodeRecord({ t: 'cmds', id, cmds });
+      return l.api.handle({ t: 'propose', data, id, localOutcome: true });
+    };
+    const del = (name: string): Command => ({
+      op: 'delete',
+      key: { kind: 'ConfigMap', namespace: 'default', name },
+      now: '2026-01-01T00:00:00Z',
+    });
+    expect(await propose([create('x'), del('gone'), create('y')])).not.toMatchObject({ t: 'error' });
+    expect(l.store.get('ConfigMap', 'default', 'x')).toBeDefined();
+    expect(l.store.get('ConfigMap', 'default', 'y')).toBeDefined();
+    expect(l.store.get('ConfigMap', 'default', 'gone')).toBeUndefined();
+    // One command admission refuses: the record is refused whole, nothing of it written.
+    expect(await propose([create('z'), create('w', 'nowhere')])).toMatchObject({
+      t: 'error',
+      code: 'NotFound',
+    });
+    expect(l.store.get('ConfigMap', 'default', 'z')).toBeUndefined();
+  });
+
+  it('writes at once when nothing of its lane is in flight, however long the linger', async () => {
+    await c.stop();
+    c = await startMemoryCluster(3, { writeGroup: { writeGroupLingerMs: 600_000 } });
+    const l = await c.leader();
+    const f = await c.follower();
+    // Alone, then two together: each goes when its lane has nothing in flight (never by the timer).
+    await f.api.create(cm('solo'));
+    const [p, q] = await Promise.all([l.api.create(cm('p')), l.api.create(cm('q'))]);
+    expect(Number(q.metadata.resourceVersion)).toBeGreaterThan(Number(p.metadata.resourceVersion));
+    const bound = await Promise.all(
+      ['r', 's', 't'].map((n) => l.api.create(cm(n), { leaderTerm: l.host.status().term })),
+    );
+    expect(new Set(bound.slice(1).map((o) => o.metadata.resourceVersion)).size).toBe(1);
+  }, 10_000);
 
   it('names the invalid field and writes nothing', async () => {
     const l = await c.leader();

@@ -87,13 +87,14 @@ export interface MasterApiOptions {
   /** This master's own addresses, reported by `cluster status`. */
   addresses: { raft: string; api: string; ws: string };
   /**
-   * How long an Event create waits for others to share its Raft entry, in ms. Default 5.
-   * Events (a few per pod from the kubelet, the scheduler and controllers) are most of a
-   * cluster's writes; proposed together they cost one entry, not one each.
+   * How long a write waits for others to share its Raft entry, in ms, when writes of its lane
+   * are already in flight (an Event create always waits; a write of an idle lane goes at once).
+   * Default 5. Under load, the writes that arrive while one entry is being committed are
+   * proposed together: one entry, one forward, one waiter, not one each.
    */
-  eventGroupLingerMs?: number;
-  /** Event creates proposed in one Raft entry at most. Default 256. */
-  eventGroupItemsMax?: number;
+  writeGroupLingerMs?: number;
+  /** Writes proposed in one Raft entry at most. Default 256. */
+  writeGroupItemsMax?: number;
   /** The one clock. Default Date.now. */
   nowMs?: () => number;
   /** How long a write may wait for a leader and its apply. Default 15,000. */
@@ -150,17 +151,21 @@ export interface DeleteManyItem {
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
-/** An Event create waiting in a group (see `MasterApi.createGrouped`). */
-interface GroupedCreate {
+/** A write waiting in its lane to share a Raft entry (see `MasterApi.write`). */
+interface PendingWrite {
   cmd: Command;
   resolve: (obj: ApiObject) => void;
   reject: (err: unknown) => void;
 }
 
-/** Event creates to be proposed in one entry, bound to one leader term (or none). */
-interface CreateGroup {
-  items: GroupedCreate[];
+/**
+ * The writes bound to one leader term (or none): those gathering for the next entry, and how
+ * many entries of the lane are being proposed.
+ */
+interface WriteLane {
   leaderTerm: number | undefined;
+  pending: PendingWrite[];
+  inFlight: number;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -180,9 +185,9 @@ function retryItemsAlone(err: unknown): boolean {
   );
 }
 
-/** Whether a record's commands are all Event creates (such records are proposed grouped). */
-function allEventCreates(cmds: readonly Command[]): boolean {
-  return cmds.every((c) => c.op === 'create' && c.object.kind === 'Event');
+/** Whether `cmd` is an Event create: it waits for company even in an idle lane (nobody waits on it). */
+function isEventCreate(cmd: Command): boolean {
+  return cmd.op === 'create' && cmd.object.kind === 'Event';
 }
 
 /** The ApiError of a command's rejection at apply. */
@@ -207,14 +212,14 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   private readonly peerInfoTimeoutMs: number;
   private readonly admission: LeaderAdmission;
   private readonly controllerStatus: (() => ControllerManagerStatus) | undefined;
-  private readonly eventGroupLingerMs: number;
-  private readonly eventGroupItemsMax: number;
-  /** Event creates gathering for one entry, by leader term ('' for writes bound to none). */
-  private readonly createGroups = new Map<string, CreateGroup>();
+  private readonly writeGroupLingerMs: number;
+  private readonly writeGroupItemsMax: number;
+  /** Writes gathering for one entry, by leader term ('' for writes bound to none). */
+  private readonly lanes = new Map<string, WriteLane>();
 
   constructor(opts: MasterApiOptions) {
-    this.eventGroupLingerMs = opts.eventGroupLingerMs ?? 5;
-    this.eventGroupItemsMax = Math.max(1, opts.eventGroupItemsMax ?? 256);
+    this.writeGroupLingerMs = opts.writeGroupLingerMs ?? 5;
+    this.writeGroupItemsMax = Math.max(1, opts.writeGroupItemsMax ?? 256);
     this.controllerStatus = opts.controllerStatus;
     this.id = opts.id;
     this.host = opts.host;
@@ -258,10 +263,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       delete object.metadata.deletionTimestamp;
       delete object.metadata.deletionGracePeriodSeconds;
       try {
-        const cmd: Command = { op: 'create', object };
-        return await (object.kind === 'Event' && !opts.dryRun
-          ? this.createGrouped(cmd, opts.leaderTerm)
-          : this.write(cmd, opts));
+        return await this.write({ op: 'create', object }, opts);
       } catch (err) {
         if (!(generate && err instanceof ApiError && err.code === ApiErrorCode.AlreadyExists)) throw err;
         if (attempt >= GENERATE_NAME_ATTEMPTS_MAX) throw err;
@@ -737,8 +739,49 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
 
   // ================================================================== writes
 
-  private async write(cmd: Command, opts: WriteOptions): Promise<ApiObject> {
-    if (opts.dryRun) return this.dryRun(this.admission.check(cmd));
+  /**
+   * Writes `cmd` in its lane (its leader term): at once when the lane has nothing in flight,
+   * else in the next entry of the lane, which is proposed when the entries in flight are
+   * applied, after `writeGroupLingerMs`, or once it holds `writeGroupItemsMax` writes. Each
+   * write of an entry applies as if alone and its caller gets its own outcome.
+   */
+  private write(cmd: Command, opts: WriteOptions): Promise<ApiObject> {
+    if (opts.dryRun) return Promise.resolve().then(() => this.dryRun(this.admission.check(cmd)));
+    const key = opts.leaderTerm === undefined ? '' : String(opts.leaderTerm);
+    let lane = this.lanes.get(key);
+    if (lane === undefined) {
+      lane = { leaderTerm: opts.leaderTerm, pending: [], inFlight: 0, timer: undefined };
+      this.lanes.set(key, lane);
+    }
+    const l = lane;
+    return new Promise<ApiObject>((resolve, reject) => {
+      l.pending.push({ cmd, resolve, reject });
+      if ((l.inFlight === 0 && !isEventCreate(cmd)) || l.pending.length >= this.writeGroupItemsMax) {
+        this.flushLane(key, l);
+      } else if (l.timer === undefined) {
+        l.timer = setTimeout(() => this.flushLane(key, l), this.writeGroupLingerMs);
+        l.timer.unref();
+      }
+    });
+  }
+
+  /** Proposes the lane's pending writes as one entry; the next gathers meanwhile. */
+  private flushLane(key: string, lane: WriteLane): void {
+    clearTimeout(lane.timer);
+    lane.timer = undefined;
+    const items = lane.pending.splice(0);
+    if (items.length === 0) return;
+    lane.inFlight += 1;
+    void this.proposeGroup(items, lane.leaderTerm).finally(() => {
+      lane.inFlight -= 1;
+      if (lane.pending.length > 0) {
+        if (lane.inFlight === 0) this.flushLane(key, lane);
+      } else if (lane.inFlight === 0 && this.lanes.get(key) === lane) this.lanes.delete(key);
+    });
+  }
+
+  /** Writes `cmd` in an entry of its own. */
+  private async writeAlone(cmd: Command, opts: WriteOptions): Promise<ApiObject> {
     const rec: LogRecord & { id: string } = { t: 'cmd', id: randomUUID(), cmd };
     const data = encodeRecord(rec);
     if (data.byteLength > apiLimits.objectBytesMax) {
@@ -753,53 +796,25 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   }
 
   /**
-   * An Event create, proposed together with the others that arrive within
-   * `eventGroupLingerMs` (up to `eventGroupItemsMax`) as one record of several commands: each
-   * applies as if alone and its caller gets its own outcome. Events from a thousand agents
-   * otherwise cost a Raft entry (forward, WAL record, replication, waiter) each.
+   * Proposes `items` as one record of several commands (one alone as a plain write); settles
+   * each item with its own outcome. Never rejects.
    */
-  private createGrouped(cmd: Command, leaderTerm: number | undefined): Promise<ApiObject> {
-    const key = leaderTerm === undefined ? '' : String(leaderTerm);
-    let group = this.createGroups.get(key);
-    if (group === undefined) {
-      const g: CreateGroup = { items: [], leaderTerm, timer: undefined };
-      g.timer = setTimeout(() => this.flushGroup(key, g), this.eventGroupLingerMs);
-      g.timer.unref();
-      this.createGroups.set(key, g);
-      group = g;
-    }
-    const g = group;
-    return new Promise<ApiObject>((resolve, reject) => {
-      g.items.push({ cmd, resolve, reject });
-      if (g.items.length >= this.eventGroupItemsMax) this.flushGroup(key, g);
-    });
-  }
-
-  private flushGroup(key: string, group: CreateGroup): void {
-    if (this.createGroups.get(key) !== group) return;
-    this.createGroups.delete(key);
-    clearTimeout(group.timer);
-    void this.proposeGroup(group);
-  }
-
-  private async proposeGroup(group: CreateGroup): Promise<void> {
-    const { items, leaderTerm } = group;
-    const alone = (item: GroupedCreate) => {
-      this.write(item.cmd, { leaderTerm }).then(item.resolve, item.reject);
-    };
+  private async proposeGroup(items: PendingWrite[], leaderTerm: number | undefined): Promise<void> {
+    const alone = (item: PendingWrite) =>
+      this.writeAlone(item.cmd, { leaderTerm }).then(item.resolve, item.reject);
     if (items.length === 1) {
-      alone(items[0]);
+      await alone(items[0]);
       return;
     }
     let results: (ApiObject | ApiError)[];
     try {
       results = await this.proposeCommands(
-        'grouped create',
+        'grouped writes',
         items.map((i) => i.cmd),
         leaderTerm,
       );
     } catch (err) {
-      if (retryItemsAlone(err)) for (const item of items) alone(item);
+      if (retryItemsAlone(err)) await Promise.all(items.map(alone));
       else for (const item of items) item.reject(err);
       return;
     }
@@ -987,10 +1002,10 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   }
 
   /**
-   * A record of several commands on the leader: deletes (the Event cap's pass), or Event
-   * creates (grouped by `createGrouped`), each admitted as a write of its own (`id/i`: the
-   * store settles each command under that id, which releases its claims). One refused
-   * command refuses the record, and nothing of it stays held.
+   * A record of several commands on the leader (a lane's writes, or `deleteMany`), each
+   * admitted as a write of its own (`id/i`: the store settles each command under that id,
+   * which releases its claims). One refused command refuses the record, and nothing of it
+   * stays held: the proposer then writes each alone, so only the refused one fails.
    */
   private async proposeCommandsOnLeader(
     data: Uint8Array,
@@ -999,12 +1014,6 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     term?: number,
   ): Promise<{ index: number; outcome: RecordOutcome }> {
     if (rec.cmds.every((c) => c.op === 'delete')) return this.proposeLocal(data, id, term);
-    if (!allEventCreates(rec.cmds)) {
-      throw new ApiError(
-        ApiErrorCode.Invalid,
-        'a record of several commands may only delete, or create Events',
-      );
-    }
     const admitted: AdmittedWrite[] = [];
     try {
       for (const [i, cmd] of rec.cmds.entries()) admitted.push(await this.admission.admit(cmd, `${id}/${i}`));
