@@ -32,6 +32,7 @@ export interface MasterNodeOptions {
       | 'electionTicks'
       | 'heartbeatTicks'
       | 'snapshotEveryEntries'
+      | 'snapshotEveryLogBytes'
       | 'snapshotLogBytesRatio'
       | 'compactionMarginEntries'
       | 'random'

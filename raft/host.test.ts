@@ -225,6 +225,23 @@ describe('RaftHost', () => {
     expect(lagging.sm.writes.at(-1)).toBe('after-heal');
   });
 
+  it('with snapshotEveryLogBytes, snapshots a log of few but large entries', async () => {
+    const { members } = await startCluster({
+      snapshotEveryEntries: 1_000_000,
+      snapshotEveryLogBytes: 4_096,
+      compactionMarginEntries: 5,
+    });
+    const leader = await leaderOf(members);
+    const big = 'x'.repeat(1_000);
+    for (let i = 0; i < 4; i += 1) await leader.host.propose(enc.encode(`w-${i}-${big}`));
+    // 4,000 bytes in 4 entries: not yet.
+    expect(leader.storage.snapshot().index).toBe(0);
+    const fifth = await leader.host.propose(enc.encode(`w-4-${big}`));
+    await waitFor(() => leader.storage.snapshot().index >= fifth.index, 'a snapshot by bytes');
+    for (let i = 5; i < 12; i += 1) await leader.host.propose(enc.encode(`w-${i}-${big}`));
+    await waitFor(() => leader.storage.snapshot().index > fifth.index, 'the next one, by bytes again');
+  });
+
   it('with snapshotLogBytesRatio, waits for a log as large as the last snapshot before the next', async () => {
     const created: { id: string; index: number; bytes: number }[] = [];
     const { members } = await startCluster({

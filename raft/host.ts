@@ -85,6 +85,12 @@ export interface RaftHostOptions {
   /** Snapshot the state machine and compact once `applied - lastSnapshotIndex >= this`. Default 10,000. */
   snapshotEveryEntries?: number;
   /**
+   * ... or once the entries applied since the last snapshot hold this many bytes, however few
+   * they are (an entry may carry a group of writes: the log kept in memory and on disk until
+   * the next snapshot stays bounded in bytes too). Default 67,108,864 (64 MiB).
+   */
+  snapshotEveryLogBytes?: number;
+  /**
    * Also wait, before a snapshot, until the entries applied since the last one hold at least
    * this many times its bytes (the Raft thesis' rule, 5.1.1: a snapshot costs the whole state,
    * so it is amortized over a log about its size; with a fixed entry count the cost per entry
@@ -169,6 +175,7 @@ const DEFAULT_TICK_MS = 100;
 const DEFAULT_ELECTION_TICKS = 5;
 const DEFAULT_HEARTBEAT_TICKS = 1;
 const DEFAULT_SNAPSHOT_EVERY_ENTRIES = 10_000;
+const DEFAULT_SNAPSHOT_EVERY_LOG_BYTES = 64 * 1024 * 1024;
 const DEFAULT_COMPACTION_MARGIN_ENTRIES = 1_000;
 const DEFAULT_READ_TIMEOUT_MS = 5_000;
 const DEFAULT_PENDING_PROPOSALS_MAX = 10_000;
@@ -209,6 +216,7 @@ export class RaftHost {
   private readonly tickMs: number;
   private readonly electionTicks: number;
   private readonly snapshotEveryEntries: number;
+  private readonly snapshotEveryLogBytes: number;
   private readonly snapshotLogBytesRatio: number;
   /** Bytes of the last snapshot taken or installed. */
   private lastSnapshotBytes: number;
@@ -267,6 +275,7 @@ export class RaftHost {
     this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
     this.electionTicks = opts.electionTicks ?? DEFAULT_ELECTION_TICKS;
     this.snapshotEveryEntries = opts.snapshotEveryEntries ?? DEFAULT_SNAPSHOT_EVERY_ENTRIES;
+    this.snapshotEveryLogBytes = opts.snapshotEveryLogBytes ?? DEFAULT_SNAPSHOT_EVERY_LOG_BYTES;
     this.snapshotLogBytesRatio = opts.snapshotLogBytesRatio ?? 0;
     this.compactionMarginEntries = opts.compactionMarginEntries ?? DEFAULT_COMPACTION_MARGIN_ENTRIES;
     this.readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
@@ -275,6 +284,7 @@ export class RaftHost {
     this.pendingReadsMax = opts.pendingReadsMax ?? DEFAULT_PENDING_READS_MAX;
     if (!(this.tickMs > 0)) throw new RangeError('tickMs must be positive');
     if (!(this.snapshotEveryEntries > 0)) throw new RangeError('snapshotEveryEntries must be positive');
+    if (!(this.snapshotEveryLogBytes > 0)) throw new RangeError('snapshotEveryLogBytes must be positive');
     if (!(this.snapshotLogBytesRatio >= 0)) throw new RangeError('snapshotLogBytesRatio must be >= 0');
     if (!(this.compactionMarginEntries >= 0)) throw new RangeError('compactionMarginEntries must be >= 0');
     const random = opts.random ?? Math.random;
@@ -607,7 +617,8 @@ export class RaftHost {
         !this.stopped &&
         !this.snapshotEncoding &&
         this.snapshotEncoded === undefined &&
-        this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries &&
+        (this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries ||
+          this.logBytesSinceSnapshot >= this.snapshotEveryLogBytes) &&
         this.logBytesSinceSnapshot >= this.lastSnapshotBytes * this.snapshotLogBytesRatio
       ) {
         this.startSnapshot();
