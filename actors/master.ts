@@ -1218,11 +1218,27 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   }
 
   private randomSuffix(): string {
-    const bytes = randomBytes(GENERATED_SUFFIX_LENGTH);
     let s = '';
-    for (const b of bytes) s += GENERATED_SUFFIX_ALPHABET[b % GENERATED_SUFFIX_ALPHABET.length];
+    for (const b of pooledRandomBytes(GENERATED_SUFFIX_LENGTH)) {
+      s += GENERATED_SUFFIX_ALPHABET[b % GENERATED_SUFFIX_ALPHABET.length];
+    }
     return s;
   }
+}
+
+/** Random bytes drawn `RANDOM_POOL_BYTES` at a time: one system call per ~800 generated names, not one each. */
+const RANDOM_POOL_BYTES = 4_096;
+let randomPool = Buffer.alloc(0);
+let randomPoolAt = 0;
+
+function pooledRandomBytes(n: number): Uint8Array {
+  if (randomPoolAt + n > randomPool.byteLength) {
+    randomPool = randomBytes(RANDOM_POOL_BYTES);
+    randomPoolAt = 0;
+  }
+  const out = randomPool.subarray(randomPoolAt, randomPoolAt + n);
+  randomPoolAt += n;
+  return out;
 }
 
 /** A proposal on this master that was not placed at all (leadership lost first) or proven not committed. */

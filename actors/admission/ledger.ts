@@ -70,6 +70,8 @@ export class ClaimLedger {
 
   /** Drops what record `id` held (applied, or its proposal failed). */
   release(id: string): void {
+    // Every applied record is released, claims or not; most hold none (no quota in their namespace).
+    if (this.entries.size === 0) return;
     const e = this.entries.get(id);
     if (e === undefined) return;
     this.entries.delete(id);

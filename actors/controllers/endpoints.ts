@@ -63,6 +63,8 @@ export function endpointsController(): Controller {
           yield change.key;
           return;
         case 'Pod': {
+          // No Service in the pod's namespace: no endpoints to follow (nor a fingerprint to take).
+          if (cache.count('Service', ns) === 0) return;
           const prev = change.prev as Pod | undefined;
           if (
             change.type === 'MODIFIED' &&
