@@ -92,7 +92,9 @@ export function nodeLifecycleController(opts: NodeLifecycleOptions = {}): Contro
     const health = planNodeHealth(node, observation, nowMs, graceMs);
     const current = await writeNodeHealth(ctx, node, health);
     if (current === undefined) return undefined;
-    const evictions = planTaintEvictions(ctx.cache.podsOnNode(name), current.spec?.taints ?? [], nowMs);
+    // Most passes are a lease renewal on a healthy node: its pods are looked up only under a NoExecute taint.
+    const pods = hasNoExecute(current) ? ctx.cache.podsOnNode(name) : [];
+    const evictions = planTaintEvictions(pods, current.spec?.taints ?? [], nowMs);
     for (const pod of evictions.evict) await evict(ctx, pod, nowMs);
     const after = [health.requeueAfterMs, evictions.requeueAfterMs].filter((x) => x !== undefined);
     return after.length > 0 ? { requeueAfterMs: Math.min(...after) } : undefined;
