@@ -437,6 +437,27 @@ export function encodeJson(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
+/** Objects whose JSON `encodeObjectJson` keeps, the most recent (a bound on its memory). */
+export const recentJsonEntriesMax = 1_024;
+const recentJson = new Map<object, Buffer>();
+
+/**
+ * The JSON of a committed object, the same bytes for each of its recent encodings: a pod's
+ * status write is the answer to its writer and an event on its node's watch and on every other
+ * watch of pods, all one object. Committed objects are never modified (the store's contract),
+ * so their identity is their content. A list's items go through `encodeJson` (a large list
+ * would only flush this).
+ */
+export function encodeObjectJson(obj: object): Buffer {
+  let bytes = recentJson.get(obj);
+  if (bytes === undefined) {
+    bytes = encodeJson(obj);
+    if (recentJson.size >= recentJsonEntriesMax) recentJson.delete(recentJson.keys().next().value as object);
+    recentJson.set(obj, bytes);
+  }
+  return bytes;
+}
+
 /**
  * Parses one JSON value from `bytes` (the request field `field` of `rpc`). Empty or absent:
  * Invalid; larger than `bytesMax`: ResourceExhausted; not UTF-8 JSON: Invalid. Never throws

@@ -39,6 +39,7 @@ import {
   controllersStatusToWire,
   decodeJson,
   encodeJson,
+  encodeObjectJson,
   eventTypeToWire,
   grpcApiLimits,
   loadApiProto,
@@ -465,14 +466,14 @@ class ApiHandlers {
       throw new ApiError('Invalid', `${rpc}: kind: required`, { fieldPath: 'kind' });
     }
     const opts = req.dry_run ? { dryRun: true } : {};
-    return { object_json: encodeJson(await this.objects[verb](obj, opts)) };
+    return { object_json: encodeObjectJson(await this.objects[verb](obj, opts)) };
   }
 
   private async get(req: WireGetRequest): Promise<WireObjectResponse> {
     const key = keyOf(req, 'Get');
     const consistency = consistencyFromWire(req.consistency);
     const obj = await this.objects.get(key, consistency === undefined ? {} : { consistency });
-    return { object_json: encodeJson(obj) };
+    return { object_json: encodeObjectJson(obj) };
   }
 
   private async list(req: WireListRequest): Promise<WireListResponse> {
@@ -516,7 +517,7 @@ class ApiHandlers {
       ...(subresource === 'status' ? { subresource } : {}),
       ...(req.dry_run ? { dryRun: true } : {}),
     });
-    return { object_json: encodeJson(obj) };
+    return { object_json: encodeObjectJson(obj) };
   }
 
   private async delete(req: WireDeleteRequest): Promise<WireObjectResponse> {
@@ -539,7 +540,7 @@ class ApiHandlers {
       if (pre.resource_version !== undefined) opts.preconditions.resourceVersion = pre.resource_version;
     }
     if (req.dry_run) opts.dryRun = true;
-    return { object_json: encodeJson(await this.objects.delete(key, opts)) };
+    return { object_json: encodeObjectJson(await this.objects.delete(key, opts)) };
   }
 
   private async addMember(req: WireAddMemberRequest): Promise<WireClusterStatus> {
@@ -612,7 +613,7 @@ class ApiHandlers {
     let bytes = 0;
     for (let i = 0; i < events.length; i += 1) {
       const event = events[i];
-      const object_json = encodeJson(event.object);
+      const object_json = encodeObjectJson(event.object);
       if (
         batch.length > 0 &&
         bytes + object_json.byteLength > this.watchMessageBytesMax &&
