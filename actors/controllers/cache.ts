@@ -34,6 +34,15 @@ function isTerminal(pod: Pod): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 }
 
+/**
+ * The kinds controllers adopt by selector (pods: ReplicaSets, Jobs, DaemonSets, StatefulSets;
+ * ReplicaSets: Deployments; ControllerRevisions: DaemonSets, StatefulSets): only their orphans
+ * are indexed (an Event, a Lease or a ConfigMap is never claimed).
+ */
+export const adoptableKinds = ['Pod', 'ReplicaSet', 'ControllerRevision'] as const;
+export type AdoptableKind = (typeof adoptableKinds)[number];
+const adoptable: ReadonlySet<string> = new Set(adoptableKinds);
+
 function hasController(obj: ApiObject): boolean {
   return obj.metadata.ownerReferences?.some((r) => r.controller === true) ?? false;
 }
@@ -65,7 +74,7 @@ export class ClusterCache {
   private readonly byOwner: Index = new Map();
   /** node name → keys of pods bound to it. */
   private readonly podsByNode: Index = new Map();
-  /** `kind/namespace` → keys of objects without a controller reference (adoption candidates). */
+  /** `kind/namespace` → keys of objects of an adoptable kind without a controller reference (adoption candidates). */
   private readonly orphans: Index = new Map();
   /** uid → key, for owner lookups by uid. */
   private readonly byUid = new Map<string, string>();
@@ -148,13 +157,13 @@ export class ClusterCache {
   }
 
   /** Objects of `kind` in `namespace` without a controller reference. */
-  orphansIn<T extends ApiObject = ApiObject>(kind: T['kind'], namespace: string): T[] {
+  orphansIn<T extends ApiObject = ApiObject>(kind: T['kind'] & AdoptableKind, namespace: string): T[] {
     return this.resolve(this.orphans.get(`${kind}/${namespace}`)) as T[];
   }
 
   /** The objects of `kind` in `namespace` controlled by `uid`, plus the orphans (claim candidates). */
   claimable<T extends ApiObject = ApiObject>(
-    kind: T['kind'],
+    kind: T['kind'] & AdoptableKind,
     namespace: string,
     uid: string | undefined,
   ): T[] {
@@ -202,7 +211,9 @@ export class ClusterCache {
   private index(key: string, obj: ApiObject): void {
     const m = obj.metadata;
     if (m.namespace) addTo(this.byNamespace, `${obj.kind}/${m.namespace}`, key);
-    if (m.namespace && !hasController(obj)) addTo(this.orphans, `${obj.kind}/${m.namespace}`, key);
+    if (m.namespace && adoptable.has(obj.kind) && !hasController(obj)) {
+      addTo(this.orphans, `${obj.kind}/${m.namespace}`, key);
+    }
     if (m.uid) this.byUid.set(m.uid, key);
     for (const ref of m.ownerReferences ?? []) addTo(this.byOwner, ref.uid, key);
     if (obj.kind === 'Pod' && obj.spec.nodeName) addTo(this.podsByNode, obj.spec.nodeName, key);
@@ -212,7 +223,9 @@ export class ClusterCache {
   private unindex(key: string, obj: ApiObject): void {
     const m = obj.metadata;
     if (m.namespace) removeFrom(this.byNamespace, `${obj.kind}/${m.namespace}`, key);
-    if (m.namespace && !hasController(obj)) removeFrom(this.orphans, `${obj.kind}/${m.namespace}`, key);
+    if (m.namespace && adoptable.has(obj.kind) && !hasController(obj)) {
+      removeFrom(this.orphans, `${obj.kind}/${m.namespace}`, key);
+    }
     if (m.uid && this.byUid.get(m.uid) === key) this.byUid.delete(m.uid);
     for (const ref of m.ownerReferences ?? []) removeFrom(this.byOwner, ref.uid, key);
     if (obj.kind === 'Pod' && obj.spec.nodeName) removeFrom(this.podsByNode, obj.spec.nodeName, key);
