@@ -19,6 +19,7 @@ import {
   keyOfObject,
   malformedCommand,
   objectKey,
+  reject as rejected,
 } from '../core/commands.js';
 import type { ApiObject, FieldSelector, ParsedLabelSelector } from '../core/index.js';
 import type { Entry } from '../raft/index.js';
@@ -58,11 +59,6 @@ export type RecordOutcome =
   | ApplyOutcome
   | { result: 'cmds'; outcomes: ApplyOutcome[] }
   | { result: 'member' };
-
-/** What a log entry the apply cannot read comes to, on every master alike. */
-function invalid(message: string): ApplyOutcome {
-  return { result: 'rejected', code: 'Invalid', message };
-}
 
 export function encodeRecord(rec: LogRecord): Uint8Array {
   // Copy: msgpackr's buffers are views of a shared slab, and log entries are retained.
@@ -210,7 +206,11 @@ export class ObjectStore {
     const step = (rec: LogRecord, cmd: Command, index: number) => {
       const malformed = malformedCommand(cmd);
       if (malformed !== undefined) {
-        steps.push({ rec, index, outcome: invalid(`malformed command in log entry ${index}: ${malformed}`) });
+        steps.push({
+          rec,
+          index,
+          outcome: rejected('Invalid', `malformed command in log entry ${index}: ${malformed}`),
+        });
         return;
       }
       const k = commandKey(cmd);
@@ -226,7 +226,7 @@ export class ObjectStore {
         steps.push({
           rec,
           index: e.index,
-          outcome: invalid(`malformed record in log entry ${e.index}: cmds is not a list`),
+          outcome: rejected('Invalid', `malformed record in log entry ${e.index}: cmds is not a list`),
         });
       } else if (rec.t === 'cmds') {
         groups.push({ id: rec.id, from: steps.length, count: rec.cmds.length });

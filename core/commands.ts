@@ -409,7 +409,8 @@ function keyOf(obj: ApiObject): CommandKey {
   return { kind: obj.kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '' };
 }
 
-function reject(code: RejectCode, message: string, fieldPath?: string): ApplyOutcome {
+/** A command's rejection (also the apply loop's, for a log entry it cannot read). */
+export function reject(code: RejectCode, message: string, fieldPath?: string): ApplyOutcome {
   return fieldPath === undefined
     ? { result: 'rejected', code, message }
     : { result: 'rejected', code, message, fieldPath };
