@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Command } from '../core/commands.js';
 import type { ApiObject, Event, Pod } from '../core/index.js';
+import { systemNamespaces } from '../core/namespaces.js';
 import { type MemoryCluster, startMemoryCluster } from '../test/fixtures/master-cluster.js';
 import { ApiError, type WatchEvent, type WatchStream } from './api.js';
 import { encodeRecord } from './store.js';
@@ -52,10 +53,24 @@ async function take(w: WatchStream, n: number, timeoutMs = 5_000): Promise<Watch
   return out;
 }
 
+/**
+ * Waits until the leader's controllers have written the system namespaces: the cluster's own
+ * startup writes are done, so a test that counts entries sees only its own.
+ */
+async function settled(c: MemoryCluster): Promise<void> {
+  const l = await c.leader();
+  const deadline = Date.now() + 5_000;
+  while (systemNamespaces.some((name) => l.store.get('Namespace', '', name) === undefined)) {
+    if (Date.now() > deadline) throw new Error('system namespaces not created in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('masters: objects on the Raft log', () => {
   let c: MemoryCluster;
   beforeEach(async () => {
     c = await startMemoryCluster(3);
+    await settled(c);
   });
   afterEach(async () => {
     await c.stop();
