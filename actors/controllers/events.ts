@@ -5,15 +5,19 @@
  * so a steady stream of new Events costs one pass per 500). Two passes, each one key of the
  * work queue: the cap's, when an Event is added beyond the cap; the expiry's, which comes back
  * when the next Event expires (at most once a second, at least once a minute). Each pass
- * deletes in one Raft entry per up to 1,000 Events (`deleteMany`), not one per Event.
- * Decisions come from `core/controllers/events.ts`.
+ * deletes in one Raft entry per up to 1,000 Events (`deleteMany`), not one per Event. The
+ * cap's pass takes the oldest from a queue fed as Events are written (`EventAgeQueue`), rebuilt
+ * from the cache when the controllers (re)start, when it has run dry while the cap is still
+ * exceeded, or when stale entries outnumber the Events. Decisions come from
+ * `core/controllers/events.ts`.
  */
 
 import {
   defaultEventsMax,
   defaultEventTtlMs,
+  EventAgeQueue,
+  eventCapExcess,
   eventLastSeenMs,
-  planEventCap,
   planEventExpiry,
 } from '../../core/controllers/events.js';
 import type { Event } from '../../core/index.js';
@@ -36,29 +40,50 @@ const expiryKey = 'events-expiry';
 const expiryPassMsMin = 1_000;
 /** ... and at least this often, ms (an Event created meanwhile expires no sooner than the TTL). */
 const expiryPassMsMax = 60_000;
+/** Stale entries the cap's queue may hold beyond twice the Events before it is rebuilt. */
+const queueStaleEntriesSlack = 1_024;
 
 export function eventRetentionController(opts: EventRetentionOptions = {}): Controller {
   const ttlMs = opts.eventTtlMs ?? defaultEventTtlMs;
   const eventsMax = opts.eventsMax ?? defaultEventsMax;
   /** When the next expiry pass is due (ms, the controllers' clock); until the first, now. */
   let nextPassAtMs = Number.NEGATIVE_INFINITY;
+  const queue = new EventAgeQueue();
+  /** The queue missed changes (controllers stopped meanwhile): rebuild it before use. */
+  let queueStale = true;
   return {
     name: 'eventretention',
     watches: ['Event'],
     workers: 2,
     *keysFor(change, cache) {
       if (change.type === 'DELETED') return;
-      if (change.type === 'ADDED' && cache.countOfKind('Event') > eventsMax) yield capKey;
+      const events = cache.countOfKind('Event');
+      if (!queueStale) {
+        queue.add(change.object as Event);
+        if (queue.size > 2 * events + queueStaleEntriesSlack) {
+          queue.reset([]); // rebuilt at the cap's next pass
+          queueStale = true;
+        }
+      }
+      if (change.type === 'ADDED' && events > eventsMax) yield capKey;
       // An Event expiring well before the next pass (written with an old timestamp) brings it
       // forward; a new Event expires a whole TTL from now, after the pass already due.
       if (eventLastSeenMs(change.object as Event) + ttlMs < nextPassAtMs - expiryPassMsMin) yield expiryKey;
     },
     *initialKeys() {
+      queueStale = true;
       yield capKey;
       yield expiryKey;
     },
     async reconcile(key, ctx): Promise<ReconcileResult> {
-      if (key === capKey) return enforceCap(ctx, eventsMax);
+      if (key === capKey) {
+        const rebuild = queueStale;
+        queueStale = false;
+        if (rebuild) queue.reset(ctx.cache.list<Event>('Event'));
+        return enforceCap(ctx, eventsMax, queue, () => {
+          queueStale = true;
+        });
+      }
       if (key !== expiryKey) return undefined;
       const { expired, nextInMs } = planEventExpiry(ctx.cache.list<Event>('Event'), ttlMs, ctx.nowMs());
       await deleteEvents(ctx, expired);
@@ -86,8 +111,29 @@ async function deleteEvents(ctx: ControllerContext, events: readonly Event[]): P
   }
 }
 
-async function enforceCap(ctx: ControllerContext, eventsMax: number): Promise<ReconcileResult> {
-  if (ctx.cache.countOfKind('Event') <= eventsMax) return undefined;
-  await deleteEvents(ctx, planEventCap(ctx.cache.list<Event>('Event'), eventsMax));
+/**
+ * One pass of the cap. Events that could not be deleted (an error other than gone or renewed)
+ * leave the queue with the pass, so `markStale` has it rebuilt; so does a queue that ran dry
+ * while the cap is still exceeded (it missed some Events).
+ */
+async function enforceCap(
+  ctx: ControllerContext,
+  eventsMax: number,
+  queue: EventAgeQueue,
+  markStale: () => void,
+): Promise<ReconcileResult> {
+  const excess = eventCapExcess(ctx.cache.countOfKind('Event'), eventsMax);
+  if (excess === 0) return undefined;
+  const oldest = queue.takeOldest(excess, (ev) => {
+    const now = ctx.cache.get<Event>('Event', ev.metadata.namespace ?? '', ev.metadata.name ?? '');
+    return now === ev;
+  });
+  if (oldest.length < excess) markStale();
+  try {
+    await deleteEvents(ctx, oldest);
+  } catch (err) {
+    markStale();
+    throw err;
+  }
   return ctx.cache.countOfKind('Event') > eventsMax ? { requeueAfterMs: 100 } : undefined;
 }

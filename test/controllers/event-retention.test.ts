@@ -57,4 +57,33 @@ describe('event retention (in-process masters)', () => {
       (await names(c!)).join() === 'e4,e5,e6,e7,e8' ? true : undefined,
     );
   });
+
+  it('orders by the last write: a renewed Event counts from its renewal', async () => {
+    c = await startHollowCluster({ controllers: () => defaultControllers({ eventsMax: 5 }) });
+    const now = Date.now();
+    await c.api.create(event('renewed', now - 50_000));
+    for (const [name, ago] of [
+      ['e1', 40],
+      ['e2', 30],
+      ['e3', 20],
+      ['e4', 10],
+    ] as const) {
+      await c.api.create(event(name, now - ago * 1_000));
+    }
+    // Renewed to between e2 and e3: the cap must see this write, not the creation.
+    await c.api.patch(
+      { kind: 'Event', namespace: 'default', name: 'renewed' },
+      { count: 2, lastTimestamp: stamp(now - 25_000) },
+    );
+    for (const [name, ago] of [
+      ['e5', 5],
+      ['e6', 4],
+      ['e7', 3],
+    ] as const) {
+      await c.api.create(event(name, now - ago * 1_000));
+    }
+    await waitFor('e1, e2 and the renewed Event gone', async () =>
+      (await names(c!)).join() === 'e3,e4,e5,e6,e7' ? true : undefined,
+    );
+  });
 });
