@@ -110,14 +110,16 @@ export class EventAgeQueue {
 
   add(event: Event): void {
     const heap = this.heap;
-    heap.push(capKeyOf(event));
-    let i = heap.length - 1;
+    const key = capKeyOf(event);
+    let i = heap.length;
+    heap.push(key);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!olderThan(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
+      if (!olderThan(key, heap[parent])) break;
+      heap[i] = heap[parent];
       i = parent;
     }
+    heap[i] = key;
   }
 
   /** Forgets everything and holds `events` (O(n)). */
@@ -144,17 +146,20 @@ export class EventAgeQueue {
     return [...taken];
   }
 
-  private siftDown(i: number): void {
+  private siftDown(at: number): void {
     const heap = this.heap;
+    const key = heap[at];
+    let i = at;
     for (;;) {
       const left = 2 * i + 1;
-      if (left >= heap.length) return;
+      if (left >= heap.length) break;
       const right = left + 1;
       const child = right < heap.length && olderThan(heap[right], heap[left]) ? right : left;
-      if (!olderThan(heap[child], heap[i])) return;
-      [heap[i], heap[child]] = [heap[child], heap[i]];
+      if (!olderThan(heap[child], key)) break;
+      heap[i] = heap[child];
       i = child;
     }
+    heap[i] = key;
   }
 }
 
