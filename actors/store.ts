@@ -626,10 +626,6 @@ function selectedNode(q: ListQuery): string | undefined {
 const snapshotPackr = new Packr({ useRecords: false });
 
 /**
- * `{ v: 1, applied, objects, members }` as one msgpack map that `unpack` reads back, built
- * from the objects packed one by one in time slices.
- */
-/**
  * Each committed object's encoding in the last snapshot that held it. Objects are immutable (a
  * write stores a new one), so a snapshot encodes only what changed since the one before: at
  * 30,000 running pods, three masters encoding ~40 MB each at the same index cost seconds of
@@ -638,6 +634,10 @@ const snapshotPackr = new Packr({ useRecords: false });
  */
 const encodedObjects = new WeakMap<ApiObject, Uint8Array>();
 
+/**
+ * `{ v: 1, applied, objects, members }` as one msgpack map that `unpack` reads back, built
+ * from the objects packed one by one in time slices.
+ */
 async function encodeSnapshot(
   applied: number,
   objects: readonly ApiObject[],
