@@ -225,6 +225,50 @@ describe('RaftHost', () => {
     expect(lagging.sm.writes.at(-1)).toBe('after-heal');
   });
 
+  it('works through a backlog a Ready at a time, answering in between: its leader keeps the quorum', async () => {
+    const changes: { id: string; leader?: string; term: number }[] = [];
+    const { net, members } = await startCluster({
+      // Check-quorum window: 10 ticks of 20 ms. Entries of ~6 bytes: about ten per Ready.
+      tickMs: 20,
+      electionTicks: 10,
+      maxApplyingBytes: 64,
+      logger: {
+        info: (msg, o) => {
+          if (msg === 'leader changed') changes.push(o as { id: string; leader?: string; term: number });
+        },
+        warn: () => {},
+        error: (msg, o) => console.error(msg, o),
+      },
+    });
+    const leader = await leaderOf(members);
+    const [lagging, other] = followers(members, leader);
+    await leader.host.propose(enc.encode('w-0'));
+    await waitFor(() => lagging.host.stats().applied >= leader.host.stats().applied, 'initial catch-up');
+    net.isolate(lagging.id);
+    for (let i = 1; i < 301; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => leader.host.propose(enc.encode(`w-${i + j}`))));
+    }
+    // The lagging follower applies slowly (2 ms an entry, without blocking the process the
+    // whole cluster shares: the backlog takes 600 ms or more, three windows), and the leader's
+    // quorum now rests on it alone.
+    const apply = lagging.sm.apply.bind(lagging.sm);
+    lagging.sm.apply = async (e) => {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      apply(e);
+    };
+    const term = leader.host.status().term;
+    const seen = changes.length;
+    net.heal();
+    net.isolate(other.id);
+    const target = leader.host.stats().applied;
+    await waitFor(() => lagging.host.stats().applied >= target, 'lagging follower catch-up', 8_000);
+    expect(lagging.sm.writes).toEqual(leader.sm.writes);
+    expect(lagging.host.stats().applyYields).toBeGreaterThan(10);
+    // Had it applied the backlog in one go, unheard for 600 ms, the leader would have stepped down.
+    expect(changes.slice(seen).filter((c) => c.id === leader.id)).toEqual([]);
+    expect(leader.host.status()).toMatchObject({ role: 'leader', term });
+  });
+
   it('with snapshotEveryLogBytes, snapshots a log of few but large entries', async () => {
     const { members } = await startCluster({
       snapshotEveryEntries: 1_000_000,
