@@ -13,24 +13,24 @@ export const defaultEventsMax = 10_000;
 /** Deletes one pass of the cap issues at most; the rest come on the next pass. */
 export const eventDeletesPerPassMax = 1_000;
 
-/** Parsed times of committed (immutable) Events: the cap's pass reads each of them many times. */
-const lastSeenOf = new WeakMap<Event, number>();
-
-/** When `event` was last written (ms): lastTimestamp, else firstTimestamp, else its creation. */
+/**
+ * When `event` was last written (ms): lastTimestamp, else firstTimestamp, else its creation.
+ * Parsed on every call, not remembered per Event in a WeakMap: a weak table over every Event
+ * (tens of thousands, most of them new) made the masters' garbage collections slower than
+ * the parsing it saved.
+ */
 export function eventLastSeenMs(event: Event): number {
-  const known = lastSeenOf.get(event);
-  if (known !== undefined) return known;
-  let seen = 0;
-  for (const t of [event.lastTimestamp, event.firstTimestamp, event.metadata.creationTimestamp]) {
-    if (t === undefined) continue;
-    const ms = Date.parse(t);
-    if (!Number.isNaN(ms)) {
-      seen = ms;
-      break;
-    }
-  }
-  lastSeenOf.set(event, seen);
-  return seen;
+  const ms =
+    parsedMs(event.lastTimestamp) ??
+    parsedMs(event.firstTimestamp) ??
+    parsedMs(event.metadata.creationTimestamp);
+  return ms ?? 0;
+}
+
+function parsedMs(t: string | undefined): number | undefined {
+  if (t === undefined) return undefined;
+  const ms = Date.parse(t);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 interface CapKey {
@@ -39,20 +39,13 @@ interface CapKey {
   readonly name: string;
 }
 
-/** Order keys of committed Events, built once per Event (an Event may enter the cap's queue more than once). */
-const capKeys = new WeakMap<Event, CapKey>();
-
 /**
- * An Event's order key for the cap: its time parsed once (not twice per comparison), and its
- * tiebreak built once (timestamps have second resolution: most comparisons tie).
+ * An Event's order key for the cap, built once per entry of the queue: its time parsed once
+ * (not twice per comparison), and its tiebreak built once (timestamps have second resolution:
+ * most comparisons tie).
  */
 function capKeyOf(event: Event): CapKey {
-  let key = capKeys.get(event);
-  if (key === undefined) {
-    key = { event, ms: eventLastSeenMs(event), name: `${event.metadata.namespace}/${event.metadata.name}` };
-    capKeys.set(event, key);
-  }
-  return key;
+  return { event, ms: eventLastSeenMs(event), name: `${event.metadata.namespace}/${event.metadata.name}` };
 }
 
 /**
