@@ -87,8 +87,8 @@ export interface RaftHostOptions {
    * host applies one Ready's entries in one go and sends nothing meanwhile (no append
    * acknowledgement, no heartbeat), then yields to the event loop before the next Ready while
    * more are committed: a smaller budget keeps the node answering while it works through a
-   * backlog (etcd: MaxCommittedSizePerReady). Default 262,144 (256 KiB: ~20-40 ms of a
-   * master's apply).
+   * backlog (etcd: MaxCommittedSizePerReady). Default 262,144 (256 KiB: one or two of a
+   * master's grouped entries, up to 256 writes each).
    */
   maxApplyingBytes?: number;
   /** Snapshot the state machine and compact once `applied - lastSnapshotIndex >= this`. Default 10,000. */
@@ -630,8 +630,9 @@ export class RaftHost {
       if (rd.committedEntries.length > 0 && this.node.hasReady()) {
         // More to apply: let the messages that came meanwhile (heartbeats, appends, votes) be
         // stepped first, so their answers go out with the next Ready instead of after the
-        // whole backlog. A backlog applied in one go (seconds, at 30,000 pods) held both
-        // followers' acknowledgements past the leader's check-quorum window: it stepped down.
+        // whole backlog. While it applies, a node answers no one; a leader that hears from no
+        // follower within its check-quorum window steps down (applies of 100-600 ms at 30,000
+        // pods).
         await new Promise<void>((resolve) => setImmediate(resolve));
         this.counters.applyYields++;
       }
