@@ -48,41 +48,35 @@ export function eventRetentionController(opts: EventRetentionOptions = {}): Cont
   const eventsMax = opts.eventsMax ?? defaultEventsMax;
   /** When the next expiry pass is due (ms, the controllers' clock); until the first, now. */
   let nextPassAtMs = Number.NEGATIVE_INFINITY;
+  /** Filled from the cache at the cap's first pass (and again whenever it missed changes). */
   const queue = new EventAgeQueue();
-  /** The queue missed changes (controllers stopped meanwhile): rebuild it before use. */
-  let queueStale = true;
+  queue.invalidate();
   return {
     name: 'eventretention',
     watches: ['Event'],
     workers: 2,
     *keysFor(change, cache) {
       if (change.type === 'DELETED') return;
+      const event = change.object as Event;
+      const lastSeenMs = eventLastSeenMs(event);
       const events = cache.countOfKind('Event');
-      if (!queueStale) {
-        queue.add(change.object as Event);
-        if (queue.size > 2 * events + queueStaleEntriesSlack) {
-          queue.reset([]); // rebuilt at the cap's next pass
-          queueStale = true;
-        }
-      }
+      queue.add(event, lastSeenMs);
+      if (queue.size > 2 * events + queueStaleEntriesSlack) queue.invalidate();
       if (change.type === 'ADDED' && events > eventsMax) yield capKey;
       // An Event expiring well before the next pass (written with an old timestamp) brings it
       // forward; a new Event expires a whole TTL from now, after the pass already due.
-      if (eventLastSeenMs(change.object as Event) + ttlMs < nextPassAtMs - expiryPassMsMin) yield expiryKey;
+      if (lastSeenMs + ttlMs < nextPassAtMs - expiryPassMsMin) yield expiryKey;
     },
     *initialKeys() {
-      queueStale = true;
+      // The controllers (re)start: changes may have gone by unseen.
+      queue.invalidate();
       yield capKey;
       yield expiryKey;
     },
     async reconcile(key, ctx): Promise<ReconcileResult> {
       if (key === capKey) {
-        const rebuild = queueStale;
-        queueStale = false;
-        if (rebuild) queue.reset(ctx.cache.list<Event>('Event'));
-        return enforceCap(ctx, eventsMax, queue, () => {
-          queueStale = true;
-        });
+        if (queue.invalid) queue.reset(ctx.cache.list<Event>('Event'));
+        return enforceCap(ctx, eventsMax, queue);
       }
       if (key !== expiryKey) return undefined;
       const { expired, nextInMs } = planEventExpiry(ctx.cache.list<Event>('Event'), ttlMs, ctx.nowMs());
@@ -113,14 +107,13 @@ async function deleteEvents(ctx: ControllerContext, events: readonly Event[]): P
 
 /**
  * One pass of the cap. Events that could not be deleted (an error other than gone or renewed)
- * leave the queue with the pass, so `markStale` has it rebuilt; so does a queue that ran dry
- * while the cap is still exceeded (it missed some Events).
+ * leave the queue with the pass, so it is invalidated (rebuilt at the next pass); so is a queue
+ * that ran dry while the cap is still exceeded (it missed some Events).
  */
 async function enforceCap(
   ctx: ControllerContext,
   eventsMax: number,
   queue: EventAgeQueue,
-  markStale: () => void,
 ): Promise<ReconcileResult> {
   const excess = eventCapExcess(ctx.cache.countOfKind('Event'), eventsMax);
   if (excess === 0) return undefined;
@@ -128,11 +121,11 @@ async function enforceCap(
     const now = ctx.cache.get<Event>('Event', ev.metadata.namespace ?? '', ev.metadata.name ?? '');
     return now === ev;
   });
-  if (oldest.length < excess) markStale();
+  if (oldest.length < excess) queue.invalidate();
   try {
     await deleteEvents(ctx, oldest);
   } catch (err) {
-    markStale();
+    queue.invalidate();
     throw err;
   }
   return ctx.cache.countOfKind('Event') > eventsMax ? { requeueAfterMs: 100 } : undefined;

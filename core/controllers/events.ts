@@ -44,8 +44,8 @@ interface CapKey {
  * (not twice per comparison), and its tiebreak built once (timestamps have second resolution:
  * most comparisons tie).
  */
-function capKeyOf(event: Event): CapKey {
-  return { event, ms: eventLastSeenMs(event), name: `${event.metadata.namespace}/${event.metadata.name}` };
+function capKeyOf(event: Event, lastSeenMs = eventLastSeenMs(event)): CapKey {
+  return { event, ms: lastSeenMs, name: `${event.metadata.namespace}/${event.metadata.name}` };
 }
 
 /**
@@ -92,18 +92,33 @@ function olderThan(a: CapKey, b: CapKey): boolean {
  * leader 4% of its CPU at 30,000 pods. An Event written again is added again; its old entry
  * (and a deleted Event's) goes stale, and the caller says which entries are current, so stale
  * ones are dropped as they come up. `size` counts stale entries too: reset from the cache when
- * it grows well past the Events there are.
+ * it grows well past the Events there are. A queue that missed writes (its owner stopped
+ * watching) is `invalidate`d: it takes no adds until the next `reset`.
  */
 export class EventAgeQueue {
   private heap: CapKey[] = [];
+  private missedWrites = false;
 
   get size(): number {
     return this.heap.length;
   }
 
-  add(event: Event): void {
+  /** Whether it must be `reset` from every Event before use. */
+  get invalid(): boolean {
+    return this.missedWrites;
+  }
+
+  /** Drops everything; adds are ignored until the next `reset`. */
+  invalidate(): void {
+    this.heap = [];
+    this.missedWrites = true;
+  }
+
+  /** Adds `event` as written at `lastSeenMs` (parsed here unless the caller has it). */
+  add(event: Event, lastSeenMs = eventLastSeenMs(event)): void {
+    if (this.missedWrites) return;
     const heap = this.heap;
-    const key = capKeyOf(event);
+    const key = capKeyOf(event, lastSeenMs);
     let i = heap.length;
     heap.push(key);
     while (i > 0) {
@@ -117,7 +132,8 @@ export class EventAgeQueue {
 
   /** Forgets everything and holds `events` (O(n)). */
   reset(events: Iterable<Event>): void {
-    this.heap = Array.from(events, capKeyOf);
+    this.missedWrites = false;
+    this.heap = Array.from(events, (event) => capKeyOf(event));
     for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 
