@@ -381,8 +381,14 @@ interface Envelope {
 interface PendingAsk {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-  /** Absent while an inline ask's step runs (it needs none: it ends in the same turn). */
-  timer: NodeJS.Timeout | undefined;
+  timer: NodeJS.Timeout;
+}
+
+/** Where an inline ask's reply lands when its step replies in the caller's turn. */
+interface InlineReply {
+  readonly requestId: number;
+  replied: boolean;
+  value: unknown;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: cells hold actors of every type; the typed surface is ActorRef<M>.
@@ -467,6 +473,8 @@ export class ActorSystem {
   private readonly root: Cell;
   private readonly cells = new Map<string, Cell>();
   private readonly pending = new Map<number, PendingAsk>();
+  /** The inline ask whose step is running (see {@link askInline}). */
+  private inlineReply: InlineReply | undefined;
   private nextRequestId = 1;
   private nextIncarnation = 1;
   private running = true;
@@ -665,38 +673,31 @@ export class ActorSystem {
       return this.ask(to, request, timeoutMs);
     }
     const requestId = this.nextRequestId++ as RequestId<R>;
-    let replied = false;
-    let value: unknown;
-    let failure: unknown;
-    const pending: PendingAsk = {
-      resolve: (v) => {
-        replied = true;
-        value = v;
-      },
-      reject: (e) => {
-        replied = true;
-        failure = e ?? new Error('rejected');
-      },
-      timer: undefined,
-    };
-    this.pending.set(requestId, pending);
+    // The step's reply is caught by `settle` in this slot: no pending entry, no closures.
+    const slot: InlineReply = { requestId, replied: false, value: undefined };
+    const outer = this.inlineReply;
+    this.inlineReply = slot;
     cell.depth += 1;
-    const unfinished = this.handle(cell, { msg: { ...request, replyTo: requestId } });
+    let unfinished: Promise<undefined> | undefined;
+    try {
+      unfinished = this.handle(cell, { msg: { ...request, replyTo: requestId } });
+    } finally {
+      this.inlineReply = outer;
+    }
     if (unfinished !== undefined) {
       // The mailbox holds the actor's next messages until this step ends.
       cell.depth += 1;
       nactApi.dispatch(this.mailboxOf(cell), { msg: undefined, gate: unfinished } satisfies Envelope);
     }
-    if (replied) {
-      if (failure !== undefined) return Promise.reject(failure);
-      return value as R;
-    }
+    if (slot.replied) return slot.value as R;
     // No reply within the step (it comes from a `run` effect, or the actor crashed): wait
     // for it as an ask waits.
     return new Promise<R>((resolve, reject) => {
-      pending.resolve = resolve as (value: unknown) => void;
-      pending.reject = reject;
-      pending.timer = this.askTimer(requestId, to, timeoutMs, reject);
+      this.pending.set(requestId, {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        timer: this.askTimer(requestId, to, timeoutMs, reject),
+      });
     });
   }
 
@@ -715,10 +716,16 @@ export class ActorSystem {
   }
 
   private settle(requestId: number, value: unknown): void {
+    const inline = this.inlineReply;
+    if (inline !== undefined && inline.requestId === requestId && !inline.replied) {
+      inline.replied = true;
+      inline.value = value;
+      return;
+    }
     const pending = this.pending.get(requestId);
     if (pending === undefined) return;
     this.pending.delete(requestId);
-    if (pending.timer !== undefined) clearTimeout(pending.timer);
+    clearTimeout(pending.timer);
     pending.resolve(value);
   }
 
@@ -931,7 +938,7 @@ export class ActorSystem {
     this.running = false;
     for (const child of [...this.root.children.values()]) this.stopCell(child);
     for (const [id, pending] of this.pending) {
-      if (pending.timer !== undefined) clearTimeout(pending.timer);
+      clearTimeout(pending.timer);
       pending.reject(new ActorError(ActorErrorCode.SystemStopped, '', 'actor system stopped'));
       this.pending.delete(id);
     }
