@@ -39,7 +39,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ApiErrorCode, isApiError, type WatchEvent } from '../actors/api.js';
 import type { ApiClient } from '../actors/grpc-client.js';
-import { serverNodeFlags } from '../cli/node-flags.js';
+import { colocatedNodeFlags } from '../cli/node-flags.js';
 import type { Pod } from '../core/index.js';
 import { repoRoot, sleep, trackChild, waitForExit } from '../test/multiprocess/cluster.js';
 import { MasterCluster } from '../test/multiprocess/master-cluster.js';
@@ -87,7 +87,7 @@ async function startFleet(
   const child = spawn(
     process.execPath,
     [
-      ...serverNodeFlags,
+      ...colocatedNodeFlags,
       ...(profDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, 'fleet')] : []),
       '--import',
       'tsx',

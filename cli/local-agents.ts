@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serverNodeFlags } from './node-flags.js';
+import { colocatedNodeFlags } from './node-flags.js';
 
 export const localAgentLimits = {
   agentsMax: 9,
@@ -113,7 +113,7 @@ export function startAgents(
     const child = spawn(
       process.execPath,
       [
-        ...serverNodeFlags,
+        ...colocatedNodeFlags,
         binPath,
         'agent',
         '--name',

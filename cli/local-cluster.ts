@@ -24,7 +24,7 @@ import {
   stopAgents,
 } from './local-agents.js';
 import { readManifests } from './manifests.js';
-import { serverNodeFlags } from './node-flags.js';
+import { colocatedNodeFlags } from './node-flags.js';
 import { configPath } from './servers.js';
 
 export const localClusterLimits = {
@@ -119,7 +119,7 @@ async function up(o: UpOptions): Promise<void> {
     const child = spawn(
       process.execPath,
       [
-        ...serverNodeFlags,
+        ...colocatedNodeFlags,
         binPath,
         'master',
         '--id',

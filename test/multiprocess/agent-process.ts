@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { serverNodeFlags } from '../../cli/node-flags.js';
+import { colocatedNodeFlags } from '../../cli/node-flags.js';
 import { repoRoot, trackChild, waitForExit } from './cluster.js';
 import { masterEntryPath } from './master-cluster.js';
 
@@ -52,7 +52,7 @@ export class AgentProcess {
   /** Spawns the agent and resolves on its ready line (rejects with its stderr tail otherwise). */
   static async start(opts: AgentProcessOptions): Promise<AgentProcess> {
     const args = [
-      ...serverNodeFlags,
+      ...colocatedNodeFlags,
       ...['--import', 'tsx', masterEntryPath, 'agent', '--name', opts.name],
       ...['--masters', opts.masters.join(','), '--runtime', opts.runtime ?? 'docker'],
       ...['--data-dir', opts.dataDir],

@@ -17,7 +17,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ClusterStatus } from '../../actors/api.js';
 import { ApiClient, type ApiClientOptions } from '../../actors/grpc-client.js';
-import { serverNodeFlags } from '../../cli/node-flags.js';
+import { colocatedNodeFlags } from '../../cli/node-flags.js';
 import { freeLoopbackPorts, repoRoot, sleep, trackChild, waitForExit } from './cluster.js';
 
 /**
@@ -190,7 +190,14 @@ export class MasterCluster {
     const m = this.member(id);
     const child = spawn(
       process.execPath,
-      [...serverNodeFlags, ...(this.opts.execArgv?.(id) ?? []), '--import', 'tsx', masterEntryPath, ...args],
+      [
+        ...colocatedNodeFlags,
+        ...(this.opts.execArgv?.(id) ?? []),
+        '--import',
+        'tsx',
+        masterEntryPath,
+        ...args,
+      ],
       { cwd: repoRoot, stdio },
     );
     trackChild(child);
