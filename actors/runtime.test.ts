@@ -340,6 +340,38 @@ describe('askInline', () => {
     ]);
   });
 
+  it('a reply that only a run effect gives comes as a promise, and inline replies leave no pending ask', async () => {
+    system = startActorSystem({ log: quietLog });
+    type Msg =
+      | { type: 'fetch'; replyTo: RequestId<string> }
+      | { type: 'fetched'; replyTo: RequestId<string>; value: string }
+      | { type: 'get'; replyTo: RequestId<number> };
+    const spec: ActorSpec<number, Msg, { replyTo: RequestId<string> }> = {
+      init: () => 0,
+      receive: (state, msg) => {
+        switch (msg.type) {
+          case 'fetch':
+            return { state, effects: [{ kind: 'run', effect: { replyTo: msg.replyTo } }] };
+          case 'fetched':
+            return { state: state + 1, effects: [reply(msg.replyTo, msg.value)] };
+          case 'get':
+            return { state, effects: [reply(msg.replyTo, state)] };
+        }
+      },
+      run: async ({ replyTo }) => {
+        await sleep(5);
+        return { type: 'fetched', replyTo, value: 'from the run' };
+      },
+    };
+    const a = system.spawn('a', spec);
+    const fetched = system.askInline(a, { type: 'fetch' }, 1_000);
+    expect(fetched).toBeInstanceOf(Promise);
+    expect(system.pendingAsks).toBe(1);
+    expect(await fetched).toBe('from the run');
+    expect(system.askInline(a, { type: 'get' }, 1_000)).toBe(1);
+    expect(system.pendingAsks).toBe(0);
+  });
+
   it('a crash in an inline step restarts the actor and its backoff holds later messages', async () => {
     system = startActorSystem({ log: quietLog });
     type Msg = { type: 'boom'; replyTo: RequestId<number> } | { type: 'get'; replyTo: RequestId<number> };
