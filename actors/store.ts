@@ -10,7 +10,7 @@
  * up to it is fully applied everywhere, and reads of the indexes always see a consistent cut.
  */
 
-import { Packr, pack, unpack } from 'msgpackr';
+import { Packr, unpack } from 'msgpackr';
 import {
   type ApplyOutcome,
   applyCommandSafely,
@@ -60,9 +60,18 @@ export type RecordOutcome =
   | { result: 'cmds'; outcomes: ApplyOutcome[] }
   | { result: 'member' };
 
+/**
+ * Log records are msgpack with records (msgpackr's `useRecords`): each object shape's keys are
+ * written once per log record, not once per object, so a record of many commands (a lane's
+ * pod creates, bindings and statuses) is smaller and decodes faster. No shared structures:
+ * every record carries its own definitions, so any master decodes any entry whatever it
+ * decoded before, and records written as plain maps (before) decode as they did.
+ */
+const recordPackr = new Packr({ useRecords: true });
+
 export function encodeRecord(rec: LogRecord): Uint8Array {
   // Copy: msgpackr's buffers are views of a shared slab, and log entries are retained.
-  return new Uint8Array(pack(rec));
+  return new Uint8Array(recordPackr.pack(rec));
 }
 
 export function decodeRecord(data: Uint8Array): LogRecord {
