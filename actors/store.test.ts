@@ -1,3 +1,4 @@
+import { pack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Command } from '../core/commands.js';
 import { type ApiObject, fieldSelectorMatches, parseLabelSelector } from '../core/index.js';
@@ -233,6 +234,30 @@ describe('ObjectStore', () => {
       expect(actorRuns(sys, 'ConfigMap/default/a')).toBe(true);
     }
     alone.close();
+    await stopActorSystem(otherSystem);
+  });
+
+  it('applies records written as plain msgpack maps (the log format before records) as it applies its own', async () => {
+    const rec: LogRecord = {
+      t: 'cmds',
+      id: 'old',
+      cmds: [create(cm('a', { data: { v: '1' } })), create(cm('b')), update(cm('a', { data: { v: '2' } }))],
+    };
+    const mine = encodeRecord(rec);
+    const before = new Uint8Array(pack(rec));
+    // Each shape's keys once, not once per object.
+    expect(mine.byteLength).toBeLessThan(before.byteLength);
+    const current = newStore();
+    const otherSystem = startActorSystem();
+    const old = new ObjectStore({ system: otherSystem, objectBucketsCount: 4 });
+    await current.applyBatch([{ index: 1, term: 1, type: 'normal', data: mine }], 1);
+    await old.applyBatch([{ index: 1, term: 1, type: 'normal', data: before }], 1);
+    const a = current.list({ kind: 'ConfigMap', limit: 0 }).items;
+    const b = old.list({ kind: 'ConfigMap', limit: 0 }).items;
+    expect(names(b)).toEqual(['default/a@1', 'default/b@1']);
+    expect(b).toEqual(a);
+    expect(dataOf(b[0])).toEqual({ v: '2' });
+    old.close();
     await stopActorSystem(otherSystem);
   });
 
