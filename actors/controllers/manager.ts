@@ -43,8 +43,8 @@ export interface ControllerManagerOptions {
    * the creates and bindings of a scale-up are bounded by this many over the time one takes to
    * commit (~0.3 s on a loaded machine), and since the writes in flight share Raft entries more
    * of them make fewer, larger entries. `bench:scheduler` at 10,000 pods, interleaved: 513–613
-   * pods/s against 411–471 with 100, and 3.6–4.1 ms of CPU per pod against 4.2–5.0; 1,000 did
-   * no better than 400.
+   * pods/s against 411–471 with 100, and 3.6–4.1 ms of CPU per pod against 4.2–5.0; 800 and
+   * 1,000 did no better than 400.
    */
   writesInFlightMax?: number;
 }
