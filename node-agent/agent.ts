@@ -94,6 +94,11 @@ export interface NodeAgentOptions {
   >;
 }
 
+/** Spawn options of every pod actor. */
+const podActorOptions = {
+  restart: { restartBackoffMsMin: 100, restartBackoffMsMax: 10_000, restartsMax: 1_000 },
+} as const;
+
 type PodMsg =
   | { readonly type: 'pod'; readonly pod: Pod }
   | { readonly type: 'sync' }
@@ -188,6 +193,7 @@ export class NodeAgent {
   private readonly log: (line: string) => void;
   /** Kubelet's events: never awaited by a pod's pass; bounded, deduplicated, rate-limited. */
   private readonly recorder: EventRecorder;
+  private podSpec: ActorSpec<PodActorState, PodMsg, PodEffect> | undefined;
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.nowMs = opts.nowMs ?? Date.now;
@@ -203,7 +209,12 @@ export class NodeAgent {
       ...opts.events,
     });
     this.system = startActorSystem({ log: (line, detail) => this.log(`${line} ${detail ?? ''}`) });
-    this.pods = this.system.createRegistry('pods', { bucketsCount: 16 });
+    // One bucket per 500 pods of capacity (each holds up to 1,000): a bucket is an actor of its
+    // own, and a node runs 110 pods by default.
+    const podsCapacity = Number(opts.capacity?.pods ?? 110);
+    this.pods = this.system.createRegistry('pods', {
+      bucketsCount: Math.max(1, Math.ceil((Number.isFinite(podsCapacity) ? podsCapacity : 110) / 500)),
+    });
     this.ctx = {
       node: opts.node,
       nodeIp: opts.nodeIp,
@@ -450,9 +461,9 @@ export class NodeAgent {
     const uid = pod.metadata.uid ?? '';
     let ref = this.pods.get<PodMsg>(uid);
     if (ref === undefined) {
-      ref = this.pods.spawn(uid, this.podActor(), {
-        restart: { restartBackoffMsMin: 100, restartBackoffMsMax: 10_000, restartsMax: 1_000 },
-      });
+      // One spec for all of this node's pods: it holds no pod's data (that is the state).
+      this.podSpec ??= this.podActor();
+      ref = this.pods.spawn(uid, this.podSpec, podActorOptions);
       this.refs.set(uid, ref);
     }
     this.system.tell(ref, { type: 'pod', pod });
