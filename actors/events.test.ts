@@ -48,6 +48,45 @@ describe('EventRecorder', () => {
     });
     rec.close();
   });
+  it('writes the whole Event again when a repeat finds it deleted (retention)', async () => {
+    const { objects } = createMemoryApi();
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const rec = new EventRecorder({
+      api: objects,
+      component: 'kubelet',
+      host: 'n1',
+      nowMs: () => now,
+      updateIntervalMs: 0,
+    });
+    rec.record(pod, 'Normal', 'Pulled', 'Container image "busybox" already present on machine');
+    await settle();
+    const [first] = (await objects.list('Event', { namespace: 'demo' })).items;
+    await objects.delete({ kind: 'Event', namespace: 'demo', name: first.metadata.name ?? '' });
+    now += 5_000;
+    // The patch of the repeat finds nothing: the recorder starts a new Event, and the next
+    // repeat creates it with everything the first one said.
+    rec.record(pod, 'Normal', 'Pulled', 'Container image "busybox" already present on machine');
+    await settle();
+    expect(rec.failed).toBe(1);
+    rec.record(pod, 'Normal', 'Pulled', 'Container image "busybox" already present on machine');
+    await settle();
+    const events = (await objects.list('Event', { namespace: 'demo' })).items as unknown as Record<
+      string,
+      unknown
+    >[];
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      involvedObject: { kind: 'Pod', name: 'web-1', namespace: 'demo', uid: 'u1' },
+      reason: 'Pulled',
+      message: 'Container image "busybox" already present on machine',
+      type: 'Normal',
+      source: { component: 'kubelet', host: 'n1' },
+      reportingComponent: 'kubelet',
+      reportingInstance: 'n1',
+    });
+    expect(events[0].metadata).not.toEqual(first.metadata);
+    rec.close();
+  });
   it('drops what is over its rate and its queue, and counts it', async () => {
     const { objects } = createMemoryApi();
     const rec = new EventRecorder({

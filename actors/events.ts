@@ -54,8 +54,14 @@ interface Aggregate {
   firstTimestamp: string;
   lastTimestamp: string;
   lastWriteMs: number;
-  base: Omit<Event, 'metadata' | 'count' | 'firstTimestamp' | 'lastTimestamp'>;
+  /**
+   * What the Event says, while there is something to write: dropped once the count is written
+   * (a node agent remembers thousands of events; a repeat brings all of it again).
+   */
+  base: EventBase | undefined;
 }
+
+type EventBase = Omit<Event, 'metadata' | 'count' | 'firstTimestamp' | 'lastTimestamp'>;
 
 function rfc3339(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
@@ -158,8 +164,8 @@ export class EventRecorder implements EventSink {
       this.aggregates.delete(dedupKey); // LRU: move to the end
       agg.count += 1;
       agg.lastTimestamp = stamp;
+      agg.base ??= this.baseOf(component, involved, type, reason, message);
     } else {
-      const { resourceVersion: _rv, ...ref } = involved;
       agg = {
         namespace,
         name: `${(involved.name ?? 'object').slice(0, 230)}.${now.toString(16)}${(this.seq++ % 4096).toString(16).padStart(3, '0')}`,
@@ -168,20 +174,7 @@ export class EventRecorder implements EventSink {
         firstTimestamp: stamp,
         lastTimestamp: stamp,
         lastWriteMs: 0,
-        base: {
-          apiVersion: 'v1',
-          kind: 'Event',
-          involvedObject: ref,
-          reason,
-          message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
-          type,
-          source: {
-            component,
-            ...(this.options.host ? { host: this.options.host } : {}),
-          },
-          reportingComponent: component,
-          ...(this.options.host ? { reportingInstance: this.options.host } : {}),
-        },
+        base: this.baseOf(component, involved, type, reason, message),
       };
     }
     this.aggregates.set(dedupKey, agg);
@@ -202,6 +195,30 @@ export class EventRecorder implements EventSink {
         ? Math.max(0, agg.lastWriteMs + this.opts.updateIntervalMs - now)
         : this.opts.firstWriteDelayMs,
     );
+  }
+
+  private baseOf(
+    component: string,
+    involved: ObjectReference,
+    type: EventType,
+    reason: string,
+    message: string,
+  ): EventBase {
+    const { resourceVersion: _rv, ...ref } = involved;
+    return {
+      apiVersion: 'v1',
+      kind: 'Event',
+      involvedObject: ref,
+      reason,
+      message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
+      type,
+      source: {
+        component,
+        ...(this.options.host ? { host: this.options.host } : {}),
+      },
+      reportingComponent: component,
+      ...(this.options.host ? { reportingInstance: this.options.host } : {}),
+    };
   }
 
   /** Stops writing; pending events are dropped. */
@@ -255,8 +272,11 @@ export class EventRecorder implements EventSink {
 
   private async write(agg: Aggregate): Promise<void> {
     const count = agg.count;
+    const base = agg.base;
+    // Every aggregate with a count left to write has its base (set by each `recordAs`).
+    if (base === undefined) return;
     const event = {
-      ...agg.base,
+      ...base,
       metadata: { name: agg.name, namespace: agg.namespace },
       count,
       firstTimestamp: agg.firstTimestamp,
@@ -272,6 +292,7 @@ export class EventRecorder implements EventSink {
       }
       agg.written = count;
       agg.lastWriteMs = this.nowMs();
+      if (agg.count === count) agg.base = undefined;
       this.written += 1;
     } catch (err) {
       this.failed += 1;
@@ -283,7 +304,7 @@ export class EventRecorder implements EventSink {
         agg.written = 0;
         agg.name = `${agg.name.split('.')[0]}.${this.nowMs().toString(16)}${(this.seq++ % 4096).toString(16)}`;
       }
-      this.options.log?.(`event ${agg.base.reason} for ${agg.base.involvedObject.name}: ${String(err)}`);
+      this.options.log?.(`event ${base.reason} for ${base.involvedObject.name}: ${String(err)}`);
     }
   }
 }
