@@ -11,6 +11,7 @@ import {
   isCIDR,
   isIPv4,
   isIPv6,
+  utf8ByteLength,
   validateObject,
 } from './validation.js';
 
@@ -1433,5 +1434,28 @@ describe('scheduling fields and the policy kinds', () => {
       'endpoints[0].addresses[1]: must be a valid IPv4 address',
       'endpoints[0].conditions.ready: must be a boolean',
     ]);
+  });
+});
+
+describe('utf8ByteLength', () => {
+  it('counts what TextEncoder writes, surrogate pairs and lone surrogates included', () => {
+    const encoder = new TextEncoder();
+    const samples = [
+      '',
+      'abc',
+      'é',
+      '€',
+      '😀',
+      'a😀b',
+      '\ud83d',
+      '\ude00',
+      'x\ud83dy',
+      '\ud83d\ud83d\ude00',
+      'ß€😀\u0000',
+    ];
+    for (const s of samples) expect(utf8ByteLength(s), JSON.stringify(s)).toBe(encoder.encode(s).length);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => utf8ByteLength(s) === encoder.encode(s).length),
+    );
   });
 });

@@ -82,7 +82,27 @@ const percentPattern = /^[0-9]+%$/;
 const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const hexGroupPattern = /^[0-9a-fA-F]{1,4}$/;
-const utf8 = new TextEncoder();
+
+/**
+ * Bytes of `text` in UTF-8 (a lone surrogate counts as U+FFFD, 3 bytes, as TextEncoder writes
+ * it), without encoding it: every pod's annotations are measured at each write.
+ */
+export function utf8ByteLength(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i += 1;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
 
 /** IPv4 dotted quad without leading zeros. */
 export function isIPv4(text: string): boolean {
@@ -413,7 +433,7 @@ function checkAnnotations(c: Checker, value: unknown, path: string): void {
   let sizeBytes = 0;
   for (const [key, v] of c.stringMap(value, path)) {
     for (const problem of labelKeyProblems(key)) c.invalid(path, problem);
-    sizeBytes += utf8.encode(key).length + utf8.encode(v).length;
+    sizeBytes += utf8ByteLength(key) + utf8ByteLength(v);
   }
   if (sizeBytes > annotationsSizeBytesMax) {
     c.add(path, FieldErrorType.TooLong, `must have at most ${annotationsSizeBytesMax} bytes`);
@@ -946,7 +966,7 @@ function checkDataMap(c: Checker, value: unknown, path: string, base64: boolean,
     checkConfigKey(c, key, at);
     c.unique(seen, key, at);
     if (base64 && !base64Pattern.test(v)) c.invalid(at, 'must be base64-encoded');
-    sizeBytes += base64 ? Math.floor((v.length * 3) / 4) : utf8.encode(v).length;
+    sizeBytes += base64 ? Math.floor((v.length * 3) / 4) : utf8ByteLength(v);
   }
   return sizeBytes;
 }
