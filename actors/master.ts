@@ -19,6 +19,7 @@ import {
   type Command,
   type CommandKey,
   describeKey,
+  statusUpdateCommand,
 } from '../core/commands.js';
 import {
   type ApiObject,
@@ -333,7 +334,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
 
   async updateStatus(input: unknown, opts: WriteOptions = {}): Promise<ApiObject> {
     const obj = this.admit(input, 'update');
-    return this.write({ op: 'updateStatus', object: obj, precondition: this.preconditionOf(obj) }, opts);
+    return this.write(statusUpdateCommand(obj, this.preconditionOf(obj)), opts);
   }
 
   async patch(key: ObjectKey, patch: unknown, opts: PatchOptions = {}): Promise<ApiObject> {
@@ -369,7 +370,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       const obj = this.admit(merged, 'update');
       const cmd: Command =
         opts.subresource === 'status'
-          ? { op: 'updateStatus', object: obj, precondition: this.preconditionOf(obj) }
+          ? statusUpdateCommand(obj, this.preconditionOf(obj))
           : { op: 'update', object: obj, precondition: this.preconditionOf(obj) };
       try {
         return await this.write(cmd, opts);

@@ -7,6 +7,7 @@ import {
   deepEqual,
   FinalizerForeground,
   FinalizerOrphan,
+  statusUpdateCommand,
 } from './commands.js';
 import type { ApiObject, ObjectMeta } from './objects.js';
 
@@ -284,6 +285,50 @@ describe('applyCommand: updateStatus', () => {
     delete bare.status;
     const out = written(applyCommand(cur, { op: 'updateStatus', object: bare as unknown as ApiObject }, 3));
     expect('status' in out.object).toBe(false);
+  });
+});
+
+describe('statusUpdateCommand', () => {
+  it('carries the identity and status only, and applies as the whole object does', () => {
+    const cur = created(pod('p'), 2);
+    const req = {
+      ...pod('p', { nodeName: 'n1' }, { labels: { a: 'b' }, resourceVersion: '2' }),
+      status: { phase: 'Running', podIP: '10.0.0.1' },
+    } as unknown as ApiObject;
+    const pre = { uid: 'uid-p', resourceVersion: '2' };
+    const slim = statusUpdateCommand(req, pre);
+    expect(slim).toEqual({
+      op: 'updateStatus',
+      object: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'p', namespace: 'default' },
+        status: { phase: 'Running', podIP: '10.0.0.1' },
+      },
+      precondition: pre,
+    });
+    const whole: Command = { op: 'updateStatus', object: req, precondition: pre };
+    expect(applyCommand(cur, slim, 3)).toEqual(applyCommand(cur, whole, 3));
+    // A stale version is refused alike.
+    const stale = { uid: 'uid-p', resourceVersion: '1' };
+    expect(applyCommand(cur, statusUpdateCommand(req, stale), 3)).toEqual(
+      applyCommand(cur, { op: 'updateStatus', object: req, precondition: stale }, 3),
+    );
+  });
+
+  it('keeps an absent status absent and a cluster-scoped object without a namespace', () => {
+    const node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'n1', uid: 'u' },
+    } as unknown as ApiObject;
+    const cmd = statusUpdateCommand(node, undefined);
+    expect(cmd).toEqual({
+      op: 'updateStatus',
+      object: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' } },
+    });
+    const cur = created({ ...node, status: { phase: 'x' } } as unknown as ApiObject, 2);
+    expect('status' in written(applyCommand(cur, cmd, 3)).object).toBe(false);
   });
 });
 

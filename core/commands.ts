@@ -35,7 +35,11 @@ export type Command =
   | { op: 'create'; object: ApiObject }
   /** Replaces metadata and spec; status, uid, creationTimestamp and deletion marks are kept. */
   | { op: 'update'; object: ApiObject; precondition?: Precondition }
-  /** Replaces status only. */
+  /**
+   * Replaces status only: of `object`, only its kind, name, namespace and status are read. The
+   * proposer sends just those ({@link statusUpdateCommand}); records written before carry the
+   * whole object, which applies the same.
+   */
   | { op: 'updateStatus'; object: ApiObject; precondition?: Precondition }
   | {
       op: 'delete';
@@ -126,6 +130,23 @@ export function malformedCommand(cmd: unknown): string | undefined {
     default:
       return `unknown op ${JSON.stringify(String(cmd.op)).slice(0, 40)}`;
   }
+}
+
+/**
+ * The `updateStatus` command of `obj`: its identity and status only. A pod's status write
+ * carries its whole spec, which every master would decode from the log and then drop (half of
+ * a bench pod's record).
+ */
+export function statusUpdateCommand(obj: ApiObject, precondition: Precondition | undefined): Command {
+  const m = obj.metadata;
+  const metadata: ObjectMeta = { name: m.name };
+  if (m.namespace !== undefined) metadata.namespace = m.namespace;
+  const object = { apiVersion: obj.apiVersion, kind: obj.kind, metadata } as ApiObject;
+  const status = (obj as { status?: unknown }).status;
+  if (status !== undefined) (object as { status?: unknown }).status = status;
+  return precondition === undefined
+    ? { op: 'updateStatus', object }
+    : { op: 'updateStatus', object, precondition };
 }
 
 export function commandKey(cmd: Command): CommandKey {
