@@ -94,6 +94,10 @@ export class MasterNode {
       // A master's state is every object: re-encoded every 10,000 entries, a cluster of 30,000
       // pods spent most of its CPU on snapshots (the log grows ~10 KB per pod started).
       snapshotLogBytesRatio: 1,
+      // Masters apply the same log: without a jitter all three encode and write their whole
+      // state at the same index (at 30,000 pods, ~60 MB each), and the commits stall while the
+      // leader and both followers do. Each draws its own point, up to half the threshold later.
+      snapshotJitter: 0.5,
       ...opts.host,
       onLeaderChange: (leader, term) => {
         if (leader === opts.id) void this.recordFounders();

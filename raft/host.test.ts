@@ -322,6 +322,45 @@ describe('RaftHost', () => {
     expect(mine.length).toBeLessThan(30);
   });
 
+  it('with snapshotJitter, replicas of one log snapshot at their own points past the threshold', async () => {
+    const firsts = new Map<string, number>();
+    const net = new MemoryNetwork();
+    const members = new Map<NodeId, Member>();
+    for (const [k, id] of ids.entries()) {
+      members.set(
+        id,
+        newMember(id, net, {
+          snapshotEveryEntries: 40,
+          compactionMarginEntries: 5,
+          snapshotJitter: 0.5,
+          // Each replica draws from its own source, as each master does.
+          random: seededRandom(11 + k * 7),
+          logger: {
+            info: (msg, o) => {
+              const f = o as { id: string; index: number };
+              if (msg === 'created snapshot' && !firsts.has(f.id)) firsts.set(f.id, f.index);
+            },
+            warn: () => {},
+            error: (msg, o) => console.error(msg, o),
+          },
+        }),
+      );
+    }
+    await Promise.all([...members.values()].map((m) => m.host.start()));
+    const leader = await leaderOf(members);
+    for (let i = 0; i < 80; i += 1) await leader.host.propose(enc.encode(`w-${i}`));
+    await waitFor(() => firsts.size === 3, 'a snapshot on every replica');
+    const points = [...firsts.values()];
+    // Each past its threshold scaled by at most 1.5 (and the entries of one Ready beyond it).
+    for (const index of points) {
+      expect(index).toBeGreaterThanOrEqual(40);
+      expect(index).toBeLessThanOrEqual(62);
+    }
+    // Not all at one index, and not all at the unscaled threshold.
+    expect(new Set(points).size).toBeGreaterThan(1);
+    expect(Math.max(...points)).toBeGreaterThan(45);
+  });
+
   it('keeps committing and applying while a snapshot encodes; stores the cut it took, then compacts', async () => {
     const { members } = await startCluster({ snapshotEveryEntries: 30, compactionMarginEntries: 5 });
     const leader = await leaderOf(members);

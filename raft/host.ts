@@ -107,6 +107,13 @@ export interface RaftHostOptions {
    * count alone decides. Default 0.
    */
   snapshotLogBytesRatio?: number;
+  /**
+   * Each snapshot's thresholds (the three above) are scaled by a factor drawn from `random` in
+   * [1, 1 + this). Replicas apply the same log, so without it they all snapshot at the same
+   * index, and a leader and both its followers encoding and writing their whole state at once
+   * stall the commits. Default 0 (exact thresholds).
+   */
+  snapshotJitter?: number;
   /** Entries kept before the snapshot index for slow followers. Default 1,000. */
   compactionMarginEntries?: number;
   /** How long `readIndex()` waits for its read point and the apply. Default 5,000. */
@@ -230,6 +237,10 @@ export class RaftHost {
   private readonly snapshotEveryEntries: number;
   private readonly snapshotEveryLogBytes: number;
   private readonly snapshotLogBytesRatio: number;
+  private readonly snapshotJitter: number;
+  /** This snapshot's factor on the thresholds, drawn after each one (see `snapshotJitter`). */
+  private snapshotScale = 1;
+  private readonly random: () => number;
   /** Bytes of the last snapshot taken or installed. */
   private lastSnapshotBytes: number;
   /** Bytes of the entries applied since the last snapshot's cut. */
@@ -289,6 +300,7 @@ export class RaftHost {
     this.snapshotEveryEntries = opts.snapshotEveryEntries ?? DEFAULT_SNAPSHOT_EVERY_ENTRIES;
     this.snapshotEveryLogBytes = opts.snapshotEveryLogBytes ?? DEFAULT_SNAPSHOT_EVERY_LOG_BYTES;
     this.snapshotLogBytesRatio = opts.snapshotLogBytesRatio ?? 0;
+    this.snapshotJitter = opts.snapshotJitter ?? 0;
     this.compactionMarginEntries = opts.compactionMarginEntries ?? DEFAULT_COMPACTION_MARGIN_ENTRIES;
     this.readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
     this.pendingProposalsMax = opts.pendingProposalsMax ?? DEFAULT_PENDING_PROPOSALS_MAX;
@@ -298,8 +310,10 @@ export class RaftHost {
     if (!(this.snapshotEveryEntries > 0)) throw new RangeError('snapshotEveryEntries must be positive');
     if (!(this.snapshotEveryLogBytes > 0)) throw new RangeError('snapshotEveryLogBytes must be positive');
     if (!(this.snapshotLogBytesRatio >= 0)) throw new RangeError('snapshotLogBytesRatio must be >= 0');
+    if (!(this.snapshotJitter >= 0)) throw new RangeError('snapshotJitter must be >= 0');
     if (!(this.compactionMarginEntries >= 0)) throw new RangeError('compactionMarginEntries must be >= 0');
     const random = opts.random ?? Math.random;
+    this.random = random;
     if (opts.bootstrap !== undefined) this.bootstrapSyncPending = prepareBootstrap(opts);
     this.node = new RaftNode({
       id: opts.id,
@@ -320,6 +334,7 @@ export class RaftHost {
     const hs = this.storage.initialState().hardState;
     this.durableTermVote = { term: hs.term, vote: hs.vote };
     this.readIncarnation = Math.floor(random() * UINT32_RANGE) >>> 0;
+    this.drawSnapshotScale();
     this.lastSnapshotIndex = this.storage.snapshot().index;
     this.lastSnapshotBytes = this.storage.snapshot().data.byteLength;
     this.appliedIndex = this.lastSnapshotIndex;
@@ -640,9 +655,9 @@ export class RaftHost {
         !this.stopped &&
         !this.snapshotEncoding &&
         this.snapshotEncoded === undefined &&
-        (this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries ||
-          this.logBytesSinceSnapshot >= this.snapshotEveryLogBytes) &&
-        this.logBytesSinceSnapshot >= this.lastSnapshotBytes * this.snapshotLogBytesRatio
+        (this.appliedIndex - this.lastSnapshotIndex >= this.snapshotEveryEntries * this.snapshotScale ||
+          this.logBytesSinceSnapshot >= this.snapshotEveryLogBytes * this.snapshotScale) &&
+        this.logBytesSinceSnapshot >= this.lastSnapshotBytes * this.snapshotLogBytesRatio * this.snapshotScale
       ) {
         this.startSnapshot();
       }
@@ -730,11 +745,17 @@ export class RaftHost {
    * the cut. Writing the snapshot into the storage and compacting happen in the loop, between
    * two Readies (`storeSnapshot`), so the storage is never used concurrently.
    */
+  /** The next snapshot's factor on its thresholds (drawn only with a jitter: the default draws nothing). */
+  private drawSnapshotScale(): void {
+    if (this.snapshotJitter > 0) this.snapshotScale = 1 + this.random() * this.snapshotJitter;
+  }
+
   private startSnapshot(): void {
     const index = this.appliedIndex;
     const { voters, learners } = this.node.status();
     this.snapshotEncoding = true;
     this.logBytesSinceSnapshot = 0;
+    this.drawSnapshotScale();
     let encoding: Promise<Uint8Array>;
     try {
       encoding = Promise.resolve(this.sm.snapshot());
