@@ -990,11 +990,12 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
   ): Promise<{ index: number; outcome: RecordOutcome }> {
     const rec = known ?? decodeRecord(data);
     if (rec.t === 'cmds') return this.proposeCommandsOnLeader(data, id, rec, term);
-    if (rec.t !== 'cmd') return this.proposeLocal(data, id, term);
+    if (rec.t !== 'cmd') return this.proposeLocal(data, id, term, rec);
     const admitted = await this.admission.admit(rec.cmd, id);
-    const out = admitted.cmd === rec.cmd ? data : encodeRecord({ ...rec, cmd: admitted.cmd });
+    const outRec = admitted.cmd === rec.cmd ? rec : { ...rec, cmd: admitted.cmd };
+    const out = outRec === rec ? data : encodeRecord(outRec);
     try {
-      return await this.proposeLocal(out, id, term);
+      return await this.proposeLocal(out, id, term, outRec);
     } catch (err) {
       // Outcome unknown: the entry may still commit, so its claims stay until it is applied.
       admitted.failed(!(err instanceof ProposalOutcomeUnknownError));
@@ -1014,7 +1015,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     rec: Extract<LogRecord, { t: 'cmds' }>,
     term?: number,
   ): Promise<{ index: number; outcome: RecordOutcome }> {
-    if (rec.cmds.every((c) => c.op === 'delete')) return this.proposeLocal(data, id, term);
+    if (rec.cmds.every((c) => c.op === 'delete')) return this.proposeLocal(data, id, term, rec);
     const admitted: AdmittedWrite[] = [];
     try {
       for (const [i, cmd] of rec.cmds.entries()) admitted.push(await this.admission.admit(cmd, `${id}/${i}`));
@@ -1023,25 +1024,29 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       throw err;
     }
     const changed = admitted.some((a, i) => a.cmd !== rec.cmds[i]);
-    const out = changed ? encodeRecord({ ...rec, cmds: admitted.map((a) => a.cmd) }) : data;
+    const outRec = changed ? { ...rec, cmds: admitted.map((a) => a.cmd) } : rec;
+    const out = changed ? encodeRecord(outRec) : data;
     try {
-      return await this.proposeLocal(out, id, term);
+      return await this.proposeLocal(out, id, term, outRec);
     } catch (err) {
       for (const a of admitted) a.failed(!(err instanceof ProposalOutcomeUnknownError));
       throw err;
     }
   }
 
+  /** Proposes `data` here (the leader); `rec`, when given, is what it encodes (applied as is). */
   private async proposeLocal(
     data: Uint8Array,
     id?: string,
     term?: number,
+    rec?: LogRecord,
   ): Promise<{ index: number; outcome: RecordOutcome }> {
     if (term !== undefined) {
       const st = this.host.status();
       if (st.role !== 'leader' || st.term !== term) throw new NotLeaderError(st.leader);
     }
     const expected = id !== undefined ? this.store.expectOutcome(id) : undefined;
+    if (rec !== undefined) this.store.remember(data, rec);
     try {
       const { index } = await this.host.propose(data);
       const outcome = expected ? await expected.outcome : ({ result: 'member' } as RecordOutcome);

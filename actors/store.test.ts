@@ -261,6 +261,31 @@ describe('ObjectStore', () => {
     await stopActorSystem(otherSystem);
   });
 
+  it('applies a record it proposed from the record itself, and the same as every other master decodes it', async () => {
+    const rec: LogRecord = {
+      t: 'cmds',
+      id: 'mine',
+      cmds: [create(cm('a', { data: { v: '1' } })), create(cm('b')), update(cm('a', { data: { v: '2' } }))],
+    };
+    const data = encodeRecord(rec);
+    const proposer = newStore();
+    const otherSystem = startActorSystem();
+    const other = new ObjectStore({ system: otherSystem, objectBucketsCount: 4 });
+    proposer.remember(data, rec);
+    // Each master applies its own copy of the entry: the proposer's holds the same buffer.
+    await proposer.applyBatch([{ index: 1, term: 1, type: 'normal', data }], 1);
+    await other.applyBatch([{ index: 1, term: 1, type: 'normal', data: new Uint8Array(data) }], 1);
+    const mine = proposer.list({ kind: 'ConfigMap', limit: 0 }).items;
+    expect(mine).toEqual(other.list({ kind: 'ConfigMap', limit: 0 }).items);
+    expect(names(mine)).toEqual(['default/a@1', 'default/b@1']);
+    // Not decoded again: the committed object holds the proposed command's parts.
+    const proposedB = (rec.cmds[1] as { object: ApiObject }).object;
+    expect(dataOf(proposer.getByKey('ConfigMap/default/b'))).toBe(dataOf(proposedB));
+    expect(dataOf(other.getByKey('ConfigMap/default/b'))).not.toBe(dataOf(proposedB));
+    other.close();
+    await stopActorSystem(otherSystem);
+  });
+
   it('rejects a command it cannot read as Invalid, on its own, and applies the rest', async () => {
     const store = newStore();
     // What an object whose prototype is an array encodes to (msgpackr writes it as an array),

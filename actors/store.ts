@@ -196,6 +196,22 @@ export class ObjectStore {
     this.snapshotSliceMs = opts.snapshotSliceMs ?? 10;
   }
 
+  /**
+   * Records proposed by this master, by their encoding: a leader applies the entries it proposed
+   * with these instead of decoding them again (a tenth of a leader's apply at 10,000 pods).
+   * Weakly keyed: an entry that never commits takes its record with it.
+   */
+  private readonly proposed = new WeakMap<Uint8Array, LogRecord>();
+
+  /**
+   * Notes that `data` is `rec` encoded, before `data` is proposed. The objects `rec` carries
+   * then become the committed ones when this master applies that entry: like committed
+   * objects, they must never be modified (no proposer does: each builds or decodes its own).
+   */
+  remember(data: Uint8Array, rec: LogRecord): void {
+    this.proposed.set(data, rec);
+  }
+
   // ------------------------------------------------------------------ StateMachine
 
   apply(entry: Entry): Promise<void> {
@@ -229,7 +245,9 @@ export class ObjectStore {
     };
     for (const e of entries) {
       if (e.data.byteLength === 0) continue;
-      const rec = decodeRecord(e.data);
+      const known = this.proposed.get(e.data);
+      if (known !== undefined) this.proposed.delete(e.data);
+      const rec = known ?? decodeRecord(e.data);
       if (rec.t === 'cmd') step(rec, rec.cmd, e.index);
       else if (rec.t === 'cmds' && !Array.isArray(rec.cmds)) {
         steps.push({
