@@ -24,7 +24,7 @@ import {
   timer,
 } from '../actors/runtime.js';
 import { deepEqual } from '../core/deep-equal.js';
-import type { ApiObject, Node, Pod, PodStatus } from '../core/index.js';
+import { type ApiObject, type Node, type Pod, type PodStatus, parseQuantity } from '../core/index.js';
 import { AgentRemote } from './agent-remote.js';
 import { nodeSystemInfo } from './node-info.js';
 import {
@@ -92,6 +92,16 @@ export interface NodeAgentOptions {
     EventRecorderOptions,
     'writesPerSecond' | 'writesBurst' | 'queueEventsMax' | 'dedupEntriesMax'
   >;
+}
+
+/** The pod capacity a node reports (a quantity, default 110); 110 when it cannot be read. */
+function podsCapacityOf(text: string | undefined): number {
+  try {
+    const n = Number(parseQuantity(text ?? '110').value());
+    return Number.isFinite(n) && n > 0 ? n : 110;
+  } catch {
+    return 110;
+  }
 }
 
 /** Spawn options of every pod actor. */
@@ -211,9 +221,8 @@ export class NodeAgent {
     this.system = startActorSystem({ log: (line, detail) => this.log(`${line} ${detail ?? ''}`) });
     // One bucket per 500 pods of capacity (each holds up to 1,000): a bucket is an actor of its
     // own, and a node runs 110 pods by default.
-    const podsCapacity = Number(opts.capacity?.pods ?? 110);
     this.pods = this.system.createRegistry('pods', {
-      bucketsCount: Math.max(1, Math.ceil((Number.isFinite(podsCapacity) ? podsCapacity : 110) / 500)),
+      bucketsCount: Math.max(1, Math.ceil(podsCapacityOf(opts.capacity?.pods) / 500)),
     });
     this.ctx = {
       node: opts.node,
