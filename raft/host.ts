@@ -737,6 +737,11 @@ export class RaftHost {
     }
   }
 
+  /** The next snapshot's factor on its thresholds (drawn only with a jitter: the default draws nothing). */
+  private drawSnapshotScale(): void {
+    if (this.snapshotJitter > 0) this.snapshotScale = 1 + this.random() * this.snapshotJitter;
+  }
+
   /**
    * Snapshots the state machine at the applied index without stopping the Ready loop: the state
    * machine takes its cut now (the `snapshot()` contract) and may encode it over many turns
@@ -745,11 +750,6 @@ export class RaftHost {
    * the cut. Writing the snapshot into the storage and compacting happen in the loop, between
    * two Readies (`storeSnapshot`), so the storage is never used concurrently.
    */
-  /** The next snapshot's factor on its thresholds (drawn only with a jitter: the default draws nothing). */
-  private drawSnapshotScale(): void {
-    if (this.snapshotJitter > 0) this.snapshotScale = 1 + this.random() * this.snapshotJitter;
-  }
-
   private startSnapshot(): void {
     const index = this.appliedIndex;
     const { voters, learners } = this.node.status();
