@@ -93,12 +93,23 @@ describe('ObjectStore', () => {
     return sys.metrics().some((m) => m.path.endsWith(`/${name}`));
   };
 
+  const peerSystems: ActorSystem[] = [];
+  /** A store on an actor system of its own, as another master's; both end with the test. */
+  const newPeerStore = (): { store: ObjectStore; system: ActorSystem } => {
+    const peerSystem = startActorSystem();
+    peerSystems.push(peerSystem);
+    const store = new ObjectStore({ system: peerSystem, objectBucketsCount: 4 });
+    stores.push(store);
+    return { store, system: peerSystem };
+  };
+
   beforeEach(() => {
     system = startActorSystem();
   });
   afterEach(async () => {
     for (const s of stores.splice(0)) s.close();
     await stopActorSystem(system);
+    for (const peer of peerSystems.splice(0)) await stopActorSystem(peer);
   });
 
   it('applies create, update, delete and create again of one key in ONE batch, in log order', async () => {
@@ -206,8 +217,7 @@ describe('ObjectStore', () => {
     ];
     // One store applies everything in one batch, the other one entry at a time: same result.
     const together = newStore();
-    const otherSystem = startActorSystem();
-    const alone = new ObjectStore({ system: otherSystem, objectBucketsCount: 4 });
+    const { store: alone, system: otherSystem } = newPeerStore();
     const outcome = together.expectOutcome('many').outcome;
     await batch(together, items);
     for (const item of items) await batch(alone, [item]);
@@ -233,8 +243,6 @@ describe('ObjectStore', () => {
       expect(actorRuns(sys, 'ConfigMap/default/c')).toBe(false);
       expect(actorRuns(sys, 'ConfigMap/default/a')).toBe(true);
     }
-    alone.close();
-    await stopActorSystem(otherSystem);
   });
 
   it('applies records written as plain msgpack maps (the log format before records) as it applies its own', async () => {
@@ -248,8 +256,7 @@ describe('ObjectStore', () => {
     // Each shape's keys once, not once per object.
     expect(mine.byteLength).toBeLessThan(before.byteLength);
     const current = newStore();
-    const otherSystem = startActorSystem();
-    const old = new ObjectStore({ system: otherSystem, objectBucketsCount: 4 });
+    const old = newPeerStore().store;
     await current.applyBatch([{ index: 1, term: 1, type: 'normal', data: mine }], 1);
     await old.applyBatch([{ index: 1, term: 1, type: 'normal', data: before }], 1);
     const a = current.list({ kind: 'ConfigMap', limit: 0 }).items;
@@ -257,8 +264,6 @@ describe('ObjectStore', () => {
     expect(names(b)).toEqual(['default/a@1', 'default/b@1']);
     expect(b).toEqual(a);
     expect(dataOf(b[0])).toEqual({ v: '2' });
-    old.close();
-    await stopActorSystem(otherSystem);
   });
 
   it('applies a record it proposed from the record itself, and the same as every other master decodes it', async () => {
@@ -269,8 +274,7 @@ describe('ObjectStore', () => {
     };
     const data = encodeRecord(rec);
     const proposer = newStore();
-    const otherSystem = startActorSystem();
-    const other = new ObjectStore({ system: otherSystem, objectBucketsCount: 4 });
+    const other = newPeerStore().store;
     proposer.remember(data, rec);
     // Each master applies its own copy of the entry: the proposer's holds the same buffer.
     await proposer.applyBatch([{ index: 1, term: 1, type: 'normal', data }], 1);
@@ -282,8 +286,6 @@ describe('ObjectStore', () => {
     const proposedB = (rec.cmds[1] as { object: ApiObject }).object;
     expect(dataOf(proposer.getByKey('ConfigMap/default/b'))).toBe(dataOf(proposedB));
     expect(dataOf(other.getByKey('ConfigMap/default/b'))).not.toBe(dataOf(proposedB));
-    other.close();
-    await stopActorSystem(otherSystem);
   });
 
   it('rejects a command it cannot read as Invalid, on its own, and applies the rest', async () => {

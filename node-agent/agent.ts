@@ -24,7 +24,8 @@ import {
   timer,
 } from '../actors/runtime.js';
 import { deepEqual } from '../core/deep-equal.js';
-import { type ApiObject, type Node, type Pod, type PodStatus, parseQuantity } from '../core/index.js';
+import type { ApiObject, Node, Pod, PodStatus } from '../core/index.js';
+import { unitsOf } from '../core/scheduler/resources.js';
 import { AgentRemote } from './agent-remote.js';
 import { nodeSystemInfo } from './node-info.js';
 import {
@@ -97,7 +98,7 @@ export interface NodeAgentOptions {
 /** The pod capacity a node reports (a quantity, default 110); 110 when it cannot be read. */
 function podsCapacityOf(text: string | undefined): number {
   try {
-    const n = Number(parseQuantity(text ?? '110').value());
+    const n = unitsOf(text ?? '110');
     return Number.isFinite(n) && n > 0 ? n : 110;
   } catch {
     return 110;
