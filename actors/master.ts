@@ -23,9 +23,10 @@ import {
 } from '../core/commands.js';
 import {
   type ApiObject,
-  applyDefaults,
+  canonicalJson,
   checkFieldSelector,
   FieldSelectorError,
+  fillDefaults,
   formatFieldError,
   isKnownKind,
   kindInfo,
@@ -33,6 +34,7 @@ import {
   MergePatchError,
   parseFieldSelector,
   parseLabelSelector,
+  UnsupportedMemberError,
   validateObject,
 } from '../core/index.js';
 import { namespaceDeletionForbidden } from '../core/namespaces.js';
@@ -1129,15 +1131,26 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
       });
     }
     const errors = validateObject(candidate);
-    if (errors.length > 0) {
-      const first = errors[0];
-      // The name as JSON without its quotes: one line whatever the client sent.
-      const shown = JSON.stringify(name).slice(1, -1);
-      throw new ApiError(ApiErrorCode.Invalid, `${kind.toLowerCase()}/${shown}: ${formatFieldError(first)}`, {
-        fieldPath: first.path,
-      });
+    // The name as JSON without its quotes: one line whatever the client sent.
+    const invalid = (path: string, message: string) =>
+      new ApiError(
+        ApiErrorCode.Invalid,
+        `${kind.toLowerCase()}/${JSON.stringify(name).slice(1, -1)}: ${message}`,
+        {
+          fieldPath: path,
+        },
+      );
+    if (errors.length > 0) throw invalid(errors[0].path, formatFieldError(errors[0]));
+    // The record this master proposes carries this copy, and a leader applies it as is: it must
+    // be what the other masters decode from the record's bytes.
+    let copy: ApiObject;
+    try {
+      copy = canonicalJson(candidate as unknown as ApiObject);
+    } catch (err) {
+      if (err instanceof UnsupportedMemberError) throw invalid(err.path, err.message);
+      throw err;
     }
-    return applyDefaults(candidate as unknown as ApiObject);
+    return fillDefaults(copy);
   }
 
   /** Validates what `withGeneratedFields` added (a Job template label contradicting its uid). */

@@ -207,6 +207,9 @@ export class ObjectStore {
    * Notes that `data` is `rec` encoded, before `data` is proposed. The objects `rec` carries
    * then become the committed ones when this master applies that entry: like committed
    * objects, they must never be modified (no proposer does: each builds or decodes its own).
+   * Decoding `data` must give `rec` back exactly, as the other masters apply that: admission
+   * copies what clients send with `canonicalJson`, which makes it so (a lone surrogate, -0 or a
+   * `__proto__` member would not survive the codec).
    */
   remember(data: Uint8Array, rec: LogRecord): void {
     this.proposed.set(data, rec);

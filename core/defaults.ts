@@ -50,11 +50,18 @@ function ownRecords(obj: Json, key: string): Json[] {
 
 /** A copy of `obj` with every absent defaultable field filled in. */
 export function applyDefaults<T extends ApiObject>(obj: T): T {
-  const copy = cloneJson(obj);
+  return fillDefaults(cloneJson(obj));
+}
+
+/**
+ * Fills in `copy`'s absent defaultable fields, in place, and returns it: for a copy the caller
+ * made and owns (admission's `canonicalJson` copy). {@link applyDefaults} copies first.
+ */
+export function fillDefaults<T extends ApiObject>(copy: T): T {
   if (!isRecord(copy)) return copy;
   const json = copy as unknown as Json;
   const spec = ownRecord(json, 'spec');
-  const kind: ApiObject['kind'] = obj.kind;
+  const kind: ApiObject['kind'] = copy.kind;
   switch (kind) {
     case 'Pod':
       if (spec) defaultPodSpec(spec);

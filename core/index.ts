@@ -16,6 +16,7 @@ export {
   defaultRevisionHistoryLimit,
   defaultTerminationGracePeriodSeconds,
   defaultTerminationMessagePath,
+  fillDefaults,
 } from './defaults.js';
 export { CoreError } from './errors.js';
 export {
@@ -38,6 +39,7 @@ export {
   readSelectableField,
   selectableFieldsByKind,
 } from './fields.js';
+export { canonicalJson, cloneJson, UnsupportedMemberError, unsupportedMemberName } from './json-clone.js';
 export { kindNames, resolveKindName } from './kind-names.js';
 export {
   checkLabels,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cloneJson } from './json-clone.js';
+import { canonicalJson, cloneJson, UnsupportedMemberError } from './json-clone.js';
 
 describe('cloneJson', () => {
   it('copies a JSON value deeply: equal, sharing nothing', () => {
@@ -30,5 +30,46 @@ describe('cloneJson', () => {
     expect(cloneJson('s')).toBe('s');
     expect(cloneJson(3)).toBe(3);
     expect(cloneJson(null)).toBeNull();
+  });
+});
+
+describe('canonicalJson', () => {
+  it('copies deeply, with lone surrogates replaced in values and member names, and -0 as 0', () => {
+    const v = { a: ['x\ud800y', -0, 0, 1.5, { b: '\udc00' }], 'k\ud83d': 'ok 😀', n: null, u: undefined };
+    const c = canonicalJson(v);
+    expect(c).toStrictEqual({
+      a: ['x\ufffdy', 0, 0, 1.5, { b: '\ufffd' }],
+      'k\ufffd': 'ok 😀',
+      n: null,
+      u: undefined,
+    });
+    expect(Object.is(c.a[1], 0)).toBe(true);
+    expect(c.a).not.toBe(v.a);
+    expect(c.a[4]).not.toBe(v.a[4]);
+    // Well-formed strings, surrogate pairs included, are the same strings.
+    expect(c['k\ufffd' as 'k\ud83d']).toBe('ok 😀');
+  });
+
+  it('refuses a __proto__ member, naming where it is', () => {
+    expect(() => canonicalJson(JSON.parse('{"__proto__": 1}'))).toThrow(
+      new UnsupportedMemberError('__proto__'),
+    );
+    const deep = JSON.parse('{"data": {"k": "v"}, "spec": {"items": [{}, {"x": {"__proto__": []}}]}}');
+    expect(() => canonicalJson(deep)).toThrow(
+      'spec.items[1].x.__proto__: member name "__proto__" is not supported',
+    );
+    // A member named like it is fine.
+    expect(canonicalJson({ __proto_: 1, constructor: 2 })).toStrictEqual({ __proto_: 1, constructor: 2 });
+  });
+
+  it('drops functions and symbols, as the codec does, and copies a Date or Map as an empty object', () => {
+    expect(canonicalJson({ f: () => 1, s: Symbol('s'), d: new Date(0), m: new Map([[1, 2]]) })).toStrictEqual(
+      {
+        f: undefined,
+        s: undefined,
+        d: {},
+        m: {},
+      },
+    );
   });
 });
