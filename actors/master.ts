@@ -34,7 +34,7 @@ import {
   MergePatchError,
   parseFieldSelector,
   parseLabelSelector,
-  UnsupportedMemberError,
+  UnstorableJsonError,
   validateObject,
 } from '../core/index.js';
 import { namespaceDeletionForbidden } from '../core/namespaces.js';
@@ -1147,7 +1147,7 @@ export class MasterApi implements ObjectApi, ClusterApi, PeerHandler {
     try {
       copy = canonicalJson(candidate as unknown as ApiObject);
     } catch (err) {
-      if (err instanceof UnsupportedMemberError) throw invalid(err.path, err.message);
+      if (err instanceof UnstorableJsonError) throw invalid(err.path, err.message);
       throw err;
     }
     return fillDefaults(copy);

@@ -7,7 +7,7 @@ import {
   canonicalJson,
   fieldSelectorMatches,
   parseLabelSelector,
-  UnsupportedMemberError,
+  UnstorableJsonError,
 } from '../core/index.js';
 import type { Entry } from '../raft/index.js';
 import { ApiError, type WatchEvent } from './api.js';
@@ -329,7 +329,7 @@ describe('ObjectStore', () => {
           object = canonicalJson({ ...cm('a'), extra: v } as unknown as ApiObject);
         } catch (err) {
           // The one thing the codec cannot keep is refused, never stored otherwise.
-          expect(err).toBeInstanceOf(UnsupportedMemberError);
+          expect(err).toBeInstanceOf(UnstorableJsonError);
           refused += 1;
           return;
         }

@@ -39,7 +39,13 @@ export {
   readSelectableField,
   selectableFieldsByKind,
 } from './fields.js';
-export { canonicalJson, cloneJson, UnsupportedMemberError, unsupportedMemberName } from './json-clone.js';
+export {
+  canonicalJson,
+  cloneJson,
+  jsonDepthMax,
+  UnstorableJsonError,
+  unsupportedMemberName,
+} from './json-clone.js';
 export { kindNames, resolveKindName } from './kind-names.js';
 export {
   checkLabels,

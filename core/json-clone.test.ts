@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, cloneJson, UnsupportedMemberError } from './json-clone.js';
+import { canonicalJson, cloneJson, jsonDepthMax, UnstorableJsonError } from './json-clone.js';
 
 describe('cloneJson', () => {
   it('copies a JSON value deeply: equal, sharing nothing', () => {
@@ -52,14 +52,39 @@ describe('canonicalJson', () => {
 
   it('refuses a __proto__ member, naming where it is', () => {
     expect(() => canonicalJson(JSON.parse('{"__proto__": 1}'))).toThrow(
-      new UnsupportedMemberError('__proto__'),
+      new UnstorableJsonError('__proto__', 'member name "__proto__" is not supported'),
     );
     const deep = JSON.parse('{"data": {"k": "v"}, "spec": {"items": [{}, {"x": {"__proto__": []}}]}}');
     expect(() => canonicalJson(deep)).toThrow(
       'spec.items[1].x.__proto__: member name "__proto__" is not supported',
     );
+    // The message stays one line whatever the names on the way hold.
+    expect(() => canonicalJson(JSON.parse('{"a\\nb": {"__proto__": 1}}'))).toThrow(
+      'a\\nb.__proto__: member name "__proto__" is not supported',
+    );
     // A member named like it is fine.
     expect(canonicalJson({ __proto_: 1, constructor: 2 })).toStrictEqual({ __proto_: 1, constructor: 2 });
+  });
+
+  it(`copies ${jsonDepthMax} levels of nesting and refuses one more, naming where, without exhausting the stack`, () => {
+    const nested = (levels: number): unknown => JSON.parse(`${'['.repeat(levels)}${']'.repeat(levels)}`);
+    expect(canonicalJson({ x: nested(jsonDepthMax - 1) })).toEqual({ x: nested(jsonDepthMax - 1) });
+    const err = (() => {
+      try {
+        canonicalJson({ a: 1, x: nested(jsonDepthMax) });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(UnstorableJsonError);
+    expect((err as UnstorableJsonError).path).toBe(`x${'[0]'.repeat(jsonDepthMax - 1)}`);
+    expect((err as UnstorableJsonError).problem).toBe(`nested more than ${jsonDepthMax} levels deep`);
+    // The message cuts a long path in the middle: its first 60 characters and last 16.
+    expect((err as Error).message).toBe(
+      `x${'[0]'.repeat(19)}[0…]${'[0]'.repeat(5)}: nested more than ${jsonDepthMax} levels deep`,
+    );
+    // Far deeper than any stack would take recursively.
+    expect(() => canonicalJson({ x: nested(200_000) })).toThrow(UnstorableJsonError);
   });
 
   it('drops functions and symbols, as the codec does, and copies a Date or Map as an empty object', () => {

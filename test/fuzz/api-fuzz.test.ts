@@ -496,6 +496,19 @@ describe('ObjectApi fuzz against a 3-master cluster', () => {
         () => f.api.patch({ kind: 'ConfigMap', name: 'deep' }, nest(150)),
       ],
       [
+        'an object nested past its limit',
+        () => f.api.create({ kind: 'ConfigMap', metadata: { name: 'nested' }, x: nest(150) }),
+      ],
+      [
+        'an object nested past any stack',
+        () =>
+          f.api.create(
+            JSON.parse(
+              `{"kind":"ConfigMap","metadata":{"name":"nested"},"x":${'['.repeat(1e5)}${']'.repeat(1e5)}}`,
+            ),
+          ),
+      ],
+      [
         'generateName that cannot become a string',
         () =>
           f.api.create(
