@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiObject } from '../core/index.js';
 import { createMemoryApi } from '../test/fixtures/memory-api.js';
-import { ApiError, ApiErrorCode } from './api.js';
+import { ApiError, ApiErrorCode, type ObjectApi } from './api.js';
 import { EventRecorder } from './events.js';
 
 const pod = {
@@ -15,27 +15,34 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20; i += 1) await new Promise((r) => setTimeout(r, 5));
 }
 
+/** A recorder writing at once to a memory API, on a clock the test moves (`clock.now`). */
+function recorderOn(component: string, host: string) {
+  const { objects } = createMemoryApi();
+  const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+  const rec = new EventRecorder({
+    api: objects,
+    component,
+    host,
+    nowMs: () => clock.now,
+    updateIntervalMs: 0,
+  });
+  return { objects, clock, rec };
+}
+
+async function eventsIn(objects: ObjectApi): Promise<Record<string, unknown>[]> {
+  return (await objects.list('Event', { namespace: 'demo' })).items as unknown as Record<string, unknown>[];
+}
+
 describe('EventRecorder', () => {
   it('writes an Event about the object, and counts repeats in the same Event', async () => {
-    const { objects } = createMemoryApi();
-    let now = Date.parse('2026-01-01T00:00:00Z');
-    const rec = new EventRecorder({
-      api: objects,
-      component: 'test',
-      host: 'm1',
-      nowMs: () => now,
-      updateIntervalMs: 0,
-    });
+    const { objects, clock, rec } = recorderOn('test', 'm1');
     rec.record(pod, 'Warning', 'BackOff', 'Back-off restarting failed container');
     await settle();
-    now += 5_000;
+    clock.now += 5_000;
     rec.record(pod, 'Warning', 'BackOff', 'Back-off restarting failed container');
     rec.record(pod, 'Warning', 'BackOff', 'Back-off restarting failed container');
     await settle();
-    const events = (await objects.list('Event', { namespace: 'demo' })).items as unknown as Record<
-      string,
-      unknown
-    >[];
+    const events = await eventsIn(objects);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       involvedObject: { kind: 'Pod', name: 'web-1', namespace: 'demo', uid: 'u1' },
@@ -49,20 +56,12 @@ describe('EventRecorder', () => {
     rec.close();
   });
   it('writes the whole Event again when a repeat finds it deleted (retention)', async () => {
-    const { objects } = createMemoryApi();
-    let now = Date.parse('2026-01-01T00:00:00Z');
-    const rec = new EventRecorder({
-      api: objects,
-      component: 'kubelet',
-      host: 'n1',
-      nowMs: () => now,
-      updateIntervalMs: 0,
-    });
+    const { objects, clock, rec } = recorderOn('kubelet', 'n1');
     rec.record(pod, 'Normal', 'Pulled', 'Container image "busybox" already present on machine');
     await settle();
     const [first] = (await objects.list('Event', { namespace: 'demo' })).items;
     await objects.delete({ kind: 'Event', namespace: 'demo', name: first.metadata.name ?? '' });
-    now += 5_000;
+    clock.now += 5_000;
     // The patch of the repeat finds nothing: the recorder starts a new Event, and the next
     // repeat creates it with everything the first one said.
     rec.record(pod, 'Normal', 'Pulled', 'Container image "busybox" already present on machine');
@@ -70,10 +69,7 @@ describe('EventRecorder', () => {
     expect(rec.failed).toBe(1);
     rec.record(pod, 'Normal', 'Pulled', 'Container image "busybox" already present on machine');
     await settle();
-    const events = (await objects.list('Event', { namespace: 'demo' })).items as unknown as Record<
-      string,
-      unknown
-    >[];
+    const events = await eventsIn(objects);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       involvedObject: { kind: 'Pod', name: 'web-1', namespace: 'demo', uid: 'u1' },

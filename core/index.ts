@@ -39,13 +39,7 @@ export {
   readSelectableField,
   selectableFieldsByKind,
 } from './fields.js';
-export {
-  canonicalJson,
-  cloneJson,
-  jsonDepthMax,
-  UnstorableJsonError,
-  unsupportedMemberName,
-} from './json-clone.js';
+export { canonicalJson, jsonDepthMax, UnstorableJsonError } from './json-clone.js';
 export { kindNames, resolveKindName } from './kind-names.js';
 export {
   checkLabels,

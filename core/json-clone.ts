@@ -37,7 +37,7 @@ function wellFormed(s: string): string {
 }
 
 /** A member name that cannot be stored: the log's codec (msgpackr) decodes `__proto__` as `__proto_`. */
-export const unsupportedMemberName = '__proto__';
+const unsupportedMemberName = '__proto__';
 
 /**
  * Most levels of objects and arrays `canonicalJson` copies, the value itself counting as one
